@@ -1,0 +1,1 @@
+"""CTGA: meta-templates from promptsource, the source registry, and the build."""
