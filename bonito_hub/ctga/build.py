@@ -67,10 +67,26 @@ class Plan:
     skipped: dict[str, str] = field(default_factory=dict)  # name -> why
 
 
+# Both caches are filled in the main process before workers fork, so workers share them.
 @lru_cache(maxsize=4)
 def _catalog(promptsource_dir: str | None, registry: str | None) -> Catalog:
     names = list(load_registry(registry))
-    return build_catalog(promptsource.load_templates(promptsource_dir), names)
+    # multi_news has templates but is no CTGA source; the table still accounts for them.
+    return build_catalog(promptsource.load_templates(promptsource_dir, set(names) | {"multi_news"}), names)
+
+
+@lru_cache(maxsize=2)
+def _renderer(truncate: bool) -> Renderer:
+    return Renderer(truncate=truncate)
+
+
+def _warm(options: BuildOptions) -> None:
+    """Compile every selected meta-template once, before any worker starts."""
+    registry = load_registry(options.registry)
+    renderer = _renderer(options.truncate)
+    for name, items in _catalog(options.promptsource_dir, options.registry).for_task_types(options.task_types).items():
+        for a in items:
+            renderer.compile(a.template, registry[name].passage)
 
 
 def make_plan(options: BuildOptions, task_types: list[str] | None) -> Plan:
@@ -134,27 +150,32 @@ def _passage_empty(value) -> bool:
     return value is None
 
 
+@lru_cache(maxsize=8)
+def _source_table(files: tuple[str, ...]):
+    """A source's memory-mapped Arrow table, opened once per process."""
+    import datasets
+    import pyarrow as pa
+
+    return pa.concat_tables([datasets.Dataset.from_file(f).data.table for f in files])
+
+
 def render_units(units: list[dict], options: BuildOptions, task_types: list[str] | None):
     """Yield (key, example) for every row of the units, writing each unit's counts to the stats dir."""
-    import datasets
-
     registry = load_registry(options.registry)
     selected = _catalog(options.promptsource_dir, options.registry).for_task_types(task_types)
-    renderer = Renderer(truncate=options.truncate)
+    renderer = _renderer(options.truncate)
     full_names = {s: tasks.full_name(s) for s in tasks.short_names()}
     options.stats_dir.mkdir(parents=True, exist_ok=True)
     for unit in units:
         name = unit["source"]
         source = registry[name]
         candidates = selected[name]
-        table = datasets.concatenate_datasets([datasets.Dataset.from_file(f) for f in unit["files"]])
-        rows = table.select(unit["indices"]).with_format("arrow")
+        table = _source_table(tuple(unit["files"]))
         kept, skipped = Counter(), Counter()
-        position = 0
-        for batch in rows.iter(batch_size=500):
-            for row in batch.to_pylist():
-                idx = unit["indices"][position]
-                position += 1
+        indices = unit["indices"]
+        for start in range(0, len(indices), 500):
+            chunk = indices[start:start + 500]
+            for idx, row in zip(chunk, table.take(chunk).to_pylist()):
                 rng = random.Random(f"{options.seed}/{name}/{idx}")
                 chosen = candidates[rng.randrange(len(candidates))]
                 tname = chosen.template.name
@@ -289,7 +310,7 @@ def build(options: BuildOptions, progress=print) -> dict:
         raise BuildError(f"--sources-dir {options.sources_dir} is not a folder")
     _check_output(output, options.overwrite)
     # Fail on a broken table or a bad promptsource before touching any source.
-    _catalog(options.promptsource_dir, options.registry)
+    _warm(options)
 
     build_id = time.strftime("%Y%m%d%H%M%S") + "-" + uuid.uuid4().hex[:8]
     staging = output.parent / f".{output.name}.partial-{build_id}"

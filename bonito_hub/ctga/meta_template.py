@@ -19,6 +19,7 @@ import re
 from collections import Counter
 from dataclasses import dataclass
 
+from jinja2 import meta
 from jinja2.sandbox import SandboxedEnvironment
 
 from bonito_hub.ctga.promptsource import Template
@@ -64,6 +65,10 @@ def _highlight(text):
     return "<span style='color: #F08080'>" + text + "</span>"
 
 
+def _split_choices(text: str) -> list[str]:
+    return [c.strip().replace(PIPE_PROTECTOR, SEPARATOR) for c in text.split(SEPARATOR)]
+
+
 class Renderer:
     """Renders meta-templates. One per process: it keeps per-render state (the seeded
     generator behind `| choice`, the marked passage pieces) on itself."""
@@ -106,12 +111,18 @@ class Renderer:
         source = loop.sub(lambda m: "{% filter bonito_passage %}" + m.group(0) + "{% endfilter %}", source)
         return source
 
-    def _compile(self, template: Template, passage_field: str):
+    def compile(self, template: Template, passage_field: str):
         key = (template.id, passage_field)
         compiled = self._compiled.get(key)
         if compiled is None:
             body = self.env.from_string(self.meta_jinja(template, passage_field))
-            choices = self.env.from_string(template.answer_choices) if template.answer_choices else None
+            choices = None
+            if template.answer_choices:
+                parsed = self.env.parse(template.answer_choices)
+                if meta.find_undeclared_variables(parsed):
+                    choices = self.env.from_string(template.answer_choices)
+                else:  # the same list for every row: render it once
+                    choices = _split_choices(self.env.from_string(template.answer_choices).render())
             compiled = self._compiled[key] = (body, choices)
         return compiled
 
@@ -122,18 +133,17 @@ class Renderer:
     # -- rendering ---------------------------------------------------------------------------
     def render(self, template: Template, passage_field: str, example: dict, rng: random.Random) -> Rendered:
         """Render one example; raises RenderSkip with a reason when it yields no CTGA row."""
-        body, choices = self._compile(template, passage_field)
+        body, choices = self.compile(template, passage_field)
         protected = {k: v.replace(SEPARATOR, PIPE_PROTECTOR) if isinstance(v, str) else v for k, v in example.items()}
         if "answer_choices" in protected:
             raise RenderSkip("template_error", "example has a column named answer_choices")
         self._rng = rng
         self._pieces = []
         try:
-            if choices is not None:
-                rendered_choices = choices.render(**protected)
-                protected["answer_choices"] = [
-                    c.strip().replace(PIPE_PROTECTOR, SEPARATOR) for c in rendered_choices.split(SEPARATOR)
-                ]
+            if isinstance(choices, list):
+                protected["answer_choices"] = list(choices)
+            elif choices is not None:
+                protected["answer_choices"] = _split_choices(choices.render(**protected))
             else:
                 protected["answer_choices"] = None
             text = body.render(**protected)
