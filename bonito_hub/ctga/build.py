@@ -119,6 +119,12 @@ def _plan_sources(options: BuildOptions, registry, selected) -> Plan:
                 raise BuildError(f"{exc} (pass --skip-missing to build without it)") from None
             plan.skipped[name] = str(exc)
             continue
+        if source.passage not in ds.column_names:
+            problem = f"source {name} has no passage column {source.passage!r} (columns: {', '.join(ds.column_names)})"
+            if not options.skip_missing:
+                raise BuildError(problem)
+            plan.skipped[name] = problem
+            continue
         files = [f["filename"] for f in ds.cache_files]
         n = len(ds)
         # datasets' own shuffle(seed=...) draws this same permutation.
@@ -147,7 +153,7 @@ def _passage_empty(value) -> bool:
         return not value.strip()
     if isinstance(value, (list, tuple)):
         return not any(isinstance(v, str) and v.strip() for v in value)
-    return value is None
+    return False
 
 
 @lru_cache(maxsize=8)
@@ -179,7 +185,7 @@ def render_units(units: list[dict], options: BuildOptions, task_types: list[str]
                 rng = random.Random(f"{options.seed}/{name}/{idx}")
                 chosen = candidates[rng.randrange(len(candidates))]
                 tname = chosen.template.name
-                if source.passage not in row:
+                if row.get(source.passage) is None:  # a row without a value for the passage field
                     skipped[("-", "missing_passage_field")] += 1
                     continue
                 if _passage_empty(row[source.passage]):
