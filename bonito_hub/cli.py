@@ -48,10 +48,85 @@ def _ctga_build(args) -> int:
     return 0
 
 
+def _add_generate(sub) -> None:
+    from bonito_hub.filters import FILTERS
+
+    g = sub.add_parser("generate", help="generate instruction-tuning data from unannotated text")
+    g.add_argument("--model", required=True, help="task generator: a local folder or a Hub id")
+    g.add_argument("--input", required=True, help="JSONL/CSV/Parquet/text file, folder of .txt/.md, data set folder, or Hub id")
+    g.add_argument("--task-type", required=True, help="short or full task-type name (e.g. exqa)")
+    g.add_argument("--output", required=True, help="folder to write; the same command resumes an interrupted run")
+    g.add_argument("--text-column", default="text")
+    g.add_argument("--split", default="train", help="split of a data set input (default: train)")
+    g.add_argument("--num-samples", type=int, default=1, help="generations per passage (default: 1)")
+    g.add_argument("--temperature", type=float, default=0.5)
+    g.add_argument("--top-p", type=float, default=0.95)
+    g.add_argument("--max-tokens", type=int, default=256, help="new tokens per generation (default: 256)")
+    g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--batch-size", type=int, default=16, help="prompts per batch (transformers backend)")
+    g.add_argument("--backend", choices=["auto", "transformers", "vllm"], default="auto")
+    g.add_argument("--tensor-parallel-size", type=int, help="vLLM: GPUs per model")
+    g.add_argument("--shard", default="0/1", help="i/N: take the i-th of N disjoint parts of the input")
+    g.add_argument("--chunk-size", type=int, default=64, help="documents per written chunk (default: 64)")
+    g.add_argument("--max-passage-tokens", type=int, help="split documents into passages of at most this many tokens "
+                   "(default: the model's context minus --max-tokens)")
+    g.add_argument("--format", choices=["prompt-completion", "messages"], default="prompt-completion")
+    g.add_argument("--no-filter", action="append", default=[], choices=list(FILTERS), metavar="NAME",
+                   help=f"switch a filter off (repeatable): {', '.join(FILTERS)}")
+    g.add_argument("--overwrite", action="store_true", help="replace a folder holding a different run")
+    g.add_argument("--no-progress", action="store_true")
+
+
+def _parse_shard(text: str) -> tuple[int, int]:
+    try:
+        i, n = (int(x) for x in text.split("/"))
+    except ValueError:
+        raise ValueError(f"--shard takes i/N (for example 0/4), got {text!r}") from None
+    if not 0 <= i < n:
+        raise ValueError(f"--shard {text}: need 0 <= i < N")
+    return i, n
+
+
+def _generate(args) -> int:
+    from bonito_hub.filters import FILTERS
+    from bonito_hub.generate.engines import SamplingConfig, make_engine
+    from bonito_hub.generate.inputs import check_text_column, load_texts
+    from bonito_hub.generate.run import GenerationRun, GenerationSettings
+
+    shard = _parse_shard(args.shard)
+    settings = GenerationSettings(
+        task_type=args.task_type, text_column=args.text_column,
+        sampling=SamplingConfig.from_any({"n": args.num_samples, "temperature": args.temperature, "top_p": args.top_p,
+                                          "max_tokens": args.max_tokens, "seed": args.seed}),
+        filters=tuple(f for f in FILTERS if f not in args.no_filter), format=args.format,
+        chunk_docs=args.chunk_size, max_passage_tokens=args.max_passage_tokens,
+    )
+    texts = load_texts(args.input, split=args.split)
+    check_text_column(texts, args.text_column)  # before loading the model: fail in seconds, not minutes
+    engine_kwargs = {"batch_size": args.batch_size} if args.backend != "vllm" else {}
+    if args.tensor_parallel_size:
+        engine_kwargs = {"tensor_parallel_size": args.tensor_parallel_size}
+    engine = make_engine(args.model, args.backend, **engine_kwargs)
+    funnel = GenerationRun(engine, texts, args.output, settings).run(
+        shard=shard, overwrite=args.overwrite, progress=not args.no_progress)
+    print(f"funnel ({engine.name} engine): documents {funnel['documents']} (empty {funnel['empty_documents']}) -> "
+          f"passages {funnel['passages']} -> generations {funnel['generations']} -> kept {funnel['kept']}")
+    for reason, n in funnel["dropped"].items():
+        print(f"  dropped {reason}: {n}")
+    if funnel["complete"] and not funnel["kept"]:
+        print(f"done, but no generation was kept: {args.output} holds no data file (see the reasons above)")
+    elif funnel["complete"]:
+        print(f"done: {args.output} (load with datasets.load_dataset({args.output!r}); funnel in funnel.json)")
+    else:
+        print(f"shard {shard[0]}/{shard[1]} done; {funnel['chunks_done']} of {funnel['chunks']} chunks finished overall")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="bonito", description="Bonito task generation on the Hugging Face stack")
     sub = parser.add_subparsers(dest="command", required=True)
     _add_ctga(sub)
+    _add_generate(sub)
     return parser
 
 
@@ -59,12 +134,16 @@ def main(argv: list[str] | None = None) -> int:
     from bonito_hub.ctga.build import BuildError
     from bonito_hub.ctga.promptsource import PromptsourceError
     from bonito_hub.ctga.sources import SourceError
+    from bonito_hub.generate.engines import ModelLoadError
+    from bonito_hub.generate.run import RunError
 
     args = build_parser().parse_args(argv)
     try:
         if args.command == "ctga" and args.ctga_command == "build":
             return _ctga_build(args)
-    except (BuildError, SourceError, PromptsourceError, ValueError, FileNotFoundError) as exc:
+        if args.command == "generate":
+            return _generate(args)
+    except (BuildError, SourceError, PromptsourceError, ModelLoadError, RunError, ValueError, FileNotFoundError) as exc:
         print(f"bonito: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -61,3 +61,40 @@ def ctga_fixture_build(promptsource_dir, session_tmp):
     record = build(BuildOptions(output=str(out), sources_dir=str(SOURCES_DIR), promptsource_dir=promptsource_dir,
                                 validation_fraction=0.34))
     return out, record
+
+
+@pytest.fixture(scope="session")
+def tiny_bonito(session_tmp) -> str:
+    """A tiny Llama trained in seconds to write parseable tasks (bonito_hub.testing)."""
+    from bonito_hub.testing import make_tiny_bonito
+
+    return str(make_tiny_bonito(session_tmp / "tiny-bonito"))
+
+
+@pytest.fixture(scope="session")
+def tiny_llama(session_tmp) -> str:
+    """A random tiny Llama with the test tokenizer."""
+    from bonito_hub.testing import make_tiny_llama
+
+    return str(make_tiny_llama(session_tmp / "tiny-llama"))
+
+
+DOCS = [
+    "The harbour town of Ellmere sits at the mouth of a slow brown river. In 1894 a storm destroyed the old wooden pier.",
+    "   ",
+    "Patients with asthma were given the drug twice a day for six weeks. The old wooden pier was not part of the trial.",
+    "This contract is governed by the laws of the state.\n\nThe parties agree to keep all information confidential "
+    "for five years after termination. The old wooden pier is excluded.",
+    "",
+    "The council built a stone one. Tourists now come in summer to watch the boats and the old wooden pier.",
+]
+
+
+@pytest.fixture()
+def docs_jsonl(tmp_path) -> str:
+    import json
+
+    path = tmp_path / "docs.jsonl"
+    rows = [{"id": f"doc{i}", "text": t} for i, t in enumerate(DOCS * 3)]
+    path.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    return str(path)

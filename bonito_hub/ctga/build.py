@@ -274,11 +274,13 @@ def _write_parquet(builder, staging: Path, build_id: str, max_rows: int) -> dict
     return {k: dict(v) for k, v in files.items()}
 
 
-def _configs(files: dict[str, dict[str, list[str]]]) -> list[dict]:
+def _configs(files: dict[str, dict[str, list[str]]], build_id: str) -> list[dict]:
+    # The build id is in every pattern: datasets keys its cache on the configs, so a pattern that
+    # stayed the same across builds would let it serve the previous build's rows.
     def split_files(shorts):
         out = []
         for split in ("train", "validation"):
-            paths = [f"data/{s}/{split}-*.parquet" for s in shorts if files.get(s, {}).get(split)]
+            paths = [f"data/{s}/{split}-{build_id}-*.parquet" for s in shorts if files.get(s, {}).get(split)]
             if paths:
                 out.append({"split": split, "path": paths if len(paths) > 1 else paths[0]})
         return out
@@ -351,7 +353,7 @@ def build(options: BuildOptions, progress=print) -> dict:
             "sources": plan.sources,
             "skipped_sources": plan.skipped,
             "files": files,
-            "configs": _configs(files),
+            "configs": _configs(files, build_id),
             **stats,
         }
         record["rows"] = sum(sum(v.values()) for v in stats["rows_per_task_type"].values())

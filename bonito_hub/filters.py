@@ -1,0 +1,90 @@
+"""Checks on generated tasks, each with a reason name that the funnel counts.
+
+Parsing comes first (bonito_hub.format.parse_generation: its rejections are counted as
+`unparseable:<why>`); the filters below only see parsed tasks and can each be switched off.
+"""
+
+from __future__ import annotations
+
+import re
+import string
+from collections import Counter
+from dataclasses import dataclass
+
+from bonito_hub.format import parse_generation
+
+# filter name -> the reasons it drops with
+FILTERS = {
+    "placeholder": ("context_left", "marker_left"),
+    "span": ("not_a_span",),
+    "yes_no": ("not_yes_no",),
+    "duplicate": ("duplicate",),
+}
+DEFAULT_FILTERS = tuple(FILTERS)
+
+_PLACEHOLDER_RE = re.compile(r"\{\{\s*context\s*\}\}|\{\s*context\s*\}", re.I)
+_MARKER_RE = re.compile(r"<\|(?:tasktype|context|task|pipe)\|>")
+_SPACE_RE = re.compile(r"\s+")
+
+
+def _norm(text: str) -> str:
+    return _SPACE_RE.sub(" ", text).strip().casefold()
+
+
+def is_span(response: str, passage: str) -> bool:
+    """Whether the response occurs in the passage, ignoring case, spacing and a final full stop."""
+    answer = _norm(response).rstrip(".")
+    return bool(answer) and answer in _norm(passage)
+
+
+def is_yes_no(response: str) -> bool:
+    return _norm(response).strip(string.punctuation + " ") in {"yes", "no"}
+
+
+def check_names(names) -> tuple[str, ...]:
+    names = tuple(names)
+    unknown = [n for n in names if n not in FILTERS]
+    if unknown:
+        raise ValueError(f"unknown filter {', '.join(unknown)}; filters: {', '.join(FILTERS)}")
+    return names
+
+
+@dataclass(frozen=True)
+class KeptTask:
+    sample: int
+    input: str
+    output: str
+
+
+def filter_generations(generations: list[str], passage: str, task_type: str, enabled=DEFAULT_FILTERS):
+    """Parse and filter the generations of one passage. Returns (kept tasks, Counter of drop reasons)."""
+    dropped: Counter = Counter()
+    kept: list[KeptTask] = []
+    seen = set()
+    for sample, text in enumerate(generations):
+        parsed = parse_generation(text, passage)
+        if not parsed.ok:
+            dropped[f"unparseable:{parsed.reason}"] += 1
+            continue
+        if "placeholder" in enabled:
+            both = parsed.input + "\n" + parsed.output
+            if _PLACEHOLDER_RE.search(both):
+                dropped["context_left"] += 1
+                continue
+            if _MARKER_RE.search(both):
+                dropped["marker_left"] += 1
+                continue
+        if "span" in enabled and task_type == "exqa" and not is_span(parsed.output, passage):
+            dropped["not_a_span"] += 1
+            continue
+        if "yes_no" in enabled and task_type == "ynqa" and not is_yes_no(parsed.output):
+            dropped["not_yes_no"] += 1
+            continue
+        if "duplicate" in enabled:
+            key = (parsed.input, parsed.output)
+            if key in seen:
+                dropped["duplicate"] += 1
+                continue
+            seen.add(key)
+        kept.append(KeptTask(sample, parsed.input, parsed.output))
+    return kept, dropped

@@ -1,0 +1,29 @@
+"""The card of a generation folder: YAML `configs:` for load_dataset, the funnel and the settings."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from huggingface_hub import DatasetCard, DatasetCardData
+
+from bonito_hub import tasks
+from bonito_hub.paths import card_template
+
+
+def write_generation_card(folder: Path, run: dict, funnel: dict, data_files: list[str]) -> Path:
+    data = DatasetCardData(
+        license="other",
+        task_categories=["text-generation"],
+        tags=["bonito", "synthetic", tasks.normalize(run["task_type"])],
+        # Explicit file names, not a pattern: datasets keys its cache on the configs, and a pattern
+        # that stays the same while the files change would serve an older run from the cache.
+        configs=[{"config_name": "default", "data_files": [{"split": "train", "path": data_files}]}],
+    )
+    card = DatasetCard.from_template(
+        data, template_path=str(card_template("generated.md")), run=run, funnel=funnel,
+        task_type_full=tasks.full_name(run["task_type"]),
+        prompt_columns="`prompt`/`completion`" if run["format"] == "prompt-completion" else "`messages`",
+    )
+    path = Path(folder) / "README.md"
+    card.save(path)
+    return path

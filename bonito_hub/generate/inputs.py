@@ -1,0 +1,82 @@
+"""Reading the user's unannotated text as a memory-mapped `datasets.Dataset`.
+
+Accepted: a JSON Lines / JSON, CSV, Parquet or plain-text file (documents separated by blank
+lines), a folder of .txt/.md documents (one document a file, its relative path as id), a folder
+written by `save_to_disk` or holding data files `load_dataset` reads, or a Hub data set id.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+FILE_BUILDERS = {".jsonl": "json", ".json": "json", ".csv": "csv", ".parquet": "parquet", ".txt": "text"}
+DOC_SUFFIXES = {".txt", ".md"}
+
+
+class InputError(ValueError):
+    pass
+
+
+def _documents_folder(folder: Path):
+    import datasets
+
+    files = sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in DOC_SUFFIXES)
+
+    def gen(paths, stamps):
+        for p in paths:
+            yield {"id": p.relative_to(folder).as_posix(), "text": p.read_text(encoding="utf-8", errors="replace")}
+
+    features = datasets.Features({"id": datasets.Value("string"), "text": datasets.Value("string")})
+    # from_generator writes Arrow to the cache, so documents are never all held in memory at once.
+    # Its cache is keyed on gen_kwargs: sizes and times of the files make an edited folder a new key.
+    stamps = [(p.stat().st_size, p.stat().st_mtime_ns) for p in files]
+    return datasets.Dataset.from_generator(gen, gen_kwargs={"paths": files, "stamps": stamps}, features=features)
+
+
+def load_texts(source, split: str = "train"):
+    """The input as a `datasets.Dataset`."""
+    import datasets
+
+    if isinstance(source, (datasets.Dataset,)):
+        return source
+    if isinstance(source, datasets.DatasetDict):
+        return _pick_split(source, split, str(source))
+    path = Path(str(source))
+    try:
+        if path.is_file():
+            builder = FILE_BUILDERS.get(path.suffix.lower())
+            if builder is None:
+                raise InputError(f"{path}: unsupported file type {path.suffix!r}; use "
+                                 f"{', '.join(sorted(FILE_BUILDERS))}, a folder or a Hub data set id")
+            kwargs = {"sample_by": "paragraph"} if builder == "text" else {}
+            return datasets.load_dataset(builder, data_files=str(path), split="train", **kwargs)
+        if path.is_dir():
+            if (path / "state.json").exists() or (path / "dataset_dict.json").exists():
+                loaded = datasets.load_from_disk(str(path))
+                return _pick_split(loaded, split, str(path)) if isinstance(loaded, datasets.DatasetDict) else loaded
+            if any(p.suffix.lower() in DOC_SUFFIXES for p in path.rglob("*") if p.is_file()):
+                return _documents_folder(path)
+            return _pick_split(datasets.load_dataset(str(path)), split, str(path))
+        if path.exists() or str(source).startswith((".", "/")):
+            raise InputError(f"input {source} is neither a file nor a folder")
+        return _pick_split(datasets.load_dataset(str(source)), split, str(source))
+    except InputError:
+        raise
+    except Exception as exc:
+        raise InputError(f"could not read input {source}: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}") from None
+
+
+def _pick_split(dd, split: str, name: str):
+    if split not in dd:
+        raise InputError(f"{name} has no split {split!r}; splits: {', '.join(dd)}")
+    return dd[split]
+
+
+def check_text_column(ds, column: str) -> None:
+    import datasets
+
+    if column not in ds.column_names:
+        raise InputError(f"text column {column!r} not found; columns: {', '.join(ds.column_names)}")
+    feature = ds.features[column]
+    if not (isinstance(feature, datasets.Value) and feature.dtype in ("string", "large_string", "null")):
+        raise InputError(f"text column {column!r} holds {feature}, not strings")

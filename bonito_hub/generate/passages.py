@@ -1,0 +1,91 @@
+"""Splitting documents into passages that fit the generator's context.
+
+A document longer than the budget is cut on paragraph boundaries (blank lines), a paragraph
+longer than the budget on sentence boundaries, and a sentence longer than the budget between
+tokens. Pieces are packed greedily in order. Every passage is a slice of its document, and we
+keep its character offsets.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+_PARAGRAPH_RE = re.compile(r"\n[ \t]*\n\s*")
+_SENTENCE_RE = re.compile(r"(?<=[.!?])[\"')\]]*\s+")
+
+
+@dataclass(frozen=True)
+class Passage:
+    start: int
+    end: int
+
+
+def _spans(text: str, start: int, end: int, pattern: re.Pattern) -> list[tuple[int, int]]:
+    spans, pos = [], start
+    for m in pattern.finditer(text, start, end):
+        if m.start() > pos:
+            spans.append((pos, m.start()))
+        pos = m.end()
+    if pos < end:
+        spans.append((pos, end))
+    return spans
+
+
+class PassageSplitter:
+    """Cuts text into passages of at most `max_tokens` tokens of `tokenizer`."""
+
+    def __init__(self, tokenizer, max_tokens: int):
+        if max_tokens < 8:
+            raise ValueError(f"passages would hold at most {max_tokens} tokens: the model's context is too short "
+                             "for the requested max_tokens")
+        self.tokenizer = tokenizer
+        self.max_tokens = max_tokens
+
+    def split(self, text: str) -> list[Passage]:
+        stripped = text.strip()
+        if not stripped:
+            return []
+        lead = len(text) - len(text.lstrip())
+        enc = self.tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
+        starts = [s for s, e in enc["offset_mapping"] if e > s]
+        if len(starts) <= self.max_tokens:
+            return [Passage(lead, lead + len(stripped))]
+        import bisect
+
+        def count(a: int, b: int) -> int:
+            return bisect.bisect_left(starts, b) - bisect.bisect_left(starts, a)
+
+        units: list[tuple[int, int]] = []
+        for p in _spans(text, 0, len(text), _PARAGRAPH_RE):
+            if count(*p) <= self.max_tokens:
+                units.append(p)
+                continue
+            for s in _spans(text, p[0], p[1], _SENTENCE_RE):
+                if count(*s) <= self.max_tokens:
+                    units.append(s)
+                    continue
+                # a sentence longer than the budget: cut between tokens
+                first = bisect.bisect_left(starts, s[0])
+                last = bisect.bisect_left(starts, s[1])
+                for i in range(first, last, self.max_tokens):
+                    a = max(starts[i], s[0]) if i > first else s[0]
+                    b = starts[i + self.max_tokens] if i + self.max_tokens < last else s[1]
+                    units.append((a, b))
+        passages: list[Passage] = []
+        cur_start = cur_end = None
+        for a, b in units:
+            if cur_start is not None and count(cur_start, b) <= self.max_tokens:
+                cur_end = b
+                continue
+            if cur_start is not None:
+                passages.append(self._trim(text, cur_start, cur_end))
+            cur_start, cur_end = a, b
+        if cur_start is not None:
+            passages.append(self._trim(text, cur_start, cur_end))
+        return [p for p in passages if p.end > p.start]
+
+    @staticmethod
+    def _trim(text: str, a: int, b: int) -> Passage:
+        piece = text[a:b]
+        return Passage(a + len(piece) - len(piece.lstrip()), b - (len(piece) - len(piece.rstrip())))

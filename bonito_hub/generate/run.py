@@ -1,0 +1,259 @@
+"""A generation run: passages in, filtered tasks out, written chunk by chunk so it can resume.
+
+Output folder:
+    run.json                       what identifies the run (model, input, task type, sampling, ...)
+    data/chunk-KKKKKK-<id>.parquet the kept rows of chunk K (none for a chunk that kept no row:
+                                   datasets cannot read a Parquet file without rows)
+    chunks/chunk-KKKKKK.json       chunk K's funnel counts and data file; written last, so a chunk
+                                   is done exactly when this file exists
+    funnel.json, README.md         written when every chunk is done
+
+Chunk k holds documents [k*C, (k+1)*C). Its sampling seed depends only on (seed, k), and
+`--shard i/N` takes the chunks with k % N == i, so a killed run resumed, or a run split over
+machines, ends with the same rows as one uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import uuid
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from bonito_hub import tasks
+from bonito_hub.filters import DEFAULT_FILTERS, check_names, filter_generations
+from bonito_hub.format import generator_input
+from bonito_hub.generate.engines import SamplingConfig, derive_seed
+from bonito_hub.generate.inputs import InputError, check_text_column
+from bonito_hub.generate.passages import PassageSplitter
+
+RUN_FILE = "run.json"
+FUNNEL_FILE = "funnel.json"
+FORMATS = ("prompt-completion", "messages")
+
+
+class RunError(RuntimeError):
+    pass
+
+
+@dataclass
+class GenerationSettings:
+    task_type: str
+    text_column: str = "text"
+    sampling: SamplingConfig = field(default_factory=SamplingConfig)
+    filters: tuple[str, ...] = DEFAULT_FILTERS
+    format: str = "prompt-completion"
+    chunk_docs: int = 64
+    max_passage_tokens: int | None = None
+
+    def __post_init__(self):
+        self.task_type = tasks.normalize(self.task_type)
+        self.filters = check_names(self.filters)
+        if self.format not in FORMATS:
+            raise ValueError(f"unknown format {self.format!r}; choose one of {', '.join(FORMATS)}")
+        if self.chunk_docs < 1:
+            raise ValueError("chunk size must be at least 1 document")
+
+
+def _schema(fmt: str):
+    import pyarrow as pa
+
+    fields = [("input", pa.string()), ("output", pa.string())]
+    if fmt == "prompt-completion":
+        fields += [("prompt", pa.string()), ("completion", pa.string())]
+    else:
+        message = pa.struct([("role", pa.string()), ("content", pa.string())])
+        fields += [("messages", pa.list_(message))]
+    fields += [("task_type", pa.string()), ("doc_id", pa.string()), ("doc_index", pa.int64()),
+               ("passage_index", pa.int32()), ("passage_start", pa.int64()), ("passage_end", pa.int64()),
+               ("sample", pa.int32())]
+    return pa.schema(fields)
+
+
+def _identity(settings: GenerationSettings, model_name: str, texts) -> dict:
+    ident = asdict(settings)
+    ident["filters"] = list(settings.filters)
+    ident["model"] = model_name
+    ident["input_fingerprint"] = getattr(texts, "_fingerprint", None)
+    ident["num_documents"] = len(texts)
+    return json.loads(json.dumps(ident))
+
+
+def _prepare_output(output: Path, ident: dict, overwrite: bool) -> None:
+    run_file = output / RUN_FILE
+    if output.exists() and not output.is_dir():
+        raise RunError(f"{output} exists and is not a folder")
+    if output.exists() and any(output.iterdir()):
+        existing = json.loads(run_file.read_text()) if run_file.exists() else None
+        if existing != ident:
+            if not overwrite:
+                what = "a different generation run" if existing else "other files"
+                raise RunError(f"{output} holds {what}; pass --overwrite to replace it, or choose another --output")
+            old = output.parent / f".{output.name}.old-{uuid.uuid4().hex[:8]}"
+            os.replace(output, old)
+            shutil.rmtree(old, ignore_errors=True)
+    for sub in ("data", "chunks", ".tmp"):
+        (output / sub).mkdir(parents=True, exist_ok=True)
+    if not run_file.exists():
+        tmp = output / ".tmp" / f"{RUN_FILE}.{uuid.uuid4().hex}"
+        tmp.write_text(json.dumps(ident, indent=2) + "\n")
+        os.replace(tmp, run_file)
+
+
+def finished_chunks(output: Path) -> dict[int, dict]:
+    """Chunk number -> its record, for every finished chunk."""
+    return {int(p.stem.split("-")[1]): json.loads(p.read_text()) for p in sorted((output / "chunks").glob("chunk-*.json"))}
+
+
+def _remove_unfinished_data(output: Path, done: dict[int, dict], chunks: list[int]) -> None:
+    """Data files of our chunks that no record names: a run killed between the two writes."""
+    named = {r["data_file"] for r in done.values() if r["data_file"]}
+    for path in (output / "data").glob("chunk-*.parquet"):
+        if int(path.name.split("-")[1]) in chunks and f"data/{path.name}" not in named:
+            path.unlink(missing_ok=True)
+
+
+def _empty_counts() -> dict:
+    return {"documents": 0, "empty_documents": 0, "passages": 0, "generations": 0, "kept": 0, "dropped": {}}
+
+
+def _add(total: dict, part: dict) -> None:
+    for key in ("documents", "empty_documents", "passages", "generations", "kept"):
+        total[key] += part[key]
+    dropped = Counter(total["dropped"])
+    dropped.update(part["dropped"])
+    total["dropped"] = dict(sorted(dropped.items()))
+
+
+def aggregate(output: Path, n_chunks: int) -> dict:
+    total = _empty_counts()
+    done = finished_chunks(output)
+    for record in done.values():
+        _add(total, record["counts"])
+    total["chunks_done"] = len(done)
+    total["chunks"] = n_chunks
+    total["complete"] = set(done) == set(range(n_chunks))
+    return total
+
+
+class GenerationRun:
+    def __init__(self, engine, texts, output, settings: GenerationSettings):
+        check_text_column(texts, settings.text_column)
+        self.engine, self.texts, self.settings = engine, texts, settings
+        self.output = Path(output)
+        self.n_docs = len(texts)
+        self.n_chunks = math.ceil(self.n_docs / settings.chunk_docs)
+        self.schema = _schema(settings.format)
+        self.full_type = tasks.full_name(settings.task_type)
+        budget = settings.max_passage_tokens
+        if budget is None:
+            overhead = len(engine.tokenizer(generator_input(settings.task_type, "x"))["input_ids"])
+            budget = engine.max_context - settings.sampling.max_tokens - overhead
+        self.splitter = PassageSplitter(engine.tokenizer, budget)
+        self.id_column = "id" if "id" in texts.column_names and settings.text_column != "id" else None
+
+    def chunk_range(self, k: int) -> tuple[int, int]:
+        c = self.settings.chunk_docs
+        return k * c, min(self.n_docs, (k + 1) * c)
+
+    def run(self, shard: tuple[int, int] = (0, 1), overwrite: bool = False, progress: bool = True) -> dict:
+        from tqdm.auto import tqdm
+
+        index, count = shard
+        if not 0 <= index < count:
+            raise ValueError(f"shard {index}/{count}: need 0 <= i < N")
+        ident = _identity(self.settings, self.engine.model_name, self.texts)
+        _prepare_output(self.output, ident, overwrite)
+        mine = [k for k in range(self.n_chunks) if k % count == index]
+        done = finished_chunks(self.output)
+        todo = [k for k in mine if k not in done]
+        _remove_unfinished_data(self.output, done, todo)
+        docs_of = lambda ks: sum(self.chunk_range(k)[1] - self.chunk_range(k)[0] for k in ks)  # noqa: E731
+        bar = tqdm(total=docs_of(mine), initial=docs_of([k for k in mine if k in done]), unit="doc",
+                   desc=f"bonito generate {self.settings.task_type}", disable=not progress, dynamic_ncols=True)
+        kept = 0
+        with bar:
+            for k in todo:
+                rows, counts = self.process_chunk(k)
+                self._write_chunk(k, rows, counts)
+                kept += counts["kept"]
+                bar.update(counts["documents"])
+                bar.set_postfix(kept=kept, refresh=False)
+        funnel = aggregate(self.output, self.n_chunks)
+        if funnel["complete"]:
+            self._finish(funnel, ident)
+        return funnel
+
+    def data_files(self) -> list[str]:
+        return [str(self.output / r["data_file"]) for _, r in sorted(finished_chunks(self.output).items()) if r["data_file"]]
+
+    def process_chunk(self, k: int) -> tuple[list[dict], dict]:
+        start, end = self.chunk_range(k)
+        col, s = self.settings.text_column, self.settings
+        table = self.texts.with_format("arrow")[start:end]
+        texts = table[col].to_pylist()
+        ids = table[self.id_column].to_pylist() if self.id_column else None
+        counts = _empty_counts()
+        counts["documents"] = end - start
+        passages = []  # (doc index, doc id, passage index, start, end, text)
+        for j, text in enumerate(texts):
+            if text is not None and not isinstance(text, str):
+                raise InputError(f"row {start + j}: text column {col!r} holds {type(text).__name__}, not a string")
+            if text is None or not text.strip():
+                counts["empty_documents"] += 1
+                continue
+            doc_id = str(ids[j]) if ids is not None else str(start + j)
+            for p_index, p in enumerate(self.splitter.split(text)):
+                passages.append((start + j, doc_id, p_index, p.start, p.end, text[p.start:p.end]))
+        counts["passages"] = len(passages)
+        prompts = [generator_input(s.task_type, p[5]) for p in passages]
+        generations = self.engine.generate(prompts, s.sampling, seed=derive_seed(s.sampling.seed, k)) if prompts else []
+        rows, dropped = [], Counter()
+        for (doc_index, doc_id, p_index, a, b, passage), gens in zip(passages, generations):
+            counts["generations"] += len(gens)
+            kept, why = filter_generations(gens, passage, s.task_type, s.filters)
+            dropped.update(why)
+            for task in kept:
+                row = {"input": task.input, "output": task.output, "task_type": self.full_type, "doc_id": doc_id,
+                       "doc_index": doc_index, "passage_index": p_index, "passage_start": a, "passage_end": b,
+                       "sample": task.sample}
+                if s.format == "prompt-completion":
+                    row["prompt"], row["completion"] = task.input, task.output
+                else:
+                    row["messages"] = [{"role": "user", "content": task.input},
+                                       {"role": "assistant", "content": task.output}]
+                rows.append(row)
+        counts["kept"] = len(rows)
+        counts["dropped"] = dict(sorted(dropped.items()))
+        return rows, counts
+
+    def _write_chunk(self, k: int, rows: list[dict], counts: dict) -> None:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        data_file = None
+        if rows:
+            # a fresh name per write: datasets never serves a cached older file under the same name
+            name = f"chunk-{k:06d}-{uuid.uuid4().hex[:12]}.parquet"
+            tmp = self.output / ".tmp" / name
+            pq.write_table(pa.Table.from_pylist(rows, schema=self.schema), tmp)
+            os.replace(tmp, self.output / "data" / name)
+            data_file = f"data/{name}"
+        record = self.output / ".tmp" / f"chunk-{k:06d}.json.{uuid.uuid4().hex}"
+        record.write_text(json.dumps({"chunk": k, "documents": list(self.chunk_range(k)), "data_file": data_file,
+                                      "counts": counts}))
+        os.replace(record, self.output / "chunks" / f"chunk-{k:06d}.json")
+
+    def _finish(self, funnel: dict, ident: dict) -> None:
+        from bonito_hub.generate.card import write_generation_card
+
+        tmp = self.output / ".tmp" / f"{FUNNEL_FILE}.{uuid.uuid4().hex}"
+        tmp.write_text(json.dumps(funnel, indent=2) + "\n")
+        files = [r["data_file"] for _, r in sorted(finished_chunks(self.output).items()) if r["data_file"]]
+        write_generation_card(self.output, ident, funnel, files)
+        os.replace(tmp, self.output / FUNNEL_FILE)
+        shutil.rmtree(self.output / ".tmp", ignore_errors=True)

@@ -1,0 +1,328 @@
+"""`bonito generate` and `Bonito.generate_tasks` on a tiny model built at test time."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import datasets
+import pytest
+
+from bonito_hub.cli import main
+from bonito_hub.format import generator_input, parse_generation
+from bonito_hub.generate import Bonito, SamplingConfig
+from bonito_hub.generate.engines import VllmEngine
+from bonito_hub.generate.run import GenerationRun, GenerationSettings
+from bonito_hub.generate.inputs import load_texts
+from bonito_hub.testing import make_tokenizer
+
+
+def gen_args(model, inp, out, *extra):
+    return ["generate", "--model", model, "--input", inp, "--task-type", "exqa", "--output", str(out),
+            "--max-tokens", "24", "--num-samples", "2", "--chunk-size", "2", "--no-progress", *extra]
+
+
+def rows_of(folder):
+    return datasets.load_dataset(str(folder), split="train").to_list()
+
+
+def test_cli_end_to_end(tiny_bonito, docs_jsonl, tmp_path, capsys):
+    out = tmp_path / "out"
+    assert main(gen_args(tiny_bonito, docs_jsonl, out)) == 0
+    printed = capsys.readouterr().out
+    funnel = json.loads((out / "funnel.json").read_text())
+    assert funnel["documents"] == 18 and funnel["empty_documents"] == 6 and funnel["complete"]
+    assert funnel["generations"] == 2 * funnel["passages"]
+    assert funnel["kept"] + sum(funnel["dropped"].values()) == funnel["generations"]
+    rows = rows_of(out)
+    assert len(rows) == funnel["kept"] > 0
+    for row in rows:
+        assert row["prompt"] == row["input"] and row["completion"] == row["output"]
+        assert "{{context}}" not in row["input"] + row["output"]
+        assert row["task_type"] == "extractive question answering"
+        doc = json.loads(Path(docs_jsonl).read_text().splitlines()[row["doc_index"]])
+        assert doc["id"] == row["doc_id"]
+        assert doc["text"][row["passage_start"]:row["passage_end"]] in row["input"]
+    assert f"kept {funnel['kept']}" in printed
+    card = (out / "README.md").read_text()
+    assert "config_name: default" in card and f"| kept | **{funnel['kept']}** |" in card
+    assert "harbour" not in card  # the corpus is not quoted
+
+
+def test_resume_after_interruption_between_chunks(tiny_bonito, docs_jsonl, tmp_path, monkeypatch):
+    full = tmp_path / "full"
+    assert main(gen_args(tiny_bonito, docs_jsonl, full)) == 0
+    part = tmp_path / "part"
+    original = GenerationRun._write_chunk
+    written = []
+
+    def crash_after_three(self, k, rows, counts):
+        if len(written) == 3:
+            raise KeyboardInterrupt
+        written.append(k)
+        original(self, k, rows, counts)
+
+    monkeypatch.setattr(GenerationRun, "_write_chunk", crash_after_three)
+    assert main(gen_args(tiny_bonito, docs_jsonl, part)) == 130
+    assert not (part / "funnel.json").exists() and not (part / "README.md").exists()
+    monkeypatch.setattr(GenerationRun, "_write_chunk", original)
+    done_before = sorted(p.name for p in (part / "chunks").iterdir())
+    assert len(done_before) == 3
+    assert main(gen_args(tiny_bonito, docs_jsonl, part)) == 0
+    assert rows_of(part) == rows_of(full)
+    assert json.loads((part / "funnel.json").read_text()) == json.loads((full / "funnel.json").read_text())
+
+
+def test_resume_after_a_crash_inside_a_chunk(tiny_bonito, docs_jsonl, tmp_path, monkeypatch):
+    full = tmp_path / "full"
+    assert main(gen_args(tiny_bonito, docs_jsonl, full)) == 0
+    part = tmp_path / "part"
+    original = GenerationRun._write_chunk
+
+    def data_then_die(self, k, rows, counts):
+        if k == 1:  # the data file lands, the record does not: as if killed between the two writes
+            (self.output / "data" / f"chunk-{k:06d}-deadbeef0000.parquet").write_bytes(b"partial")
+            raise KeyboardInterrupt
+        original(self, k, rows, counts)
+
+    monkeypatch.setattr(GenerationRun, "_write_chunk", data_then_die)
+    assert main(gen_args(tiny_bonito, docs_jsonl, part)) == 130
+    monkeypatch.setattr(GenerationRun, "_write_chunk", original)
+    assert main(gen_args(tiny_bonito, docs_jsonl, part)) == 0
+    assert not list((part / "data").glob("*deadbeef*"))
+    assert rows_of(part) == rows_of(full)
+
+
+@pytest.mark.slow
+def test_sigkill_and_rerun_gives_the_same_rows(tiny_bonito, docs_jsonl, tmp_path):
+    full, part = tmp_path / "full", tmp_path / "part"
+    cmd = [sys.executable, "-m", "bonito_hub.cli"]
+    args = gen_args(tiny_bonito, docs_jsonl, "X", "--chunk-size", "1")
+    subprocess.run(cmd + [a if a != "X" else str(full) for a in args], check=True, capture_output=True)
+    proc = subprocess.Popen(cmd + [a if a != "X" else str(part) for a in args], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while time.time() < deadline and len(list((part / "chunks").glob("*.json")) if (part / "chunks").exists() else []) < 4:
+        time.sleep(0.02)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    finished = len(list((part / "chunks").glob("*.json")))
+    assert 0 < finished < 18 and not (part / "funnel.json").exists()
+    subprocess.run(cmd + [a if a != "X" else str(part) for a in args], check=True, capture_output=True)
+    assert rows_of(part) == rows_of(full)
+
+
+def test_shards_make_the_whole(tiny_bonito, docs_jsonl, tmp_path, capsys):
+    full, sharded = tmp_path / "full", tmp_path / "sharded"
+    assert main(gen_args(tiny_bonito, docs_jsonl, full)) == 0
+    assert main(gen_args(tiny_bonito, docs_jsonl, sharded, "--shard", "1/3")) == 0
+    assert "chunks finished overall" in capsys.readouterr().out and not (sharded / "funnel.json").exists()
+    assert main(gen_args(tiny_bonito, docs_jsonl, sharded, "--shard", "0/3")) == 0
+    assert main(gen_args(tiny_bonito, docs_jsonl, sharded, "--shard", "2/3")) == 0
+    assert rows_of(sharded) == rows_of(full)
+    assert json.loads((sharded / "funnel.json").read_text()) == json.loads((full / "funnel.json").read_text())
+
+
+def test_other_run_is_refused_and_overwrite_is_not_stale(tiny_bonito, docs_jsonl, tmp_path, capsys):
+    out = tmp_path / "out"
+    assert main(gen_args(tiny_bonito, docs_jsonl, out, "--seed", "1")) == 0
+    first = rows_of(out)
+    assert main(gen_args(tiny_bonito, docs_jsonl, out, "--seed", "2")) == 2
+    assert "holds a different generation run" in capsys.readouterr().err
+    assert main(gen_args(tiny_bonito, docs_jsonl, out, "--seed", "2", "--temperature", "1.5", "--overwrite")) == 0
+    second = rows_of(out)
+    on_disk = datasets.Dataset.from_parquet([str(p) for p in sorted((out / "data").glob("*.parquet"))]).to_list()
+    assert second == on_disk and second != first
+
+
+def test_messages_format(tiny_bonito, docs_jsonl, tmp_path):
+    out = tmp_path / "out"
+    assert main(gen_args(tiny_bonito, docs_jsonl, out, "--format", "messages")) == 0
+    row = rows_of(out)[0]
+    assert row["messages"] == [{"role": "user", "content": row["input"]}, {"role": "assistant", "content": row["output"]}]
+    assert "prompt" not in row
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--text-column", "body"], "text column 'body' not found; columns: id, text"),
+        (["--task-type", "poetry"], "unknown task type 'poetry'; valid task types: exqa"),
+        (["--shard", "3/2"], "--shard 3/2"),
+        (["--no-filter", "span", "--num-samples", "0"], "invalid sampling parameters"),
+    ],
+)
+def test_bad_arguments(tiny_bonito, docs_jsonl, tmp_path, capsys, args, message):
+    out = tmp_path / "out"
+    argv = gen_args(tiny_bonito, docs_jsonl, out)
+    for flag, value in zip(args[::2], args[1::2]):
+        if flag in argv:
+            argv[argv.index(flag) + 1] = value
+        else:
+            argv += [flag, value]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("bonito: error: ") and message in err and err.count("\n") == 1  # before any model loads
+    assert not (out / "funnel.json").exists()
+
+
+def test_missing_model_says_where_it_looked(docs_jsonl, tmp_path, capsys):
+    assert main(gen_args(str(tmp_path / "no-such-model"), docs_jsonl, tmp_path / "out")) == 2
+    err = capsys.readouterr().err
+    assert "could not load model" in err and "no-such-model" in err and "local folder" in err
+
+
+def test_non_string_text(tiny_bonito, tmp_path, capsys):
+    path = tmp_path / "nums.jsonl"
+    path.write_text('{"text": 3}\n{"text": 4}\n')
+    assert main(gen_args(tiny_bonito, str(path), tmp_path / "out")) == 2
+    assert "text column 'text' holds Value('int64'), not strings" in capsys.readouterr().err
+
+
+def test_folder_holding_other_files(tiny_bonito, docs_jsonl, tmp_path, capsys):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "mine.txt").write_text("x")
+    assert main(gen_args(tiny_bonito, docs_jsonl, out)) == 2
+    assert "holds other files" in capsys.readouterr().err and (out / "mine.txt").exists()
+
+
+def test_input_kinds(tmp_path):
+    import pandas as pd
+
+    texts = ["First document.", "Second document."]
+    pd.DataFrame({"text": texts}).to_csv(tmp_path / "a.csv", index=False)
+    pd.DataFrame({"text": texts}).to_parquet(tmp_path / "a.parquet")
+    (tmp_path / "a.txt").write_text("First document.\nstill first.\n\nSecond document.\n")
+    docs = tmp_path / "docs"
+    (docs / "sub").mkdir(parents=True)
+    (docs / "one.txt").write_text(texts[0])
+    (docs / "sub" / "two.md").write_text(texts[1])
+    datasets.Dataset.from_dict({"body": texts}).save_to_disk(str(tmp_path / "saved"))
+    assert load_texts(tmp_path / "a.csv")["text"] == texts
+    assert load_texts(tmp_path / "a.parquet")["text"] == texts
+    assert [t.strip() for t in load_texts(tmp_path / "a.txt")["text"]] == ["First document.\nstill first.", "Second document."]
+    folder = load_texts(docs)
+    assert folder["id"] == ["one.txt", "sub/two.md"] and folder["text"] == texts
+    assert load_texts(tmp_path / "saved")["body"] == texts
+    (docs / "one.txt").write_text("Changed.")
+    assert load_texts(docs)["text"][0] == "Changed."  # never a stale cache of the folder
+
+
+def test_unreadable_input(tmp_path):
+    from bonito_hub.generate.inputs import InputError
+
+    with pytest.raises(InputError, match="unsupported file type"):
+        (tmp_path / "a.docx").write_text("x")
+        load_texts(tmp_path / "a.docx")
+    with pytest.raises(InputError, match="could not read input"):
+        load_texts("someone/not-a-dataset-offline")
+
+
+class ScriptedEngine:
+    """A stand-in engine that returns crafted generations, to check the API's parse rule."""
+
+    name, model_name, max_context = "scripted", "scripted", 512
+
+    def __init__(self, outputs):
+        self.outputs, self.tokenizer = outputs, make_tokenizer()
+
+    def generate(self, prompts, sampling, seed):
+        return [list(self.outputs) for _ in prompts]
+
+
+CRAFTED = ["{{context}}\nWhat was destroyed?\n<|pipe|>\nthe pier", "no separator", "a<|pipe|>b<|pipe|>c",
+           " <|pipe|> x", "Summarise: {{context}} <|pipe|> {{context}}", "Q <|pipe|>  "]
+
+
+def test_api_keeps_exactly_what_the_parse_rule_keeps():
+    texts = datasets.Dataset.from_dict({"passage": ["In 1894 a storm destroyed the pier.", "The trial ran six weeks."]})
+    bonito = Bonito(None, engine=ScriptedEngine(CRAFTED))
+    out = bonito.generate_tasks(texts, "passage", "qa", {"n": len(CRAFTED)}, filters=(), progress=False)
+    expected = []
+    for p in texts["passage"]:
+        for g in CRAFTED:
+            parsed = parse_generation(g, p)
+            if parsed.ok:
+                expected.append((parsed.input, parsed.output))
+    assert list(zip(out["input"], out["output"])) == expected
+    assert bonito.funnel["dropped"] == {"unparseable:no_separator": 2, "unparseable:several_separators": 2,
+                                        "unparseable:empty_instruction": 2, "unparseable:empty_response": 2}
+
+
+def test_api_on_the_tiny_model(tiny_bonito):
+    texts = datasets.Dataset.from_dict({"text": ["In 1894 a storm destroyed the old wooden pier."] * 3})
+    out = Bonito(tiny_bonito, backend="transformers").generate_tasks(
+        texts, "text", "extractive question answering", {"max_tokens": 24, "temperature": 0.5, "n": 2, "seed": 3},
+        progress=False)
+    assert {"input", "output", "doc_index", "passage_index", "sample", "task_type"} <= set(out.column_names)
+    assert out.num_rows >= 1 and all("old wooden pier" in o for o in out["output"])
+
+
+class FakeOutput:
+    def __init__(self, text):
+        self.text = text
+
+
+class FakeRequestOutput:
+    def __init__(self, prompt, texts):
+        self.prompt, self.outputs = prompt, [FakeOutput(t) for t in texts]
+
+
+class FakeParams:
+    def __init__(self, **kw):
+        self.__dict__.update(kw)
+
+
+class FakeLLM:
+    """The interface of vllm.LLM that VllmEngine uses."""
+
+    def __init__(self):
+        self.calls = []
+
+    def get_tokenizer(self):
+        return make_tokenizer()
+
+    def generate(self, prompts, sampling_params, use_tqdm=True):
+        self.calls.append((list(prompts), sampling_params))
+        return [FakeRequestOutput(p, [f"{{{{context}}}} Q{i}-{k} <|pipe|> the pier" for k in range(sp.n)])
+                for i, (p, sp) in enumerate(zip(prompts, sampling_params))]
+
+
+def test_vllm_engine_against_a_stand_in():
+    llm = FakeLLM()
+    engine = VllmEngine("some/model", llm=llm, params_cls=FakeParams)
+    texts = datasets.Dataset.from_dict({"text": ["A storm destroyed the pier.", "The pier was rebuilt."] * 3})
+    bonito = Bonito(None, engine=engine)
+    out = bonito.generate_tasks(texts, "text", "exqa", {"n": 2, "max_tokens": 7, "temperature": 0.9, "top_p": 0.5},
+                                chunk_docs=4, progress=False)
+    assert len(llm.calls) == 2  # one LLM.generate per chunk, over all its prompts
+    prompts, params = llm.calls[0]
+    assert prompts[0] == generator_input("exqa", "A storm destroyed the pier.")
+    assert {(p.n, p.max_tokens, p.temperature, p.top_p) for p in params} == {(2, 7, 0.9, 0.5)}
+    assert len({p.seed for p in params}) == len(params)  # one seed per request
+    assert out.num_rows == 12 and out["output"] == ["the pier"] * 12
+    assert out["input"][1] == "A storm destroyed the pier. Q0-1"
+
+
+def test_sampling_params_from_objects_and_mappings():
+    assert SamplingConfig.from_any(FakeParams(n=3, temperature=0.1, top_p=0.9, max_tokens=9, seed=None)) == \
+        SamplingConfig(n=3, temperature=0.1, top_p=0.9, max_tokens=9, seed=0)
+    with pytest.raises(ValueError, match="unknown sampling parameters"):
+        SamplingConfig.from_any({"beams": 2})
+
+
+def test_vllm_on_a_gpu(tiny_llama):
+    """Runs only where vLLM and a GPU exist (never in CI here); the README says whether it ran."""
+    vllm = pytest.importorskip("vllm", reason="vLLM is not installed (optional extra)")
+    import torch
+
+    if not torch.cuda.is_available():
+        pytest.skip("no GPU")
+    bonito = Bonito(tiny_llama, backend="vllm", gpu_memory_utilization=0.2)
+    out = bonito.generate_tasks(datasets.Dataset.from_dict({"text": ["The pier."] * 4}), "text", "qa",
+                                vllm.SamplingParams(max_tokens=8, n=2), filters=(), progress=False)
+    assert bonito.funnel["generations"] == 8 and out is not None
