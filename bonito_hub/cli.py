@@ -63,7 +63,7 @@ def _add_generate(sub) -> None:
     g.add_argument("--top-p", type=float, default=0.95)
     g.add_argument("--max-tokens", type=int, default=256, help="new tokens per generation (default: 256)")
     g.add_argument("--seed", type=int, default=0)
-    g.add_argument("--batch-size", type=int, default=16, help="prompts per batch (transformers backend)")
+    g.add_argument("--batch-size", type=int, default=24, help="most prompts per batch (transformers backend; default: 24)")
     g.add_argument("--backend", choices=["auto", "transformers", "vllm"], default="auto")
     g.add_argument("--tensor-parallel-size", type=int, help="vLLM: GPUs per model")
     g.add_argument("--shard", default="0/1", help="i/N: take the i-th of N disjoint parts of the input")

@@ -326,3 +326,29 @@ def test_vllm_on_a_gpu(tiny_llama):
     out = bonito.generate_tasks(datasets.Dataset.from_dict({"text": ["The pier."] * 4}), "text", "qa",
                                 vllm.SamplingParams(max_tokens=8, n=2), filters=(), progress=False)
     assert bonito.funnel["generations"] == 8 and out is not None
+
+
+def test_batches_are_sorted_and_bounded(tiny_llama):
+    from bonito_hub.generate.engines import TransformersEngine
+
+    engine = TransformersEngine(tiny_llama, batch_size=3, batch_tokens=400)
+    lengths = [50, 10, 300, 20, 30, 40, 100]
+    batches = engine.batches(lengths, SamplingConfig(max_tokens=50, n=1))
+    assert sorted(i for b in batches for i in b) == list(range(len(lengths)))
+    flat = [lengths[i] for b in batches for i in b]
+    assert flat == sorted(lengths)  # similar lengths travel together
+    for b in batches:
+        assert len(b) <= 3
+        assert len(b) == 1 or len(b) * (max(lengths[i] for i in b) + 50) <= 400
+    assert [len(b) for b in batches] == [3, 2, 1, 1]
+
+
+def test_dynamic_cache_fallback_gives_the_same_texts(tiny_bonito):
+    from bonito_hub.generate.engines import TransformersEngine
+
+    prompts = [generator_input("exqa", "In 1894 a storm destroyed the old wooden pier."),
+               generator_input("exqa", "The council built a stone one.")]
+    sampling = SamplingConfig(max_tokens=12, temperature=0.0)
+    static = TransformersEngine(tiny_bonito).generate(prompts, sampling, seed=0)
+    dynamic = TransformersEngine(tiny_bonito, cache_implementation=None).generate(prompts, sampling, seed=0)
+    assert static == dynamic and all("<|pipe|>" in g[0] for g in static)

@@ -78,8 +78,8 @@ class TransformersEngine:
 
     name = "transformers"
 
-    def __init__(self, model, tokenizer=None, batch_size: int = 16, device: str | None = None, dtype=None,
-                 **model_kwargs):
+    def __init__(self, model, tokenizer=None, batch_size: int = 24, batch_tokens: int = 16384,
+                 cache_implementation: str | None = "static", device: str | None = None, dtype=None, **model_kwargs):
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -103,6 +103,8 @@ class TransformersEngine:
                 raise ValueError("pass the tokenizer with a loaded model")
         self.model.to(self.device).eval()
         self.batch_size = batch_size
+        self.batch_tokens = batch_tokens
+        self.cache_implementation = cache_implementation
         self.tokenizer.padding_side = "left"
         if self.tokenizer.pad_token is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
@@ -115,24 +117,54 @@ class TransformersEngine:
             n = min(n, tok_max)
         return int(n)
 
+    def _generate_batch(self, padded, sampling: SamplingConfig, do_sample: bool, extra: dict):
+        import torch
+
+        kwargs = dict(max_new_tokens=sampling.max_tokens, do_sample=do_sample,
+                      num_return_sequences=sampling.n if do_sample else 1, pad_token_id=self.tokenizer.pad_token_id,
+                      use_cache=True, **extra)
+        with torch.inference_mode():
+            try:
+                return self.model.generate(**padded, **kwargs)
+            except (ValueError, NotImplementedError, TypeError):
+                if "cache_implementation" not in kwargs:
+                    raise
+                # a model whose cache cannot be static: fall back to the dynamic cache for good
+                self.cache_implementation = None
+                extra.pop("cache_implementation", None)
+                kwargs.pop("cache_implementation")
+                return self.model.generate(**padded, **kwargs)
+
+    def batches(self, lengths: list[int], sampling: SamplingConfig) -> list[list[int]]:
+        """Prompts sorted by length, cut into batches of at most `batch_size` prompts and at most
+        `batch_tokens` padded tokens (prompt and new tokens, times n): short prompts travel in large
+        batches, long ones in small, and little is spent on padding."""
+        order = sorted(range(len(lengths)), key=lambda i: lengths[i])
+        batches, current = [], []
+        for i in order:
+            width = (lengths[i] + sampling.max_tokens) * sampling.n
+            if current and (len(current) >= self.batch_size or (len(current) + 1) * width > self.batch_tokens):
+                batches.append(current)
+                current = []
+            current.append(i)
+        if current:
+            batches.append(current)
+        return batches
+
     def generate(self, prompts: list[str], sampling: SamplingConfig, seed: int) -> list[list[str]]:
         import torch
 
         torch.manual_seed(seed)
         encoded = self.tokenizer(prompts, add_special_tokens=True)["input_ids"]
-        order = sorted(range(len(prompts)), key=lambda i: len(encoded[i]))
         results: list[list[str]] = [[] for _ in prompts]
         do_sample = sampling.temperature > 0
         extra = {"temperature": sampling.temperature, "top_p": sampling.top_p} if do_sample else {}
-        for start in range(0, len(order), self.batch_size):
-            batch = order[start:start + self.batch_size]
+        if self.cache_implementation:
+            extra["cache_implementation"] = self.cache_implementation
+        for batch in self.batches([len(ids) for ids in encoded], sampling):
             padded = self.tokenizer.pad({"input_ids": [encoded[i] for i in batch]}, return_tensors="pt")
             padded = {k: v.to(self.device) for k, v in padded.items()}
-            with torch.inference_mode():
-                out = self.model.generate(
-                    **padded, max_new_tokens=sampling.max_tokens, do_sample=do_sample,
-                    num_return_sequences=sampling.n if do_sample else 1, pad_token_id=self.tokenizer.pad_token_id, use_cache=True, **extra,
-                )
+            out = self._generate_batch(padded, sampling, do_sample, extra)
             new = out[:, padded["input_ids"].shape[1]:]
             texts = self.tokenizer.batch_decode(new, skip_special_tokens=True)
             per = sampling.n if do_sample else 1
