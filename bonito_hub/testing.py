@@ -55,8 +55,12 @@ def make_tokenizer(path: str | Path | None = None, extra_text: str = "", chat_te
 
 
 def make_tiny_llama(path: str | Path, hidden_size: int = 32, layers: int = 2, heads: int = 4,
-                    max_position_embeddings: int = 512, seed: int = 0, tokenizer=None, intermediate_size: int | None = None):
-    """Write a random Llama of the given size plus its tokenizer to `path`; return the path."""
+                    max_position_embeddings: int = 512, seed: int = 0, tokenizer=None, intermediate_size: int | None = None,
+                    initializer_range: float = 0.02):
+    """Write a random Llama of the given size plus its tokenizer to `path`; return the path.
+
+    With the usual initializer_range of 0.02 a model this small has an output layer so small that
+    adapters on the other layers cannot move its logits far; LoRA tests want about 0.3."""
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
 
@@ -68,6 +72,7 @@ def make_tiny_llama(path: str | Path, hidden_size: int = 32, layers: int = 2, he
         num_hidden_layers=layers, num_attention_heads=heads, num_key_value_heads=heads,
         max_position_embeddings=max_position_embeddings, bos_token_id=tokenizer.bos_token_id,
         eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id, tie_word_embeddings=False,
+        initializer_range=initializer_range,
     )
     torch.manual_seed(seed)
     model = LlamaForCausalLM(config)

@@ -1,0 +1,220 @@
+"""recipes/sft.py and the YAML recipes, on tiny models built at test time."""
+
+import importlib.util
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+from bonito_hub import training
+from bonito_hub.format import generator_input
+
+REPO = Path(__file__).resolve().parents[1]
+RECIPES = REPO / "recipes"
+
+
+def load_sft():
+    spec = importlib.util.spec_from_file_location("bonito_sft_script", RECIPES / "sft.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+sft = load_sft()
+
+
+@pytest.fixture(scope="session")
+def generated_folder(tiny_bonito, session_tmp):
+    """A `bonito generate` folder made with the tiny generator."""
+    import json as _json
+
+    from bonito_hub.cli import main
+    from conftest import DOCS
+
+    corpus = session_tmp / "corpus.jsonl"
+    corpus.write_text("\n".join(_json.dumps({"text": t}) for t in DOCS * 4) + "\n")
+    out = session_tmp / "generated"
+    assert main(["generate", "--model", tiny_bonito, "--input", str(corpus), "--task-type", "exqa", "--output", str(out),
+                 "--max-tokens", "24", "--num-samples", "3", "--temperature", "0.8", "--no-progress"]) == 0
+    return out, corpus
+
+
+def test_every_recipe_parses():
+    for path in sorted(RECIPES.glob("*/*.yaml")):
+        if path.parent.name == "accelerate":
+            continue
+        # bf16 and GPUs are checked when the arguments are built: this machine has neither
+        script_args, training_args, model_args = sft.parse(["--config", str(path), "--output_dir", "/tmp/unused",
+                                                            "--bf16", "false", "--use_cpu", "true"])
+        assert script_args.recipe == str(path)
+        assert script_args.objective in training.OBJECTIVES
+
+
+def _settings(path):
+    return yaml.safe_load((RECIPES / path).read_text())
+
+
+@pytest.mark.parametrize("path, steps, gpus", [("generator/bonito-v1-mistral-7b.yaml", 100_000, 4),
+                                                ("student/mistral-7b-qlora.yaml", 10_000, 1)])
+def test_paper_settings(path, steps, gpus):
+    r = _settings(path)
+    assert r["model_name_or_path"] == "mistralai/Mistral-7B-v0.1"
+    assert (r["load_in_4bit"], r["bnb_4bit_quant_type"], r["use_bnb_nested_quant"], r["dtype"]) == (True, "nf4", True, "bfloat16")
+    assert (r["lora_r"], r["lora_alpha"], r["lora_dropout"], r["lora_target_modules"]) == (64, 16, 0.0, "all-linear")
+    assert (r["learning_rate"], r["lr_scheduler_type"], r["warmup_steps"], r["weight_decay"]) == (1e-4, "linear", 0, 0.0)
+    assert (r["max_grad_norm"], r["optim"], r["max_steps"]) == (0.3, "paged_adamw_32bit", steps)
+    assert r["per_device_train_batch_size"] * r["gradient_accumulation_steps"] * gpus == 16
+    if gpus > 1:
+        assert _settings("accelerate/multi_gpu.yaml")["num_processes"] == gpus
+
+
+def test_small_generator_recipe_is_small():
+    r = _settings("generator/qwen2.5-0.5b.yaml")
+    assert "0.5B" in r["model_name_or_path"] and r["per_device_train_batch_size"] * r["gradient_accumulation_steps"] == 16
+
+
+def test_smoke_recipes_set_what_a_cpu_needs():
+    for path in sorted((RECIPES / "smoke").glob("*.yaml")):
+        r = yaml.safe_load(path.read_text())
+        assert r["use_cpu"] is True and r["bf16"] is False and not r.get("load_in_4bit"), path
+
+
+def launch(*args, timeout=600):
+    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--config_file", str(RECIPES / "accelerate" / "cpu.yaml"),
+           str(RECIPES / "sft.py"), *map(str, args)]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=REPO)
+
+
+@pytest.mark.slow
+def test_accelerate_launch_trains_the_generator(tiny_llama, ctga_fixture_build, tmp_path):
+    ctga, _ = ctga_fixture_build
+    out = tmp_path / "generator"
+    result = launch("--config", RECIPES / "smoke" / "generator.yaml", "--model_name_or_path", tiny_llama,
+                    "--dataset_name", ctga, "--output_dir", out, "--merge", "true")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert (out / "adapter_model.safetensors").exists() and (out / "tokenizer.json").exists()
+    assert (out / "trainer_state.json").exists() and (out / "merged" / "config.json").exists()
+    record = json.loads((out / training.RECORD_NAME).read_text())
+    assert record["objective"] == "generator" and record["recipe"].endswith("smoke/generator.yaml")
+    assert record["data"]["rows"] > 0 and record["metrics"]["train_loss"] > 0
+    assert record["training_args"]["learning_rate"] == 5e-3 and record["versions"]["trl"]
+
+
+@pytest.mark.slow
+def test_accelerate_launch_trains_the_student(tiny_llama, generated_folder, tmp_path):
+    folder, _ = generated_folder
+    out = tmp_path / "student"
+    result = launch("--config", RECIPES / "smoke" / "student.yaml", "--model_name_or_path", tiny_llama,
+                    "--dataset_name", folder, "--output_dir", out, "--max_steps", "3")
+    assert result.returncode == 0, result.stderr[-3000:]
+    record = json.loads((out / training.RECORD_NAME).read_text())
+    assert record["objective"] == "student" and record["training_args"]["max_steps"] == 3  # CLI overrides YAML
+
+
+def test_dapt_baseline_trains_on_raw_text(tiny_llama, generated_folder, tmp_path):
+    _, corpus = generated_folder
+    trainer = sft.main(*sft.parse(["--config", str(RECIPES / "smoke" / "dapt.yaml"), "--model_name_or_path", tiny_llama,
+                                   "--dataset_name", str(corpus), "--output_dir", str(tmp_path / "dapt"), "--max_steps", "2"]))
+    record = json.loads((tmp_path / "dapt" / training.RECORD_NAME).read_text())
+    assert record["objective"] == "dapt" and record["data"]["rows"] == 16  # 24 documents, 8 empty ones dropped
+    batch = next(iter(trainer.get_train_dataloader()))
+    assert (batch["labels"] != -100).sum() > 0
+
+
+def test_generator_labels_mask_exactly_the_prompt(tiny_llama, ctga_fixture_build):
+    from transformers import AutoTokenizer
+
+    ctga, _ = ctga_fixture_build
+    args = training.RecipeArguments(dataset_name=str(ctga), dataset_config="exqa")
+    tok = AutoTokenizer.from_pretrained(tiny_llama)
+    split = training.load_training_data(args)["train"]
+    prepared = training.prepare_dataset(split, "generator", tok, args)
+    for row, raw in zip(prepared, split):
+        prompt = [tok.bos_token_id] + tok(raw["input"], add_special_tokens=False)["input_ids"]
+        completion = tok(raw["output"], add_special_tokens=False)["input_ids"] + [tok.eos_token_id]
+        assert row["input_ids"] == prompt + completion
+        assert row["labels"] == [-100] * len(prompt) + completion
+
+
+def test_labels_on_a_real_batch(tiny_llama, generated_folder, tmp_path):
+    folder, _ = generated_folder
+    trainer = sft.main(*sft.parse(["--config", str(RECIPES / "smoke" / "student.yaml"), "--model_name_or_path", tiny_llama,
+                                   "--dataset_name", str(folder), "--output_dir", str(tmp_path / "s"), "--max_steps", "1"]))
+    tok = trainer.processing_class
+    batch = next(iter(trainer.get_train_dataloader()))
+    import datasets
+
+    raw = datasets.load_dataset(str(folder), split="train")
+    prompts = {tuple([tok.bos_token_id] + tok(training.PLAIN_PROMPT.format(input=i), add_special_tokens=False)["input_ids"])
+               for i in raw["input"]}
+    for ids, labels, mask in zip(batch["input_ids"], batch["labels"], batch["attention_mask"]):
+        n = int(mask.sum())
+        ids, labels = ids[:n].tolist(), labels[:n].tolist()
+        first = next(i for i, label in enumerate(labels) if label != -100)
+        assert tuple(ids[:first]) in prompts  # every prompt token is -100 ...
+        assert labels[first:] == ids[first:]  # ... and no completion token is
+        assert ids[-1] == tok.eos_token_id
+
+
+def test_loss_falls_and_the_adapter_reloads(tmp_path):
+    import datasets
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    from bonito_hub.testing import make_tiny_llama
+
+    tiny_llama = str(make_tiny_llama(tmp_path / "llama", initializer_range=0.3))
+    rows = [{"input": generator_input("ynqa", "The pier is made of stone."), "output": "{{context}} Is it stone? <|pipe|> yes",
+             "task_type": "yes-no question answering", "template": "t", "dataset": "d", "dataset_config": None}] * 16
+    data = tmp_path / "learnable"
+    datasets.Dataset.from_list(rows).to_parquet(str(data / "data" / "train.parquet"))
+    out = tmp_path / "out"
+    trainer = sft.main(*sft.parse(["--config", str(RECIPES / "smoke" / "generator.yaml"), "--model_name_or_path", tiny_llama,
+                                   "--dataset_name", str(data), "--dataset_config", "null", "--output_dir", str(out),
+                                   "--max_steps", "30", "--learning_rate", "1e-2"]))
+    losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
+    assert losses[-1] < 0.3 * losses[0], losses
+    ids = torch.tensor([trainer.processing_class(rows[0]["input"])["input_ids"]])
+    trainer.model.eval()
+    with torch.no_grad():
+        trained = trainer.model(input_ids=ids).logits
+        reloaded = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(tiny_llama), str(out)).eval()
+        again = reloaded(input_ids=ids).logits
+    assert torch.allclose(trained, again, atol=1e-5)
+
+
+def run_script(*args):
+    return subprocess.run([sys.executable, str(RECIPES / "sft.py"), *map(str, args)], capture_output=True, text=True,
+                          timeout=300, cwd=REPO)
+
+
+@pytest.mark.parametrize("case", ["unknown_key", "no_columns", "bad_config", "missing_model", "four_bit_on_cpu"])
+def test_bad_input_fails_before_training(case, tiny_llama, ctga_fixture_build, tmp_path):
+    ctga, _ = ctga_fixture_build
+    recipe = RECIPES / "smoke" / "generator.yaml"
+    args = ["--config", recipe, "--model_name_or_path", tiny_llama, "--dataset_name", ctga, "--output_dir", tmp_path / "o"]
+    if case == "unknown_key":
+        bad = tmp_path / "bad.yaml"
+        bad.write_text(recipe.read_text() + "lora_rank: 8\n")
+        args[1], expected = bad, "Unknown arguments from config file: ['--lora_rank', '8']"
+    elif case == "no_columns":
+        import datasets
+
+        datasets.Dataset.from_dict({"question": ["q"], "answer": ["a"]}).to_parquet(str(tmp_path / "d" / "train.parquet"))
+        args[5], expected = tmp_path / "d", "needs columns input and output"
+        args += ["--dataset_config", "null"]
+    elif case == "bad_config":
+        args += ["--dataset_config", "poetry"]
+        expected = "has no config 'poetry'; configs: all, exqa"
+    elif case == "missing_model":
+        args[3], expected = tmp_path / "nowhere", "could not load model"
+    else:
+        args += ["--load_in_4bit", "true"]
+        expected = "needs bitsandbytes and a CUDA GPU"
+    result = run_script(*args)
+    assert result.returncode != 0 and expected in result.stderr, result.stderr[-2000:]
+    assert "train_runtime" not in result.stdout + result.stderr and not (tmp_path / "o" / "adapter_model.safetensors").exists()
