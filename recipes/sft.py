@@ -32,6 +32,14 @@ def main(script_args: training.RecipeArguments, training_args: SFTConfig, model_
                                               script_args, training_args.max_length)
     if objective == "dapt":
         training_args.dataset_text_field = "text"
+    if training_args.padding_free and not training_args.packing:
+        if "input_ids" in train.column_names:
+            # already tokenised and cut to max_length above; TRL wants max_length unset with padding-free
+            training_args.max_length = None
+        else:
+            trainer_note = "padding-free batches need pre-tokenised data here; using padded batches"
+            print(f"sft.py: {trainer_note} ({objective})", file=sys.stderr)
+            training_args.padding_free = False
 
     training_args.model_init_kwargs = {"revision": model_args.model_revision, "dtype": model_args.dtype,
                                        "attn_implementation": model_args.attn_implementation,

@@ -151,9 +151,12 @@ def test_labels_on_a_real_batch(tiny_llama, generated_folder, tmp_path):
     raw = datasets.load_dataset(str(folder), split="train")
     prompts = {tuple([tok.bos_token_id] + tok(training.PLAIN_PROMPT.format(input=i), add_special_tokens=False)["input_ids"])
                for i in raw["input"]}
-    for ids, labels, mask in zip(batch["input_ids"], batch["labels"], batch["attention_mask"]):
-        n = int(mask.sum())
-        ids, labels = ids[:n].tolist(), labels[:n].tolist()
+    assert "attention_mask" not in batch  # the smoke recipe trains padding-free: one flat sequence
+    ids_all, labels_all = batch["input_ids"][0].tolist(), batch["labels"][0].tolist()
+    starts = [i for i, p in enumerate(batch["position_ids"][0].tolist()) if p == 0] + [len(ids_all)]
+    assert len(starts) - 1 == trainer.args.per_device_train_batch_size
+    for a, b in zip(starts, starts[1:]):
+        ids, labels = ids_all[a:b], labels_all[a:b]
         first = next(i for i, label in enumerate(labels) if label != -100)
         assert tuple(ids[:first]) in prompts  # every prompt token is -100 ...
         assert labels[first:] == ids[first:]  # ... and no completion token is
