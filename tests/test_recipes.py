@@ -221,3 +221,31 @@ def test_bad_input_fails_before_training(case, tiny_llama, ctga_fixture_build, t
     result = run_script(*args)
     assert result.returncode != 0 and expected in result.stderr, result.stderr[-2000:]
     assert "train_runtime" not in result.stdout + result.stderr and not (tmp_path / "o" / "adapter_model.safetensors").exists()
+
+
+def test_student_through_a_chat_template(tmp_path, generated_folder):
+    import datasets
+    from trl import SFTConfig, SFTTrainer
+
+    from bonito_hub.testing import make_tiny_llama, make_tokenizer
+
+    template = ("{% for m in messages %}{{ '<|' + m['role'] + '|> ' + m['content'] + ' ' }}{% endfor %}"
+                "{% if add_generation_prompt %}{{ '<|assistant|> ' }}{% endif %}")
+    tok = make_tokenizer(extra_text="<|user|> <|assistant|>", chat_template=template)
+    model = str(make_tiny_llama(tmp_path / "chat-llama", tokenizer=tok))
+    folder, _ = generated_folder
+    args = training.RecipeArguments(dataset_name=str(folder))
+    split = datasets.load_dataset(str(folder), split="train")
+    prepared = training.prepare_dataset(split, "student", tok, args)
+    assert prepared[0]["prompt"] == [{"role": "user", "content": split[0]["input"]}]
+    assert prepared[0]["completion"] == [{"role": "assistant", "content": split[0]["output"]}]
+    trainer = SFTTrainer(model=model, processing_class=tok, train_dataset=prepared,
+                         args=SFTConfig(output_dir=str(tmp_path / "o"), use_cpu=True, bf16=False, report_to="none",
+                                        per_device_train_batch_size=2, max_steps=1))
+    batch = next(iter(trainer.get_train_dataloader()))
+    for ids, labels, mask in zip(batch["input_ids"], batch["labels"], batch["attention_mask"]):
+        n = int(mask.sum())
+        ids, labels = ids[:n].tolist(), labels[:n].tolist()
+        first = next(i for i, label in enumerate(labels) if label != -100)
+        assert tok.decode(ids[:first]).rstrip().endswith("<|assistant|>")  # the whole prompt is masked
+        assert labels[first:] == ids[first:]
