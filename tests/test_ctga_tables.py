@@ -5,7 +5,6 @@ import random
 import re
 from collections import Counter
 
-import pytest
 
 from bonito_hub import tasks
 from bonito_hub.ctga.catalog import build_catalog, check_coverage, load_table

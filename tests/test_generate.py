@@ -15,7 +15,7 @@ from bonito_hub.cli import main
 from bonito_hub.format import generator_input, parse_generation
 from bonito_hub.generate import Bonito, SamplingConfig
 from bonito_hub.generate.engines import VllmEngine
-from bonito_hub.generate.run import GenerationRun, GenerationSettings
+from bonito_hub.generate.run import GenerationRun
 from bonito_hub.generate.inputs import load_texts
 from bonito_hub.testing import make_tokenizer
 

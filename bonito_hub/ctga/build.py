@@ -238,7 +238,6 @@ def _collect_stats(stats_dir: Path) -> dict:
 
 def _write_parquet(builder, staging: Path, build_id: str, max_rows: int) -> dict[str, dict[str, list[str]]]:
     """Stream the builder's Arrow splits into data/<task type>/<split>-<build id>-NNNNN.parquet."""
-    import pyarrow as pa
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
