@@ -17,6 +17,8 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from bonito_hub.versions import package_versions
+
 OBJECTIVES = ("auto", "generator", "student", "dapt")
 # The plain student format, for base models without a chat template: the instruction, a blank
 # line, then the response (and EOS).
@@ -157,18 +159,6 @@ def check_model(model_args, training_args) -> None:
             raise RecipeError("4-bit/8-bit loading needs bitsandbytes: pip install bitsandbytes") from None
 
 
-def versions() -> dict:
-    from importlib.metadata import PackageNotFoundError, version
-
-    out = {}
-    for pkg in ("bonito-hub", "torch", "transformers", "trl", "peft", "accelerate", "datasets"):
-        try:
-            out[pkg] = version(pkg)
-        except PackageNotFoundError:
-            out[pkg] = None
-    return out
-
-
 def write_record(output_dir: str, recipe: RecipeArguments, training_args, model_args, objective: str,
                  train_dataset, metrics: dict, started: float) -> Path:
     def plain(obj):
@@ -185,7 +175,7 @@ def write_record(output_dir: str, recipe: RecipeArguments, training_args, model_
         "model_args": plain(model_args),
         "data": {"name": recipe.dataset_name, "config": recipe.dataset_config, "rows": len(train_dataset),
                  "fingerprint": getattr(train_dataset, "_fingerprint", None)},
-        "versions": versions(),
+        "versions": package_versions("bonito-hub", "torch", "transformers", "trl", "peft", "accelerate", "datasets"),
         "metrics": metrics,
     }
     path = Path(output_dir) / RECORD_NAME

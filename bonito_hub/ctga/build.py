@@ -25,6 +25,7 @@ from bonito_hub.ctga.catalog import Catalog, build_catalog
 from bonito_hub.ctga.meta_template import Renderer, RenderSkip
 from bonito_hub.ctga.sources import SourceError, load_registry, load_source
 from bonito_hub.format import generator_input, generator_target
+from bonito_hub.versions import package_versions
 
 UNIT_ROWS = 2000
 RECORD_NAME = "ctga_build.json"
@@ -346,7 +347,7 @@ def build(options: BuildOptions, progress=print) -> dict:
             "seconds": round(time.time() - started, 1),
             "options": {k: v for k, v in asdict(options).items() if k not in ("staging", "overwrite", "output")},
             "promptsource": {"version": promptsource.VERSION, "sha256": promptsource.ARCHIVE_SHA256},
-            "versions": _versions(),
+            "versions": package_versions("bonito-hub", "datasets", "jinja2", "pyarrow"),
             "templates_per_task_type": dict(Counter(a.task_type for items in selected.values() for a in items)),
             "templates_per_source": {s: len(a) for s, a in selected.items() if s in plan.sources},
             "sources": plan.sources,
@@ -374,14 +375,3 @@ def _swap_into_place(staging: Path, output: Path) -> None:
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
 
-
-def _versions() -> dict:
-    from importlib.metadata import PackageNotFoundError, version
-
-    out = {}
-    for pkg in ("bonito-hub", "datasets", "jinja2", "pyarrow"):
-        try:
-            out[pkg] = version(pkg)
-        except PackageNotFoundError:
-            out[pkg] = None
-    return out

@@ -188,8 +188,10 @@ class GenerationRun:
             self._finish(funnel, ident)
         return funnel
 
-    def data_files(self) -> list[str]:
-        return [str(self.output / r["data_file"]) for _, r in sorted(finished_chunks(self.output).items()) if r["data_file"]]
+    def data_files(self, relative: bool = False) -> list[str]:
+        """The finished chunks' data files in chunk order (relative to the output folder, or absolute)."""
+        files = [r["data_file"] for _, r in sorted(finished_chunks(self.output).items()) if r["data_file"]]
+        return files if relative else [str(self.output / f) for f in files]
 
     def process_chunk(self, k: int) -> tuple[list[dict], dict]:
         start, end = self.chunk_range(k)
@@ -253,7 +255,6 @@ class GenerationRun:
 
         tmp = self.output / ".tmp" / f"{FUNNEL_FILE}.{uuid.uuid4().hex}"
         tmp.write_text(json.dumps(funnel, indent=2) + "\n")
-        files = [r["data_file"] for _, r in sorted(finished_chunks(self.output).items()) if r["data_file"]]
-        write_generation_card(self.output, ident, funnel, files)
+        write_generation_card(self.output, ident, funnel, self.data_files(relative=True))
         os.replace(tmp, self.output / FUNNEL_FILE)
         shutil.rmtree(self.output / ".tmp", ignore_errors=True)
