@@ -50,31 +50,49 @@ def _ctga_build(args) -> int:
 
 def _add_generate(sub) -> None:
     from bonito_hub.filters import FILTERS
+    from bonito_hub.generate.presets import presets
+    from bonito_hub.generate.run import CHUNK_TOKENS
 
+    table = presets()
     g = sub.add_parser("generate", help="generate instruction-tuning data from unannotated text")
     g.add_argument("--model", required=True, help="task generator: a local folder or a Hub id")
     g.add_argument("--input", required=True, help="JSONL/CSV/Parquet/text file, folder of .txt/.md, data set folder, or Hub id")
     g.add_argument("--task-type", required=True, help="short or full task-type name (e.g. exqa)")
     g.add_argument("--output", required=True, help="folder to write; the same command resumes an interrupted run")
-    g.add_argument("--text-column", default="text")
+    g.add_argument("--text-column", default="text", help="column holding the documents (default: text)")
     g.add_argument("--split", default="train", help="split of a data set input (default: train)")
-    g.add_argument("--num-samples", type=int, default=1, help="generations per passage (default: 1)")
-    g.add_argument("--temperature", type=float, default=0.5)
-    g.add_argument("--top-p", type=float, default=0.95)
-    g.add_argument("--max-tokens", type=int, default=256, help="new tokens per generation (default: 256)")
+    g.add_argument("--preset", choices=list(table), default="default",
+                   help="sampling and filters: " + "; ".join(f"{k}: {v['about']} (temperature {v['temperature']}, "
+                                                             f"top_p {v['top_p']})" for k, v in table.items()))
+    g.add_argument("--num-samples", type=int, help="generations per passage (preset: 1)")
+    g.add_argument("--temperature", type=float, help="sampling temperature (preset default: 0.5, paper: 0.95)")
+    g.add_argument("--top-p", type=float, help="nucleus sampling (preset default: 0.95, paper: 0.5)")
+    g.add_argument("--max-tokens", type=int, help="new tokens per generation (preset: 256)")
     g.add_argument("--seed", type=int, default=0)
-    g.add_argument("--batch-size", type=int, default=24, help="most prompts per batch (transformers backend; default: 24)")
-    g.add_argument("--backend", choices=["auto", "transformers", "vllm"], default="auto")
-    g.add_argument("--tensor-parallel-size", type=int, help="vLLM: GPUs per model")
+    g.add_argument("--backend", choices=["auto", "transformers", "vllm"], default="auto",
+                   help="auto: vLLM when it is installed and a GPU is visible, else transformers")
+    e = g.add_argument_group("engine options (each applies to the engine named; giving one to the other is an error)")
+    e.add_argument("--batch-size", type=int, help="transformers: most prompts a batch (default: 24 on a CPU, "
+                   "on a GPU as many as 40%% of free memory holds, at most 512)")
+    e.add_argument("--tensor-parallel-size", type=int, help="vLLM: GPUs per model")
+    e.add_argument("--gpu-memory-utilization", type=float, help="vLLM: share of GPU memory it may take")
+    e.add_argument("--max-model-len", type=int, help="vLLM: context length (smaller saves KV-cache memory)")
+    e.add_argument("--dtype", help="both: weights' dtype (auto, bfloat16, float16, float32)")
+    e.add_argument("--engine-arg", action="append", default=[], metavar="KEY=VALUE",
+                   help="both, repeatable: passed to vllm.LLM(...) or AutoModelForCausalLM.from_pretrained(...); "
+                        "VALUE is read as YAML (8, 0.5, true, {a: 1})")
     g.add_argument("--shard", default="0/1", help="i/N: take the i-th of N disjoint parts of the input")
-    g.add_argument("--chunk-size", type=int, default=64, help="documents per written chunk (default: 64)")
+    g.add_argument("--chunk-tokens", type=int, default=CHUNK_TOKENS,
+                   help=f"passage tokens a written chunk holds, about 4 characters each (default: {CHUNK_TOKENS})")
+    g.add_argument("--chunk-size", type=int, help="also close a chunk at this many documents")
     g.add_argument("--max-passage-tokens", type=int, help="split documents into passages of at most this many tokens "
                    "(default: the model's context minus --max-tokens)")
-    g.add_argument("--format", choices=["prompt-completion", "messages"], default="prompt-completion")
+    g.add_argument("--format", choices=["prompt-completion", "messages"], default="prompt-completion",
+                   help="columns for TRL besides input/output (default: prompt-completion)")
     g.add_argument("--no-filter", action="append", default=[], choices=list(FILTERS), metavar="NAME",
                    help=f"switch a filter off (repeatable): {', '.join(FILTERS)}")
     g.add_argument("--overwrite", action="store_true", help="replace a folder holding a different run")
-    g.add_argument("--no-progress", action="store_true")
+    g.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
 def _parse_shard(text: str) -> tuple[int, int]:
@@ -87,26 +105,40 @@ def _parse_shard(text: str) -> tuple[int, int]:
     return i, n
 
 
+def _parse_engine_args(pairs: list[str]) -> dict:
+    import yaml
+
+    parsed = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"--engine-arg takes KEY=VALUE, got {pair!r}")
+        parsed[key.strip().replace("-", "_")] = yaml.safe_load(value) if value else ""
+    return parsed
+
+
 def _generate(args) -> int:
-    from bonito_hub.filters import FILTERS
     from bonito_hub.generate.engines import SamplingConfig, make_engine
     from bonito_hub.generate.inputs import check_text_column, load_texts
+    from bonito_hub.generate.presets import resolve
     from bonito_hub.generate.run import GenerationRun, GenerationSettings
 
     shard = _parse_shard(args.shard)
+    sampling, filters = resolve(args.preset, {"n": args.num_samples, "temperature": args.temperature,
+                                              "top_p": args.top_p, "max_tokens": args.max_tokens}, args.no_filter)
     settings = GenerationSettings(
         task_type=args.task_type, text_column=args.text_column,
-        sampling=SamplingConfig.from_any({"n": args.num_samples, "temperature": args.temperature, "top_p": args.top_p,
-                                          "max_tokens": args.max_tokens, "seed": args.seed}),
-        filters=tuple(f for f in FILTERS if f not in args.no_filter), format=args.format,
-        chunk_docs=args.chunk_size, max_passage_tokens=args.max_passage_tokens,
+        sampling=SamplingConfig.from_any({**sampling, "seed": args.seed}),
+        filters=filters, format=args.format, chunk_docs=args.chunk_size, chunk_tokens=args.chunk_tokens,
+        max_passage_tokens=args.max_passage_tokens,
     )
     texts = load_texts(args.input, split=args.split)
     check_text_column(texts, args.text_column)  # before loading the model: fail in seconds, not minutes
-    engine_kwargs = {"batch_size": args.batch_size} if args.backend != "vllm" else {}
-    if args.tensor_parallel_size:
-        engine_kwargs = {"tensor_parallel_size": args.tensor_parallel_size}
-    engine = make_engine(args.model, args.backend, **engine_kwargs)
+    # Only what the user set; make_engine refuses an option the chosen engine does not take.
+    engine_options = {"batch_size": args.batch_size, "tensor_parallel_size": args.tensor_parallel_size,
+                      "gpu_memory_utilization": args.gpu_memory_utilization, "max_model_len": args.max_model_len,
+                      "dtype": args.dtype, "engine_args": _parse_engine_args(args.engine_arg) or None}
+    engine = make_engine(args.model, args.backend, **engine_options)
     funnel = GenerationRun(engine, texts, args.output, settings).run(
         shard=shard, overwrite=args.overwrite, progress=not args.no_progress)
     print(f"funnel ({engine.name} engine): documents {funnel['documents']} (empty {funnel['empty_documents']}) -> "

@@ -14,7 +14,6 @@ import pytest
 from bonito_hub.cli import main
 from bonito_hub.format import generator_input, parse_generation
 from bonito_hub.generate import Bonito, SamplingConfig
-from bonito_hub.generate.engines import VllmEngine
 from bonito_hub.generate.run import GenerationRun
 from bonito_hub.generate.inputs import load_texts
 from bonito_hub.testing import make_tokenizer
@@ -262,50 +261,9 @@ def test_api_on_the_tiny_model(tiny_bonito):
     assert out.num_rows >= 1 and all("old wooden pier" in o for o in out["output"])
 
 
-class FakeOutput:
-    def __init__(self, text):
-        self.text = text
-
-
-class FakeRequestOutput:
-    def __init__(self, prompt, texts):
-        self.prompt, self.outputs = prompt, [FakeOutput(t) for t in texts]
-
-
 class FakeParams:
     def __init__(self, **kw):
         self.__dict__.update(kw)
-
-
-class FakeLLM:
-    """The interface of vllm.LLM that VllmEngine uses."""
-
-    def __init__(self):
-        self.calls = []
-
-    def get_tokenizer(self):
-        return make_tokenizer()
-
-    def generate(self, prompts, sampling_params, use_tqdm=True):
-        self.calls.append((list(prompts), sampling_params))
-        return [FakeRequestOutput(p, [f"{{{{context}}}} Q{i}-{k} <|pipe|> the pier" for k in range(sp.n)])
-                for i, (p, sp) in enumerate(zip(prompts, sampling_params))]
-
-
-def test_vllm_engine_against_a_stand_in():
-    llm = FakeLLM()
-    engine = VllmEngine("some/model", llm=llm, params_cls=FakeParams)
-    texts = datasets.Dataset.from_dict({"text": ["A storm destroyed the pier.", "The pier was rebuilt."] * 3})
-    bonito = Bonito(None, engine=engine)
-    out = bonito.generate_tasks(texts, "text", "exqa", {"n": 2, "max_tokens": 7, "temperature": 0.9, "top_p": 0.5},
-                                chunk_docs=4, progress=False)
-    assert len(llm.calls) == 2  # one LLM.generate per chunk, over all its prompts
-    prompts, params = llm.calls[0]
-    assert prompts[0] == generator_input("exqa", "A storm destroyed the pier.")
-    assert {(p.n, p.max_tokens, p.temperature, p.top_p) for p in params} == {(2, 7, 0.9, 0.5)}
-    assert len({p.seed for p in params}) == len(params)  # one seed per request
-    assert out.num_rows == 12 and out["output"] == ["the pier"] * 12
-    assert out["input"][1] == "A storm destroyed the pier. Q0-1"
 
 
 def test_sampling_params_from_objects_and_mappings():

@@ -9,7 +9,7 @@ from pathlib import Path
 from bonito_hub.filters import DEFAULT_FILTERS
 from bonito_hub.generate.engines import SamplingConfig, make_engine
 from bonito_hub.generate.inputs import load_texts
-from bonito_hub.generate.run import GenerationRun, GenerationSettings
+from bonito_hub.generate.run import CHUNK_TOKENS, GenerationRun, GenerationSettings
 
 
 class Bonito:
@@ -25,7 +25,8 @@ class Bonito:
 
     def generate_tasks(self, text_dataset, context_col: str, task_type: str, sampling_params=None, *,
                        output_dir: str | Path | None = None, filters=DEFAULT_FILTERS, format: str = "prompt-completion",
-                       chunk_docs: int = 64, max_passage_tokens: int | None = None, shard: tuple[int, int] = (0, 1),
+                       chunk_docs: int | None = None, chunk_tokens: int = CHUNK_TOKENS,
+                       max_passage_tokens: int | None = None, shard: tuple[int, int] = (0, 1),
                        overwrite: bool = False, progress: bool = True):
         """Generate tasks of `task_type` from the `context_col` of `text_dataset` (a Dataset, or
         anything `bonito generate --input` accepts). Returns a `datasets.Dataset` with `input`,
@@ -36,7 +37,8 @@ class Bonito:
 
         settings = GenerationSettings(task_type=task_type, text_column=context_col,
                                       sampling=SamplingConfig.from_any(sampling_params), filters=tuple(filters),
-                                      format=format, chunk_docs=chunk_docs, max_passage_tokens=max_passage_tokens)
+                                      format=format, chunk_docs=chunk_docs, chunk_tokens=chunk_tokens,
+                                      max_passage_tokens=max_passage_tokens)
         texts = load_texts(text_dataset)
         scratch = None
         if output_dir is None:

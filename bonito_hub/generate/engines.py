@@ -53,6 +53,7 @@ def derive_seed(*parts) -> int:
 
 
 def vllm_available() -> bool:
+    """vLLM is importable and torch sees a CUDA GPU."""
     try:
         import importlib.util
 
@@ -63,34 +64,83 @@ def vllm_available() -> bool:
         return False
 
 
-def make_engine(model, backend: str = "auto", **engine_kwargs):
+def resolve_backend(backend: str = "auto") -> str:
     if backend not in BACKENDS:
         raise ValueError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
     if backend == "auto":
-        backend = "vllm" if vllm_available() else "transformers"
-    if backend == "vllm":
-        return VllmEngine(model, **engine_kwargs)
-    return TransformersEngine(model, **engine_kwargs)
+        return "vllm" if vllm_available() else "transformers"
+    return backend
+
+
+# Options that only one engine understands. The rest (`dtype`, `engine_args`) both take: vLLM passes
+# `engine_args` to `vllm.LLM`, transformers to `AutoModelForCausalLM.from_pretrained`.
+ENGINE_ONLY_OPTIONS = {
+    "transformers": ("batch_size", "batch_tokens", "cache_implementation", "device", "tokenizer"),
+    "vllm": ("tensor_parallel_size", "gpu_memory_utilization", "max_model_len", "llm", "params_cls"),
+}
+
+
+def make_engine(model, backend: str = "auto", **options):
+    """The engine for `backend` ("auto": vLLM where it is installed and a GPU is visible, else
+    transformers), given only options it understands. An option meant for the other engine is an
+    error that names it: silently dropping a setting the user chose would hide a mistake."""
+    chosen = resolve_backend(backend)
+    other = "vllm" if chosen == "transformers" else "transformers"
+    foreign = [name for name in ENGINE_ONLY_OPTIONS[other] if options.get(name) is not None]
+    if foreign:
+        flags = ", ".join(f"{n} (--{n.replace('_', '-')})" for n in foreign)
+        why = " (--backend auto found vLLM and a GPU)" if backend == "auto" and chosen == "vllm" else \
+            " (vLLM is not installed or no GPU is visible)" if backend == "auto" else ""
+        raise ValueError(f"{flags} applies to the {other} engine, but the {chosen} engine runs{why}")
+    options = {k: v for k, v in options.items() if v is not None}
+    if chosen == "vllm":
+        return VllmEngine(model, **options)
+    return TransformersEngine(model, **options)
+
+
+def _dtype(torch, value, device: str):
+    if value is None:
+        return torch.bfloat16 if device.startswith("cuda") else torch.float32
+    if isinstance(value, str) and value != "auto":
+        resolved = getattr(torch, value, None)
+        if not isinstance(resolved, torch.dtype):
+            raise ValueError(f"unknown dtype {value!r}; use auto, float32, bfloat16 or float16")
+        return resolved
+    return value
 
 
 class TransformersEngine:
-    """Batched sampling with transformers: left padding, batches of similar length, KV cache."""
+    """Batched sampling with transformers: prompts sorted by length, left padding, a KV cache.
+
+    Two tunings, chosen by device:
+    - CPU: at most `batch_size` (24) prompts and `batch_tokens` padded tokens a batch, static KV
+      cache (no cache growth per step; measured faster here than the dynamic cache);
+    - CUDA: one decoding step costs about the same for 16 or 512 rows, so batches are as large as
+      the KV cache that fits in 40% of the free GPU memory allows (at most 512 prompts), with the
+      dynamic cache: a static cache makes transformers compile the decoding step, and every batch
+      with its own width and cache length recompiles it, which costs more than it saves.
+    Sampling matches vLLM's: temperature and top_p only (transformers' default top_k=50 is off).
+    """
 
     name = "transformers"
+    CPU_BATCH_SIZE = 24
+    CPU_BATCH_TOKENS = 16384
+    GPU_MAX_BATCH = 512
+    GPU_MEMORY_SHARE = 0.4
 
-    def __init__(self, model, tokenizer=None, batch_size: int = 24, batch_tokens: int = 16384,
-                 cache_implementation: str | None = "static", device: str | None = None, dtype=None, **model_kwargs):
+    def __init__(self, model, tokenizer=None, batch_size: int | None = None, batch_tokens: int | None = None,
+                 cache_implementation: str | None = "auto", device: str | None = None, dtype=None,
+                 engine_args: dict | None = None):
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-        if dtype is None:
-            dtype = torch.bfloat16 if self.device.startswith("cuda") else torch.float32
+        dtype = _dtype(torch, dtype, self.device)
         if isinstance(model, (str, bytes)) or hasattr(model, "__fspath__"):
             self.model_name = str(model)
             try:
                 self.tokenizer = tokenizer or AutoTokenizer.from_pretrained(self.model_name)
-                self.model = AutoModelForCausalLM.from_pretrained(self.model_name, dtype=dtype, **model_kwargs)
+                self.model = AutoModelForCausalLM.from_pretrained(self.model_name, dtype=dtype, **(engine_args or {}))
             except Exception as exc:
                 raise ModelLoadError(
                     f"could not load model {self.model_name!r} (looked for a local folder of that name, then the "
@@ -102,8 +152,11 @@ class TransformersEngine:
             if tokenizer is None:
                 raise ValueError("pass the tokenizer with a loaded model")
         self.model.to(self.device).eval()
-        self.batch_size = batch_size
+        on_gpu = self.device.startswith("cuda")
+        self.batch_size = batch_size  # None: per call, from the device (see batch_limits)
         self.batch_tokens = batch_tokens
+        if cache_implementation == "auto":
+            cache_implementation = None if on_gpu else "static"
         self.cache_implementation = cache_implementation
         self.tokenizer.padding_side = "left"
         if self.tokenizer.pad_token is None:
@@ -116,6 +169,25 @@ class TransformersEngine:
         if tok_max and tok_max < 1_000_000:
             n = min(n, tok_max)
         return int(n)
+
+    def kv_bytes_per_token(self) -> int:
+        """Bytes of KV cache one token takes across all layers."""
+        config = self.model.config.get_text_config() if hasattr(self.model.config, "get_text_config") else self.model.config
+        heads = config.num_attention_heads
+        kv_heads = getattr(config, "num_key_value_heads", None) or heads
+        head_dim = getattr(config, "head_dim", None) or config.hidden_size // heads
+        return 2 * config.num_hidden_layers * kv_heads * head_dim * self.model.dtype.itemsize
+
+    def batch_limits(self, free_memory: int | None = None) -> tuple[int, int]:
+        """(most prompts, most padded tokens) a batch: what the user set, else the device's tuning."""
+        if not self.device.startswith("cuda"):
+            return self.batch_size or self.CPU_BATCH_SIZE, self.batch_tokens or self.CPU_BATCH_TOKENS
+        if free_memory is None:
+            import torch
+
+            free_memory = torch.cuda.mem_get_info(torch.device(self.device))[0]
+        tokens = self.batch_tokens or max(4096, int(free_memory * self.GPU_MEMORY_SHARE) // self.kv_bytes_per_token())
+        return self.batch_size or self.GPU_MAX_BATCH, tokens
 
     def _generate_batch(self, padded, sampling: SamplingConfig, do_sample: bool, extra: dict):
         import torch
@@ -135,15 +207,16 @@ class TransformersEngine:
                 kwargs.pop("cache_implementation")
                 return self.model.generate(**padded, **kwargs)
 
-    def batches(self, lengths: list[int], sampling: SamplingConfig) -> list[list[int]]:
-        """Prompts sorted by length, cut into batches of at most `batch_size` prompts and at most
-        `batch_tokens` padded tokens (prompt and new tokens, times n): short prompts travel in large
+    def batches(self, lengths: list[int], sampling: SamplingConfig, limits: tuple[int, int] | None = None) -> list[list[int]]:
+        """Prompts sorted by length, cut into batches of at most `limits[0]` prompts and at most
+        `limits[1]` padded tokens (prompt and new tokens, times n): short prompts travel in large
         batches, long ones in small, and little is spent on padding."""
+        max_prompts, max_tokens = limits or self.batch_limits()
         order = sorted(range(len(lengths)), key=lambda i: lengths[i])
         batches, current = [], []
         for i in order:
             width = (lengths[i] + sampling.max_tokens) * sampling.n
-            if current and (len(current) >= self.batch_size or (len(current) + 1) * width > self.batch_tokens):
+            if current and (len(current) >= max_prompts or (len(current) + 1) * width > max_tokens):
                 batches.append(current)
                 current = []
             current.append(i)
@@ -158,7 +231,8 @@ class TransformersEngine:
         encoded = self.tokenizer(prompts, add_special_tokens=True)["input_ids"]
         results: list[list[str]] = [[] for _ in prompts]
         do_sample = sampling.temperature > 0
-        extra = {"temperature": sampling.temperature, "top_p": sampling.top_p} if do_sample else {}
+        # top_k=0 switches off transformers' default top-k of 50: vLLM samples with temperature and top_p only
+        extra = {"temperature": sampling.temperature, "top_p": sampling.top_p, "top_k": 0} if do_sample else {}
         if self.cache_implementation:
             extra["cache_implementation"] = self.cache_implementation
         for batch in self.batches([len(ids) for ids in encoded], sampling):
@@ -175,22 +249,29 @@ class TransformersEngine:
 
 
 class VllmEngine:
-    """One `LLM.generate` over all prompts of a chunk; engine options pass through to `vllm.LLM`.
+    """One `LLM.generate` over all prompts of a chunk, a seed per request.
 
-    `llm` and `params_cls` let a stand-in with vLLM's interface replace the real engine in tests.
+    The named options and `engine_args` become keyword arguments of `vllm.LLM` (which hands what it
+    does not name itself to `EngineArgs`); vLLM rejects what it does not know. `llm` and
+    `params_cls` let a stand-in with vLLM's contract replace the real engine in tests.
     """
 
     name = "vllm"
 
-    def __init__(self, model, llm=None, params_cls=None, **engine_kwargs):
+    def __init__(self, model, llm=None, params_cls=None, tensor_parallel_size: int | None = None,
+                 gpu_memory_utilization: float | None = None, max_model_len: int | None = None, dtype=None,
+                 engine_args: dict | None = None):
         self.model_name = str(model)
+        named = {"tensor_parallel_size": tensor_parallel_size, "gpu_memory_utilization": gpu_memory_utilization,
+                 "max_model_len": max_model_len, "dtype": dtype}
+        self.engine_args = {**{k: v for k, v in named.items() if v is not None}, **(engine_args or {})}
         if llm is None:
             try:
                 from vllm import LLM
             except ImportError:
                 raise ModelLoadError("backend 'vllm' needs the vllm extra: pip install 'bonito-hub[vllm]'") from None
             try:
-                llm = LLM(model=self.model_name, **engine_kwargs)
+                llm = LLM(model=self.model_name, **self.engine_args)
             except Exception as exc:
                 raise ModelLoadError(f"vLLM could not load model {self.model_name!r}: {type(exc).__name__}: {exc}") from None
         if params_cls is None:

@@ -8,15 +8,17 @@ Output folder:
                                    is done exactly when this file exists
     funnel.json, README.md         written when every chunk is done
 
-Chunk k holds documents [k*C, (k+1)*C). Its sampling seed depends only on (seed, k), and
-`--shard i/N` takes the chunks with k % N == i, so a killed run resumed, or a run split over
-machines, ends with the same rows as one uninterrupted run.
+Chunks are runs of consecutive documents cut by a budget of about `chunk_tokens` passage tokens
+(estimated as characters / 4, so the cut depends on the input alone, not on the model), or at
+`chunk_docs` documents when that is set. The engine gets a whole chunk at once: a budget, not a
+document count, keeps its length-sorted batches full whatever the documents' lengths. Chunk k's
+sampling seed depends only on (seed, k), and `--shard i/N` takes the chunks with k % N == i, so a
+killed run resumed, or a run split over machines, ends with the same rows as one uninterrupted run.
 """
 
 from __future__ import annotations
 
 import json
-import math
 import os
 import shutil
 import uuid
@@ -34,6 +36,10 @@ from bonito_hub.generate.passages import PassageSplitter
 RUN_FILE = "run.json"
 FUNNEL_FILE = "funnel.json"
 FORMATS = ("prompt-completion", "messages")
+# About a megabyte of text a chunk: a thousand passages of a thousand characters, minutes of work
+# on one GPU, and enough prompts for the engines to keep their batches full.
+CHUNK_TOKENS = 2**18
+CHARS_PER_TOKEN = 4
 
 
 class RunError(RuntimeError):
@@ -47,7 +53,8 @@ class GenerationSettings:
     sampling: SamplingConfig = field(default_factory=SamplingConfig)
     filters: tuple[str, ...] = DEFAULT_FILTERS
     format: str = "prompt-completion"
-    chunk_docs: int = 64
+    chunk_docs: int | None = None
+    chunk_tokens: int = CHUNK_TOKENS
     max_passage_tokens: int | None = None
 
     def __post_init__(self):
@@ -55,8 +62,10 @@ class GenerationSettings:
         self.filters = check_names(self.filters)
         if self.format not in FORMATS:
             raise ValueError(f"unknown format {self.format!r}; choose one of {', '.join(FORMATS)}")
-        if self.chunk_docs < 1:
-            raise ValueError("chunk size must be at least 1 document")
+        if self.chunk_docs is not None and self.chunk_docs < 1:
+            raise ValueError("--chunk-size must be at least 1 document")
+        if self.chunk_tokens < 1:
+            raise ValueError("--chunk-tokens must be at least 1")
 
 
 def _schema(fmt: str):
@@ -140,13 +149,35 @@ def aggregate(output: Path, n_chunks: int) -> dict:
     return total
 
 
+def chunk_bounds(texts, column: str, chunk_tokens: int, chunk_docs: int | None = None) -> list[int]:
+    """Document indices where chunks start, and the end: [0, s1, s2, ..., n]. A chunk closes once
+    its documents hold about `chunk_tokens` tokens (characters / CHARS_PER_TOKEN) or `chunk_docs`
+    documents; a single longer document is a chunk of its own."""
+    import pyarrow.compute as pc
+
+    bounds, tokens, docs, index = [0], 0, 0, 0
+    for batch in texts.with_format("arrow").iter(batch_size=65_536):
+        lengths = pc.fill_null(pc.utf8_length(batch[column]), 0).to_pylist() if len(batch) else []
+        for n in lengths:
+            tokens += -(-n // CHARS_PER_TOKEN)
+            docs += 1
+            index += 1
+            if tokens >= chunk_tokens or (chunk_docs is not None and docs >= chunk_docs):
+                bounds.append(index)
+                tokens = docs = 0
+    if bounds[-1] != index:
+        bounds.append(index)
+    return bounds
+
+
 class GenerationRun:
     def __init__(self, engine, texts, output, settings: GenerationSettings):
         check_text_column(texts, settings.text_column)
         self.engine, self.texts, self.settings = engine, texts, settings
         self.output = Path(output)
         self.n_docs = len(texts)
-        self.n_chunks = math.ceil(self.n_docs / settings.chunk_docs)
+        self.bounds = chunk_bounds(texts, settings.text_column, settings.chunk_tokens, settings.chunk_docs)
+        self.n_chunks = len(self.bounds) - 1
         self.schema = _schema(settings.format)
         self.full_type = tasks.full_name(settings.task_type)
         budget = settings.max_passage_tokens
@@ -157,8 +188,7 @@ class GenerationRun:
         self.id_column = "id" if "id" in texts.column_names and settings.text_column != "id" else None
 
     def chunk_range(self, k: int) -> tuple[int, int]:
-        c = self.settings.chunk_docs
-        return k * c, min(self.n_docs, (k + 1) * c)
+        return self.bounds[k], self.bounds[k + 1]
 
     def run(self, shard: tuple[int, int] = (0, 1), overwrite: bool = False, progress: bool = True) -> dict:
         from tqdm.auto import tqdm
