@@ -103,3 +103,26 @@ def test_sandbox_blocks_unsafe_attributes():
     with pytest.raises(RenderSkip) as err:
         render("{{text}} ||| {{ text.__class__.__mro__[1].__subclasses__() }}", {"text": "p"})
     assert err.value.reason == "template_error" and "unsafe" in str(err.value).lower()
+
+
+def test_choice_over_a_constant_list_is_drawn_per_row(templates):
+    """race's "Is this the right answer" picks its candidate with `["A", "B", "C", "D"] | choice`.
+    Jinja folds a filter over constants at compile time; drawn there, every row got one letter."""
+    (template,) = [t for t in templates["race/all"] if t.name == "Is this the right answer"]
+    renderer = Renderer()
+    candidates, yes = [], 0
+    for i in range(400):
+        row = {"article": f"Article {i}. The ferry leaves at noon.", "question": "When does it leave?",
+               "options": ["at noon", "at one", "at two", "at three"], "answer": "ABCD"[i % 4], "example_id": str(i)}
+        r = renderer.render(template, "article", row, random.Random(i))
+        candidates.append(next(o for o in row["options"] if o in r.instruction))
+        yes += r.response == "Yes"
+    assert set(candidates) == set(row["options"])  # the candidate varies across rows
+    assert 60 <= yes <= 140  # "Yes" when the candidate is the answer: 1 in 4 by chance (100 expected)
+
+
+def test_random_filters_draw_from_the_row_generator():
+    jinja = '{% set x = range(1000) | choice %}{% set y = ["p", "q", "r"] | random %}{{ text }} {{ x }}{{ y }} ||| a'
+    first = [render(jinja, {"text": "T."}, seed=s).instruction for s in range(20)]
+    again = [render(jinja, {"text": "T."}, seed=s).instruction for s in range(20)]
+    assert first == again and len(set(first)) > 10  # reproducible from the seed, different across rows

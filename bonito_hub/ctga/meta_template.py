@@ -19,7 +19,7 @@ import re
 from collections import Counter
 from dataclasses import dataclass
 
-from jinja2 import meta
+from jinja2 import meta, pass_context
 from jinja2.sandbox import SandboxedEnvironment
 
 from bonito_hub.ctga.promptsource import Template
@@ -35,6 +35,16 @@ _MARK_OPEN, _MARK_CLOSE = "\ue000", "\ue001"
 _MARK_RE = re.compile(f"(?:{_MARK_OPEN}\\d+{_MARK_CLOSE})+")
 _ONE_MARK_RE = re.compile(f"{_MARK_OPEN}(\\d+){_MARK_CLOSE}")
 _EXPR_RE = re.compile(r"\{\{(-?)(.*?)(-?)\}\}", re.S)
+# The row's seeded generator travels in the render context under this name. Random filters read it
+# there: a filter that took it from anywhere else could be evaluated once, when Jinja compiles the
+# template (it folds filters over constant arguments, so `["A", "B", "C", "D"] | choice` would give
+# every row the same letter); filters that take the context are never folded.
+_RNG = "bonito_row_rng__"
+
+
+@pass_context
+def _choice(context, seq):
+    return context[_RNG].choice(seq)
 
 
 class RenderSkip(Exception):
@@ -70,18 +80,20 @@ def _split_choices(text: str) -> list[str]:
 
 
 class Renderer:
-    """Renders meta-templates. One per process: it keeps per-render state (the seeded
-    generator behind `| choice`, the marked passage pieces) on itself."""
+    """Renders meta-templates. One per process: it keeps per-render state (the marked passage
+    pieces) on itself."""
 
     def __init__(self, truncate: bool = True):
         self.truncate = truncate
         self.env = SandboxedEnvironment()
         self.env.globals["zip"] = zip
-        self.env.filters["choice"] = lambda seq: self._rng.choice(seq)
+        # promptsource's `choice`, and Jinja's own `random` (which would draw from the global
+        # generator): both draw from the row's generator
+        self.env.filters["choice"] = _choice
+        self.env.filters["random"] = _choice
         self.env.filters["most_frequent"] = _most_frequent
         self.env.filters["highlight"] = _highlight
         self.env.filters["bonito_passage"] = self._mark
-        self._rng = random.Random(0)
         self._pieces: list[str] = []
         self._compiled: dict[tuple[str, str], tuple] = {}
 
@@ -119,7 +131,7 @@ class Renderer:
             choices = None
             if template.answer_choices:
                 parsed = self.env.parse(template.answer_choices)
-                if meta.find_undeclared_variables(parsed):
+                if meta.find_undeclared_variables(parsed) or re.search(r"\|\s*(choice|random)\b", template.answer_choices):
                     choices = self.env.from_string(template.answer_choices)
                 else:  # the same list for every row: render it once
                     choices = _split_choices(self.env.from_string(template.answer_choices).render())
@@ -137,8 +149,8 @@ class Renderer:
         protected = {k: v.replace(SEPARATOR, PIPE_PROTECTOR) if isinstance(v, str) else v for k, v in example.items()}
         if "answer_choices" in protected:
             raise RenderSkip("template_error", "example has a column named answer_choices")
-        self._rng = rng
         self._pieces = []
+        protected[_RNG] = rng
         try:
             if isinstance(choices, list):
                 protected["answer_choices"] = list(choices)
