@@ -106,19 +106,20 @@ def test_sandbox_blocks_unsafe_attributes():
 
 
 def test_choice_over_a_constant_list_is_drawn_per_row(templates):
-    """race's "Is this the right answer" picks its candidate with `["A", "B", "C", "D"] | choice`.
-    Jinja folds a filter over constants at compile time; drawn there, every row got one letter."""
+    """race's "Is this the right answer" draws a candidate letter with `["A", "B", "C", "D"] | choice`
+    and answers Yes when it equals the answer. Jinja folds a filter over constants at compile time;
+    drawn there, every row got the same letter. With the answer fixed, the label shows the draw."""
     (template,) = [t for t in templates["race/all"] if t.name == "Is this the right answer"]
     renderer = Renderer()
-    candidates, yes = [], 0
+    labels = []
     for i in range(400):
         row = {"article": f"Article {i}. The ferry leaves at noon.", "question": "When does it leave?",
-               "options": ["at noon", "at one", "at two", "at three"], "answer": "ABCD"[i % 4], "example_id": str(i)}
+               "options": ["at noon", "at one", "at two", "at three"], "answer": "A", "example_id": str(i)}
         r = renderer.render(template, "article", row, random.Random(i))
-        candidates.append(next(o for o in row["options"] if o in r.instruction))
-        yes += r.response == "Yes"
-    assert set(candidates) == set(row["options"])  # the candidate varies across rows
-    assert 60 <= yes <= 140  # "Yes" when the candidate is the answer: 1 in 4 by chance (100 expected)
+        assert '"at noon"?' in r.instruction
+        labels.append(r.response)
+    assert set(labels) == {"Yes", "No"}  # the candidate varies across rows
+    assert 70 <= labels.count("Yes") <= 130  # 1 in 4 by chance: 100 expected
 
 
 def test_random_filters_draw_from_the_row_generator():
