@@ -22,6 +22,9 @@ def _add_ctga(sub) -> None:
     b.add_argument("--validation-fraction", type=float, default=0.01, help="share of each source's sample held out")
     b.add_argument("--no-truncate", dest="truncate", action="store_false",
                    help="keep whole fields (CTGA-v1 cut them at 2,048 characters)")
+    b.add_argument("--task-table", default="bonito-hub",
+                   help="which templates, with which task types: bonito-hub (ours, default), ctga-v1 (exactly "
+                        "CTGA-v1's, from the table released with the paper), or a YAML file in our table's format")
     b.add_argument("--overwrite", action="store_true", help="replace a folder that holds another build")
 
 
@@ -33,7 +36,7 @@ def _ctga_build(args) -> int:
         promptsource_dir=args.promptsource_dir, skip_missing=args.skip_missing,
         max_per_source=args.max_per_source, task_types=args.task_types, seed=args.seed,
         num_proc=args.num_proc, validation_fraction=args.validation_fraction, truncate=args.truncate,
-        overwrite=args.overwrite,
+        task_table=args.task_table, overwrite=args.overwrite,
     )
     record = build(options)
     print(f"CTGA build {record['build_id']}: {record['rows']} rows in {record['seconds']} s -> {args.output}")

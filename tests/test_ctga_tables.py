@@ -1,6 +1,9 @@
 """The source registry and the task-type table against the real promptsource templates."""
 
 import copy
+from pathlib import Path
+
+import pytest
 import random
 import re
 from collections import Counter
@@ -87,3 +90,44 @@ def test_every_assigned_template_renders_on_the_fixtures(templates, registry, fi
 
 def test_fixture_rows_cover_every_source(fixture_rows):
     assert len(fixture_rows) == 38 and all(len(rows) >= 3 for rows in fixture_rows.values())
+
+
+def test_ctga_v1_table_is_the_released_one(templates, registry):
+    from bonito_hub.ctga.catalog import ctga_v1_rows, table_differences
+
+    released = ctga_v1_rows()
+    assert len(released) == 323 and {s for s, _ in released} <= set(registry)
+    catalog = build_catalog(templates, list(registry), "ctga-v1")
+    chosen = {(s, a.template.name): a.task_type for s, items in catalog.assigned.items() for a in items}
+    assert chosen == released  # exactly CTGA-v1's templates, with its task types
+    diff = table_differences(load_table("bonito-hub"), load_table("ctga-v1", templates))
+    assert {k: len(v) for k, v in diff.items()} == {"changed_type": 24, "only_in_this_table": 10, "only_in_ours": 12}
+    assert "race/all: Is this the right answer (ynqa)" not in diff["only_in_this_table"]
+
+
+@pytest.mark.slow
+def test_ctga_v1_build_holds_exactly_its_templates(promptsource_dir, tmp_path):
+    """Enough rows a source that every template is drawn: the rows hold CTGA-v1's templates, no other."""
+    import importlib.util
+    import json
+
+    import datasets
+
+    from bonito_hub.ctga.build import BuildOptions, build
+    from bonito_hub.ctga.catalog import ctga_v1_rows
+
+    spec = importlib.util.spec_from_file_location("source_rows", Path(__file__).parent / "fixtures" / "source_rows.py")
+    source_rows = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(source_rows)
+    source_rows.write_sources(tmp_path / "sources", 150)
+    out = tmp_path / "ctga"
+    record = build(BuildOptions(output=str(out), sources_dir=str(tmp_path / "sources"), promptsource_dir=promptsource_dir,
+                                task_table="ctga-v1", validation_fraction=0.0))
+    rows = datasets.load_dataset(str(out), split="train")
+    seen = {(d + (f"/{c}" if c else ""), t, tt) for d, c, t, tt in
+            zip(rows["dataset"], rows["dataset_config"], rows["template"], rows["task_type"])}
+    assert {(s, t) for s, t, _ in seen} == set(ctga_v1_rows())
+    assert all(tasks.normalize(tt) == ctga_v1_rows()[(s, t)] for s, t, tt in seen)
+    card = (out / "README.md").read_text()
+    assert "`ctga-v1`: exactly CTGA-v1's templates" in card and "kept by bonito-hub, not here: 12" in card
+    assert json.loads((out / "ctga_build.json").read_text())["task_table"]["name"] == "ctga-v1"

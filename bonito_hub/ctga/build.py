@@ -48,6 +48,7 @@ class BuildOptions:
     num_proc: int = 1
     validation_fraction: float = 0.01
     truncate: bool = True
+    task_table: str = "bonito-hub"  # or "ctga-v1", or a YAML file in our table's format
     overwrite: bool = False
     max_rows_per_shard: int = 200_000
     staging: str | None = None  # set by build()
@@ -70,10 +71,27 @@ class Plan:
 
 # Both caches are filled in the main process before workers fork, so workers share them.
 @lru_cache(maxsize=4)
-def _catalog(promptsource_dir: str | None, registry: str | None) -> Catalog:
+def _templates(promptsource_dir: str | None, registry: str | None) -> dict:
     names = list(load_registry(registry))
     # multi_news has templates but is no CTGA source; the table still accounts for them.
-    return build_catalog(promptsource.load_templates(promptsource_dir, set(names) | {"multi_news"}), names)
+    return promptsource.load_templates(promptsource_dir, set(names) | {"multi_news"})
+
+
+@lru_cache(maxsize=4)
+def _catalog(promptsource_dir: str | None, registry: str | None, task_table: str = "bonito-hub") -> Catalog:
+    return build_catalog(_templates(promptsource_dir, registry), list(load_registry(registry)), task_table)
+
+
+def _table_record(options: BuildOptions) -> dict:
+    """Which task table a build used, and how it differs from ours."""
+    from bonito_hub.ctga.catalog import CTGA_V1_SOURCE, load_table, table_differences
+
+    record = {"name": options.task_table, "source": CTGA_V1_SOURCE if options.task_table == "ctga-v1" else None}
+    if options.task_table != "bonito-hub":
+        templates = _templates(options.promptsource_dir, options.registry)
+        record["differences_from_bonito_hub"] = table_differences(load_table("bonito-hub"),
+                                                                  load_table(options.task_table, templates))
+    return record
 
 
 @lru_cache(maxsize=2)
@@ -85,7 +103,7 @@ def _warm(options: BuildOptions) -> None:
     """Compile every selected meta-template once, before any worker starts."""
     registry = load_registry(options.registry)
     renderer = _renderer(options.truncate)
-    for name, items in _catalog(options.promptsource_dir, options.registry).for_task_types(options.task_types).items():
+    for name, items in _catalog(options.promptsource_dir, options.registry, options.task_table).for_task_types(options.task_types).items():
         for a in items:
             renderer.compile(a.template, registry[name].passage)
 
@@ -95,7 +113,7 @@ def make_plan(options: BuildOptions, task_types: list[str] | None) -> Plan:
     import datasets
 
     registry = load_registry(options.registry)
-    selected = _catalog(options.promptsource_dir, options.registry).for_task_types(task_types)
+    selected = _catalog(options.promptsource_dir, options.registry, options.task_table).for_task_types(task_types)
     bars = datasets.is_progress_bar_enabled()
     datasets.disable_progress_bars()  # one bar per source file is noise; the build has its own
     try:
@@ -169,7 +187,7 @@ def _source_table(files: tuple[str, ...]):
 def render_units(units: list[dict], options: BuildOptions, task_types: list[str] | None):
     """Yield (key, example) for every row of the units, writing each unit's counts to the stats dir."""
     registry = load_registry(options.registry)
-    selected = _catalog(options.promptsource_dir, options.registry).for_task_types(task_types)
+    selected = _catalog(options.promptsource_dir, options.registry, options.task_table).for_task_types(task_types)
     renderer = _renderer(options.truncate)
     full_names = {s: tasks.full_name(s) for s in tasks.short_names()}
     options.stats_dir.mkdir(parents=True, exist_ok=True)
@@ -339,7 +357,7 @@ def build(options: BuildOptions, progress=print) -> dict:
         shutil.rmtree(options.stats_dir, ignore_errors=True)
         if not files:
             raise BuildError("the build produced no rows (every row was skipped; see the counts above)")
-        catalog = _catalog(options.promptsource_dir, options.registry)
+        catalog = _catalog(options.promptsource_dir, options.registry, options.task_table)
         selected = catalog.for_task_types(options.task_types)
         record = {
             "build_id": build_id,
@@ -347,6 +365,7 @@ def build(options: BuildOptions, progress=print) -> dict:
             "seconds": round(time.time() - started, 1),
             "options": {k: v for k, v in asdict(options).items() if k not in ("staging", "overwrite", "output")},
             "promptsource": {"version": promptsource.VERSION, "sha256": promptsource.ARCHIVE_SHA256},
+            "task_table": _table_record(options),
             "versions": package_versions("bonito-hub", "datasets", "jinja2", "pyarrow"),
             "templates_per_task_type": dict(Counter(a.task_type for items in selected.values() for a in items)),
             "templates_per_source": {s: len(a) for s, a in selected.items() if s in plan.sources},

@@ -1,7 +1,18 @@
-"""The task-type table: which promptsource templates become meta-templates, and of which type."""
+"""The task-type table: which promptsource templates become meta-templates, and of which type.
+
+Two tables ship with the package:
+  bonito-hub  dataset_builders/ctga/task_types.yaml, ours: every template judged one by one (default);
+  ctga-v1     dataset_builders/ctga/ctga_v1_task_types.csv, the table CTGA-v1 was built from, as
+              released with the paper (BatsResearch/nayak-aclfindings24-code,
+              ctga/bonito_prompts_task_types.csv at commit 034b2728d444b03f3e5d23dff10bf244d3bca2a8):
+              323 templates named by source and template name, with full task-type names.
+A path to a YAML file in our table's format is a third choice.
+"""
 
 from __future__ import annotations
 
+import csv
+import io
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,9 +43,64 @@ class Catalog:
         return {s: a for s, a in selected.items() if a}
 
 
-def load_table(path: str | os.PathLike | None = None) -> dict[str, list[dict]]:
-    path = Path(path) if path else ctga_file("task_types.yaml")
+TASK_TABLES = {"bonito-hub": "task_types.yaml", "ctga-v1": "ctga_v1_task_types.csv"}
+CTGA_V1_SOURCE = ("BatsResearch/nayak-aclfindings24-code, ctga/bonito_prompts_task_types.csv "
+                  "@ 034b2728d444b03f3e5d23dff10bf244d3bca2a8")
+NOT_IN_CTGA_V1 = "not in CTGA-v1's table"
+
+
+def load_table(table: str | os.PathLike | None = None, templates: dict[str, list[Template]] | None = None
+               ) -> dict[str, list[dict]]:
+    """The table as {source: [{id, name, task_type | exclude}]}. `templates` is needed for ctga-v1,
+    which names templates rather than giving their ids."""
+    table = str(table or "bonito-hub")
+    if table == "ctga-v1":
+        if templates is None:
+            raise ValueError("the ctga-v1 table needs promptsource's templates to resolve template names")
+        return ctga_v1_table(templates)
+    path = ctga_file(TASK_TABLES[table]) if table in TASK_TABLES else Path(table)
+    if not path.exists():
+        raise FileNotFoundError(f"task table {table!r}: no such file; use {', '.join(TASK_TABLES)} or a YAML file")
     return yaml.safe_load(path.read_text(encoding="utf-8"))
+
+
+def ctga_v1_rows() -> dict[tuple[str, str], str]:
+    """(source name, template name) -> short task type, from CTGA-v1's released table."""
+    text = ctga_file(TASK_TABLES["ctga-v1"]).read_text(encoding="utf-8")
+    rows = {}
+    for row in csv.DictReader(io.StringIO(text)):
+        source = row["dataset_name"] + (f"/{row['dataset_config_name']}" if row["dataset_config_name"] else "")
+        rows[(source, row["template_name"])] = tasks.normalize(row["task_type"])
+    return rows
+
+
+def ctga_v1_table(templates: dict[str, list[Template]]) -> dict[str, list[dict]]:
+    """CTGA-v1's table in our format: its templates with its types, every other template excluded."""
+    kept = ctga_v1_rows()
+    table = {}
+    for source, items in templates.items():
+        table[source] = [{"id": t.id, "name": t.name, **({"task_type": kept[(source, t.name)]}
+                                                            if (source, t.name) in kept else {"exclude": NOT_IN_CTGA_V1})}
+                         for t in items]
+    missing = sorted(f"{s}: {n}" for s, n in kept if s in templates and n not in {t.name for t in templates[s]})
+    if missing:
+        raise ValueError(f"CTGA-v1's table names templates promptsource does not have: {'; '.join(missing)}")
+    return table
+
+
+def table_differences(ours: dict[str, list[dict]], other: dict[str, list[dict]]) -> dict[str, list[str]]:
+    """How `other` differs from `ours`, template by template ("source: name"): kept with another
+    type ("... (ours -> other)"), kept only by `other`, kept only by `ours`."""
+    def kept(table):
+        return {(s, e["name"]): e["task_type"] for s, entries in table.items() for e in entries if "task_type" in e}
+
+    a, b = kept(ours), kept(other)
+    return {
+        "changed_type": [f"{s}: {n} ({a[(s, n)]} -> {b[(s, n)]})" for s, n in sorted(a.keys() & b.keys())
+                         if a[(s, n)] != b[(s, n)]],
+        "only_in_this_table": [f"{s}: {n} ({b[(s, n)]})" for s, n in sorted(b.keys() - a.keys())],
+        "only_in_ours": [f"{s}: {n} ({a[(s, n)]})" for s, n in sorted(a.keys() - b.keys())],
+    }
 
 
 def check_coverage(table: dict[str, list[dict]], templates: dict[str, list[Template]], sources) -> list[str]:
@@ -64,8 +130,8 @@ def check_coverage(table: dict[str, list[dict]], templates: dict[str, list[Templ
     return problems
 
 
-def build_catalog(templates: dict[str, list[Template]], source_names, table_path=None) -> Catalog:
-    table = load_table(table_path)
+def build_catalog(templates: dict[str, list[Template]], source_names, table=None) -> Catalog:
+    table = load_table(table, templates)
     problems = check_coverage(table, templates, source_names)
     if problems:
         raise ValueError("task-type table is inconsistent with promptsource:\n  " + "\n  ".join(problems))

@@ -3,7 +3,8 @@
 A promptsource template shows a source's passage field somewhere in its prompt. We rewrite its
 Jinja so that every expression printing the passage field goes through a marking filter, render
 the example as promptsource would, and replace the marked text in the instruction by the literal
-placeholder `{{context}}`. The passage of the CTGA row is the text that expression printed:
+placeholder `{{context}}` (in the response too, where a text-generation template prints the passage
+as its answer). The passage of the CTGA row is the text that expression printed:
 `dialogue | join("\\n\\n")` gives the dialogue with blank lines between turns, the loop over
 wiki_hop's `supports` gives a "- " list, and qasc's `fact1[0]|capitalize` + `fact1[1:]` joins
 into one passage.
@@ -171,6 +172,10 @@ class Renderer:
             return "".join(pieces[int(i)] for i in _ONE_MARK_RE.findall(m.group(0)))
 
         groups = {group_text(m).strip() for m in _MARK_RE.finditer(prompt)}
+        if not groups:
+            # Text-generation templates print the passage only as the response ("write a dialogue
+            # that matches this summary ||| {{dialogue}}"): the task is to write the passage itself.
+            groups = {group_text(m).strip() for m in _MARK_RE.finditer(response)}
         if not groups:
             raise RenderSkip("passage_not_in_instruction")
         if len(groups) > 1:
