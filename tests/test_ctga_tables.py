@@ -123,6 +123,7 @@ def test_ctga_v1_build_holds_exactly_its_templates(promptsource_dir, tmp_path):
     out = tmp_path / "ctga"
     record = build(BuildOptions(output=str(out), sources_dir=str(tmp_path / "sources"), promptsource_dir=promptsource_dir,
                                 task_table="ctga-v1", validation_fraction=0.0))
+    assert record["templates_per_source"] and sum(record["templates_per_source"].values()) == 323
     rows = datasets.load_dataset(str(out), split="train")
     seen = {(d + (f"/{c}" if c else ""), t, tt) for d, c, t, tt in
             zip(rows["dataset"], rows["dataset_config"], rows["template"], rows["task_type"])}
