@@ -6,7 +6,8 @@ What each objective trains on:
              released code does: BOS + tokens(input), then tokens(output) + EOS, loss on the
              output tokens only;
   student    a `bonito generate` folder: `input` -> `output` through the model's chat template
-             when it has one, else the plain format PLAIN_PROMPT (below), loss on the response only;
+             when it has one, else the plain format PLAIN_PROMPT (below), or the paper's format
+             BONITO_PROMPT (`student_format: bonito`); loss on the response only;
   dapt       the raw corpus (any input `bonito generate` reads): next-word prediction on `text`.
 """
 
@@ -23,6 +24,9 @@ OBJECTIVES = ("auto", "generator", "student", "dapt")
 # The plain student format, for base models without a chat template: the instruction, a blank
 # line, then the response (and EOS).
 PLAIN_PROMPT = "{input}\n\n"
+# The paper's student format for base models (Bonito's training code): BOS, this, the response, EOS.
+BONITO_PROMPT = "<|input|>\n{input}\n<|output|>\n"
+STUDENT_PROMPTS = {"plain": PLAIN_PROMPT, "bonito": BONITO_PROMPT}
 RECORD_NAME = "training_record.json"
 
 
@@ -40,7 +44,12 @@ class RecipeArguments:
     dataset_test_split: str = field(default="validation", metadata={"help": "used when eval_strategy is not 'no'"})
     objective: str = field(default="auto", metadata={"help": "generator, student, dapt, or auto (from the columns)"})
     text_column: str = field(default="text", metadata={"help": "dapt: the column holding the raw text"})
-    student_format: str = field(default="auto", metadata={"help": "student: chat, plain, or auto (chat if the tokenizer has a chat template)"})
+    student_format: str = field(default="auto", metadata={
+        "help": "student: chat, plain, bonito (the paper's <|input|>/<|output|> format), or auto (chat if the "
+                "tokenizer has a chat template, else plain)"})
+    global_batch_size: int | None = field(default=None, metadata={
+        "help": "examples per optimiser step over all processes; gradient_accumulation_steps is derived from it "
+                "at launch (global / (per_device_train_batch_size x processes))"})
     max_passage_chars: int | None = field(default=None, metadata={"help": "dapt: cut longer texts into pieces of this many characters"})
     merge: bool = field(default=False, metadata={"help": "also write the adapter merged into the base model to OUTPUT/merged"})
     recipe: str | None = field(default=None, metadata={"help": "set by sft.py: the recipe file, for the record"})
@@ -49,6 +58,22 @@ class RecipeArguments:
         # `--dataset_config null` on the command line clears a recipe's config name
         if isinstance(self.dataset_config, str) and self.dataset_config.lower() in ("", "null", "none"):
             self.dataset_config = None
+
+
+def apply_global_batch(args: RecipeArguments, training_args) -> int:
+    """Set gradient accumulation so that one optimiser step sees `global_batch_size` examples on
+    however many processes were launched; returns the effective batch. An impossible split is an
+    error before any model loads."""
+    per_device, processes = training_args.per_device_train_batch_size, training_args.world_size
+    if args.global_batch_size is not None:
+        per_step = per_device * processes
+        if args.global_batch_size < per_step or args.global_batch_size % per_step:
+            raise RecipeError(
+                f"global_batch_size {args.global_batch_size} cannot be split over {processes} process(es) x "
+                f"per_device_train_batch_size {per_device}: it must be a multiple of {per_step}; change "
+                f"per_device_train_batch_size or the number of processes")
+        training_args.gradient_accumulation_steps = args.global_batch_size // per_step
+    return per_device * processes * training_args.gradient_accumulation_steps
 
 
 def detect_objective(columns: list[str], args: RecipeArguments) -> str:
@@ -125,7 +150,9 @@ def prepare_dataset(dataset, objective: str, tokenizer, args: RecipeArguments, m
             lambda i, o: {"prompt": [{"role": "user", "content": i}], "completion": [{"role": "assistant", "content": o}]},
             input_columns=["input", "output"], remove_columns=columns,
         )
-    template = PLAIN_PROMPT if objective == "student" else "{input}"
+    if objective == "student" and fmt not in STUDENT_PROMPTS:
+        raise RecipeError(f"student_format {fmt!r} is not one of auto, chat, {', '.join(STUDENT_PROMPTS)}")
+    template = STUDENT_PROMPTS[fmt] if objective == "student" else "{input}"
 
     def encode(i, o):
         pair = tokenize_pair(tokenizer, template.format(input=i), o)
@@ -173,6 +200,9 @@ def write_record(output_dir: str, recipe: RecipeArguments, training_args, model_
         "script_args": plain(recipe),
         "training_args": plain(training_args),
         "model_args": plain(model_args),
+        "effective_batch_size": training_args.per_device_train_batch_size * training_args.world_size
+        * training_args.gradient_accumulation_steps,
+        "processes": training_args.world_size,
         "data": {"name": recipe.dataset_name, "config": recipe.dataset_config, "rows": len(train_dataset),
                  "fingerprint": getattr(train_dataset, "_fingerprint", None)},
         "versions": package_versions("bonito-hub", "torch", "transformers", "trl", "peft", "accelerate", "datasets"),

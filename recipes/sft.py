@@ -19,6 +19,7 @@ def main(script_args: training.RecipeArguments, training_args: SFTConfig, model_
     from transformers import AutoTokenizer
 
     started = time.time()
+    training.apply_global_batch(script_args, training_args)
     training.check_model(model_args, training_args)
     tokenizer = AutoTokenizer.from_pretrained(model_args.model_name_or_path, revision=model_args.model_revision)
     if tokenizer.pad_token is None:

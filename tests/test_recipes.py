@@ -67,14 +67,47 @@ def test_paper_settings(path, steps, gpus):
     assert (r["lora_r"], r["lora_alpha"], r["lora_dropout"], r["lora_target_modules"]) == (64, 16, 0.0, "all-linear")
     assert (r["learning_rate"], r["lr_scheduler_type"], r["warmup_steps"], r["weight_decay"]) == (1e-4, "linear", 0, 0.0)
     assert (r["max_grad_norm"], r["optim"], r["max_steps"]) == (0.3, "paged_adamw_32bit", steps)
-    assert r["per_device_train_batch_size"] * r["gradient_accumulation_steps"] * gpus == 16
+    assert r["global_batch_size"] == 16 and "gradient_accumulation_steps" not in r
     if gpus > 1:
         assert _settings("accelerate/multi_gpu.yaml")["num_processes"] == gpus
 
 
+@pytest.mark.parametrize("path", ["generator/bonito-v1-mistral-7b.yaml", "student/mistral-7b-qlora.yaml",
+                                  "dapt/mistral-7b-qlora.yaml", "generator/qwen2.5-0.5b.yaml"])
+def test_the_papers_batch_on_any_number_of_gpus(path):
+    from types import SimpleNamespace
+
+    r = _settings(path)
+    script_args = training.RecipeArguments(global_batch_size=r["global_batch_size"])
+    for processes in (1, 2) + ((4,) if r["per_device_train_batch_size"] <= 4 else ()):
+        args = SimpleNamespace(per_device_train_batch_size=r["per_device_train_batch_size"], world_size=processes,
+                               gradient_accumulation_steps=1)
+        assert training.apply_global_batch(script_args, args) == 16
+        assert args.gradient_accumulation_steps * processes * r["per_device_train_batch_size"] == 16
+    args = SimpleNamespace(per_device_train_batch_size=r["per_device_train_batch_size"], world_size=3,
+                           gradient_accumulation_steps=1)
+    with pytest.raises(training.RecipeError, match="cannot be split over 3 process"):
+        training.apply_global_batch(script_args, args)
+
+
+def test_bonito_student_format(tiny_llama):
+    import datasets
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(tiny_llama)
+    split = datasets.Dataset.from_dict({"input": ["Where is the pier?"], "output": ["in Ellmere"]})
+    row = training.prepare_dataset(split, "student", tok, training.RecipeArguments(student_format="bonito"))[0]
+    prompt = tok("<|input|>\nWhere is the pier?\n<|output|>\n", add_special_tokens=True)["input_ids"]
+    answer = tok("in Ellmere", add_special_tokens=False)["input_ids"]
+    assert row["input_ids"] == prompt + answer + [tok.eos_token_id] and prompt[0] == tok.bos_token_id
+    assert row["labels"] == [-100] * len(prompt) + answer + [tok.eos_token_id]
+    with pytest.raises(training.RecipeError, match="student_format 'poem'"):
+        training.prepare_dataset(split, "student", tok, training.RecipeArguments(student_format="poem"))
+
+
 def test_small_generator_recipe_is_small():
     r = _settings("generator/qwen2.5-0.5b.yaml")
-    assert "0.5B" in r["model_name_or_path"] and r["per_device_train_batch_size"] * r["gradient_accumulation_steps"] == 16
+    assert "0.5B" in r["model_name_or_path"] and r["global_batch_size"] == 16
 
 
 def test_smoke_recipes_set_what_a_cpu_needs():
@@ -94,7 +127,7 @@ def test_accelerate_launch_trains_the_generator(tiny_llama, ctga_fixture_build, 
     ctga, _ = ctga_fixture_build
     out = tmp_path / "generator"
     result = launch("--config", RECIPES / "smoke" / "generator.yaml", "--model_name_or_path", tiny_llama,
-                    "--dataset_name", ctga, "--output_dir", out, "--merge", "true")
+                    "--dataset_name", ctga, "--output_dir", out, "--merge", "true", "--global_batch_size", "8")
     assert result.returncode == 0, result.stderr[-3000:]
     assert (out / "adapter_model.safetensors").exists() and (out / "tokenizer.json").exists()
     assert (out / "trainer_state.json").exists() and (out / "merged" / "config.json").exists()
@@ -102,6 +135,7 @@ def test_accelerate_launch_trains_the_generator(tiny_llama, ctga_fixture_build, 
     assert record["objective"] == "generator" and record["recipe"].endswith("smoke/generator.yaml")
     assert record["data"]["rows"] > 0 and record["metrics"]["train_loss"] > 0
     assert record["training_args"]["learning_rate"] == 5e-3 and record["versions"]["trl"]
+    assert record["effective_batch_size"] == 8 and record["training_args"]["gradient_accumulation_steps"] == 2
 
 
 @pytest.mark.slow
@@ -195,7 +229,8 @@ def run_script(*args):
                           timeout=300, cwd=REPO)
 
 
-@pytest.mark.parametrize("case", ["unknown_key", "no_columns", "bad_config", "missing_model", "four_bit_on_cpu"])
+@pytest.mark.parametrize("case", ["unknown_key", "no_columns", "bad_config", "missing_model", "four_bit_on_cpu",
+                                  "bad_global_batch"])
 def test_bad_input_fails_before_training(case, tiny_llama, ctga_fixture_build, tmp_path):
     ctga, _ = ctga_fixture_build
     recipe = RECIPES / "smoke" / "generator.yaml"
@@ -215,6 +250,9 @@ def test_bad_input_fails_before_training(case, tiny_llama, ctga_fixture_build, t
         expected = "has no config 'poetry'; configs: all, exqa"
     elif case == "missing_model":
         args[3], expected = tmp_path / "nowhere", "could not load model"
+    elif case == "bad_global_batch":
+        args += ["--global_batch_size", "6"]
+        expected = "global_batch_size 6 cannot be split over 1 process(es) x per_device_train_batch_size 4"
     else:
         args += ["--load_in_4bit", "true"]
         expected = "needs bitsandbytes and a CUDA GPU"
