@@ -1,17 +1,20 @@
-"""Benchmark: the transformers generation engine against a plain loop and transformers' pipeline.
+"""Benchmark: the transformers generation engine against a plain loop and transformers' pipeline,
+and the whole `bonito generate` run against its engine.
 
-A Llama of about 15M parameters built from a config (random weights, word-level tokenizer),
-256 passages of 20 to 300 words, n=1, exactly 64 new tokens each (EOS is suppressed until then,
-so every method does the same work). Each method runs in its own process, one after the other,
-so its peak RSS is its own:
-  loop      model.generate on one passage at a time
-  pipeline  pipeline("text-generation", batch_size=16)
-  engine    bonito_hub's TransformersEngine (length-sorted batches, left padding, KV cache)
-  generate  the whole `Bonito.generate_tasks` run (engine + passages + filters + Parquet)
-Then the memory check: the whole run on a 100x larger corpus with max_tokens=1 on a tiny model,
-against the same run on the small corpus.
+A Llama built from a config (random weights, word-level tokenizer): `--model-size tiny` (14M
+parameters, the CPU default) or `150m` (the GPU table of issue 7); 256 passages of 20 to 300
+words, n=1, exactly `--new-tokens` new tokens each (EOS is suppressed until then, so every method
+does the same work). Each method runs in its own process, one after the other, so its peak memory
+is its own:
+  loop         model.generate on one passage at a time
+  pipeline-B   pipeline("text-generation", batch_size=B) for each B of --pipeline-batch-size
+  engine       bonito_hub's TransformersEngine with its defaults
+  generate     `bonito generate` with the CLI's defaults (passages, chunks, engine, filters, Parquet)
+Then, unless --skip-memory, the memory check: the whole run on a 100x larger corpus with
+max_tokens=1 on a tiny model, against the same run on the small corpus.
 
-    python benchmarks/generate.py [--passages 256] [--batch-size 24]
+    python benchmarks/generate.py                                 # this CPU
+    python benchmarks/generate.py --device cuda --model-size 150m --new-tokens 96 --pipeline-batch-size 16 64
 """
 
 from __future__ import annotations
@@ -28,7 +31,10 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-NEW_TOKENS = 64
+MODEL_SIZES = {  # hidden, layers, heads, intermediate
+    "tiny": (384, 6, 6, 1536),
+    "150m": (768, 16, 12, 3072),
+}
 
 
 def corpus(n: int, seed: int = 0) -> list[str]:
@@ -39,22 +45,28 @@ def corpus(n: int, seed: int = 0) -> list[str]:
     return [" ".join(rng.choice(words) for _ in range(rng.randint(20, 300))) for _ in range(n)]
 
 
-def build_model(path: Path) -> None:
+def build_model(path: Path, size: str, new_tokens: int) -> None:
     from transformers import GenerationConfig
 
     from bonito_hub.testing import make_tiny_llama
 
-    make_tiny_llama(path, hidden_size=384, layers=6, heads=6, intermediate_size=1536, max_position_embeddings=1024)
-    # every method generates exactly NEW_TOKENS tokens
-    GenerationConfig(min_new_tokens=NEW_TOKENS, max_new_tokens=NEW_TOKENS, pad_token_id=2, bos_token_id=0,
+    hidden, layers, heads, intermediate = MODEL_SIZES[size]
+    make_tiny_llama(path, hidden_size=hidden, layers=layers, heads=heads, intermediate_size=intermediate,
+                    max_position_embeddings=1024)
+    # every method generates exactly new_tokens tokens
+    GenerationConfig(min_new_tokens=new_tokens, max_new_tokens=new_tokens, pad_token_id=2, bos_token_id=0,
                      eos_token_id=1).save_pretrained(str(path))
 
 
-def peak_rss_gb() -> float:
+def peak_memory_gb(device: str) -> float:
+    if device.startswith("cuda"):
+        import torch
+
+        return torch.cuda.max_memory_allocated() / 2**30
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 / 1024
 
 
-def run_method(method: str, model_dir: str, n: int, batch_size: int) -> dict:
+def run_method(method: str, model_dir: str, n: int, new_tokens: int, device: str, work: str) -> dict:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer, pipeline
 
@@ -62,37 +74,46 @@ def run_method(method: str, model_dir: str, n: int, batch_size: int) -> dict:
     from bonito_hub.generate.engines import SamplingConfig, TransformersEngine
 
     prompts = [generator_input("exqa", p) for p in corpus(n)]
-    sampling = dict(do_sample=True, temperature=0.5, top_p=0.95, max_new_tokens=NEW_TOKENS)
+    sampling = dict(do_sample=True, temperature=0.5, top_p=0.95, top_k=0, max_new_tokens=new_tokens)
+    dtype = torch.bfloat16 if device.startswith("cuda") else torch.float32
+
+    def sync():
+        if device.startswith("cuda"):
+            torch.cuda.synchronize()
+
     start = time.perf_counter()
     if method == "loop":
         tok = AutoTokenizer.from_pretrained(model_dir)
-        model = AutoModelForCausalLM.from_pretrained(model_dir).eval()
+        model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=dtype).to(device).eval()
         start = time.perf_counter()
         with torch.inference_mode():
             for p in prompts:
-                model.generate(**tok(p, return_tensors="pt"), **sampling)
-    elif method == "pipeline":
+                model.generate(**tok(p, return_tensors="pt").to(device), **sampling)
+    elif method.startswith("pipeline-"):
         tok = AutoTokenizer.from_pretrained(model_dir, padding_side="left")
-        model = AutoModelForCausalLM.from_pretrained(model_dir).eval()
-        pipe = pipeline("text-generation", model=model, tokenizer=tok, batch_size=16)
+        model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=dtype).to(device).eval()
+        pipe = pipeline("text-generation", model=model, tokenizer=tok, batch_size=int(method.split("-")[1]),
+                        device=torch.device(device))
         start = time.perf_counter()
         pipe(prompts, return_full_text=False, **sampling)
     elif method == "engine":
-        engine = TransformersEngine(model_dir, batch_size=batch_size)
+        engine = TransformersEngine(model_dir, device=device)  # its defaults for this device
         start = time.perf_counter()
-        engine.generate(prompts, SamplingConfig(n=1, temperature=0.5, top_p=0.95, max_tokens=NEW_TOKENS), seed=0)
+        engine.generate(prompts, SamplingConfig(n=1, temperature=0.5, top_p=0.95, max_tokens=new_tokens), seed=0)
     elif method == "generate":
-        import datasets
+        from bonito_hub.cli import main
 
-        from bonito_hub.generate import Bonito
-
-        texts = datasets.Dataset.from_dict({"text": corpus(n)})
-        bonito = Bonito(model_dir, backend="transformers", batch_size=batch_size)
-        start = time.perf_counter()
-        bonito.generate_tasks(texts, "text", "exqa", {"max_tokens": NEW_TOKENS}, chunk_docs=n, progress=False)
+        path = Path(work) / f"corpus-{n}.jsonl"
+        path.write_text("".join(json.dumps({"text": t}) + "\n" for t in corpus(n)))
+        out = Path(work) / f"generate-out-{time.time_ns()}"
+        start = time.perf_counter()  # the user's wait: model load, passages, generation, filters, Parquet
+        rc = main(["generate", "--model", model_dir, "--input", str(path), "--task-type", "exqa", "--output",
+                   str(out), "--max-tokens", str(new_tokens), "--no-progress", "--backend", "transformers"])
+        assert rc == 0
+    sync()
     seconds = time.perf_counter() - start
     return {"method": method, "seconds": seconds, "examples_per_s": n / seconds,
-            "tokens_per_s": n * NEW_TOKENS / seconds, "peak_rss_gb": peak_rss_gb()}
+            "tokens_per_s": n * new_tokens / seconds, "peak_gb": peak_memory_gb(device)}
 
 
 def run_memory(model_dir: str, docs: int, work: str) -> dict:
@@ -106,10 +127,9 @@ def run_memory(model_dir: str, docs: int, work: str) -> dict:
             f.write(_json.dumps({"id": i, "text": t}) + "\n")
     start = time.perf_counter()
     rc = main(["generate", "--model", model_dir, "--input", str(path), "--task-type", "exqa",
-               "--output", str(Path(work) / f"out-{docs}"), "--max-tokens", "1", "--no-progress",
-               "--chunk-size", "256"])
+               "--output", str(Path(work) / f"out-{docs}"), "--max-tokens", "1", "--no-progress"])
     assert rc == 0
-    return {"docs": docs, "seconds": time.perf_counter() - start, "peak_rss_gb": peak_rss_gb()}
+    return {"docs": docs, "seconds": time.perf_counter() - start, "peak_rss_gb": peak_memory_gb("cpu")}
 
 
 def child(args: list[str]) -> dict:
@@ -122,15 +142,19 @@ def child(args: list[str]) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--passages", type=int, default=256)
-    parser.add_argument("--batch-size", type=int, default=24)
-    parser.add_argument("--methods", nargs="+", default=["loop", "pipeline", "engine", "generate"])
+    parser.add_argument("--device", default="cpu", help="cpu or cuda")
+    parser.add_argument("--model-size", choices=list(MODEL_SIZES), default="tiny")
+    parser.add_argument("--new-tokens", type=int, default=64)
+    parser.add_argument("--pipeline-batch-size", type=int, nargs="+", default=[16])
+    parser.add_argument("--methods", nargs="+", default=["pipeline", "engine", "generate"],
+                        help="any of loop, pipeline, engine, generate")
     parser.add_argument("--skip-memory", action="store_true")
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         kind, *rest = args.child
-        result = run_method(rest[0], rest[1], int(rest[2]), int(rest[3])) if kind == "method" else \
-            run_memory(rest[0], int(rest[1]), rest[2])
+        result = run_method(rest[0], rest[1], int(rest[2]), int(rest[3]), rest[4], rest[5]) if kind == "method" \
+            else run_memory(rest[0], int(rest[1]), rest[2])
         print(json.dumps(result))
         return
 
@@ -139,22 +163,31 @@ def main() -> None:
 
     work = tempfile.mkdtemp(prefix="bonito-bench-gen-")
     model_dir = str(Path(work) / "llama")
-    build_model(Path(model_dir))
+    build_model(Path(model_dir), args.model_size, args.new_tokens)
     params = sum(p.numel() for p in AutoModelForCausalLM.from_pretrained(model_dir).parameters())
+    device_name = torch.cuda.get_device_name() if args.device.startswith("cuda") else f"CPU, {torch.get_num_threads()} threads"
     print(f"model: Llama, {params / 1e6:.1f}M parameters; {args.passages} passages of 20-300 words; "
-          f"n=1, {NEW_TOKENS} new tokens each; torch threads {torch.get_num_threads()}")
+          f"n=1, {args.new_tokens} new tokens each; {device_name}")
+    methods = [m for name in args.methods for m in
+               ([f"pipeline-{b}" for b in args.pipeline_batch_size] if name == "pipeline" else [name])]
     results = {}
-    for method in args.methods:
-        r = child(["method", method, model_dir, str(args.passages), str(args.batch_size)])
+    for method in methods:
+        r = child(["method", method, model_dir, str(args.passages), str(args.new_tokens), args.device, work])
         results[method] = r
-        print(f"{method:>9}: {r['seconds']:7.1f} s  {r['examples_per_s']:6.2f} examples/s  "
-              f"{r['tokens_per_s']:7.0f} generated tokens/s  peak RSS {r['peak_rss_gb']:.2f} GB")
+        print(f"{method:>12}: {r['seconds']:7.1f} s  {r['examples_per_s']:7.2f} examples/s  "
+              f"{r['tokens_per_s']:8.0f} generated tokens/s  peak {'GPU' if args.device != 'cpu' else 'RSS'} "
+              f"{r['peak_gb']:.2f} GB")
+    on_gpu = args.device.startswith("cuda")
+    targets = {"loop": 5.0, "pipeline-16": 5.0 if on_gpu else 1.8, "pipeline-64": 2.0}
     if "engine" in results:
         e = results["engine"]["examples_per_s"]
-        for base, target in (("loop", 5.0), ("pipeline", 1.4)):
-            if base in results:
-                ratio = e / results[base]["examples_per_s"]
-                print(f"engine vs {base}: {ratio:.2f}x (target {target}x: {'met' if ratio >= target else 'missed'})")
+        for base, r in results.items():
+            if base in targets:
+                ratio = e / r["examples_per_s"]
+                print(f"engine vs {base}: {ratio:.2f}x (target {targets[base]}x: {'met' if ratio >= targets[base] else 'missed'})")
+        if "generate" in results:
+            ratio = results["generate"]["examples_per_s"] / e
+            print(f"generate vs engine: {ratio:.2f}x (target 0.85x: {'met' if ratio >= 0.85 else 'missed'})")
     if not args.skip_memory:
         tiny = str(Path(work) / "tiny")
         from bonito_hub.testing import make_tiny_llama

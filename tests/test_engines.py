@@ -21,13 +21,16 @@ def vllm_on_a_gpu(monkeypatch):
 
     import torch
 
+    real = sys.modules.pop("vllm", None)
     monkeypatch.syspath_prepend(str(STANDINS))
-    monkeypatch.delitem(sys.modules, "vllm", raising=False)
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     import vllm
 
     vllm.LLM.instances.clear()
-    return vllm
+    yield vllm
+    sys.modules.pop("vllm", None)  # later tests must not find the stand-in
+    if real is not None:
+        sys.modules["vllm"] = real
 
 
 def test_the_stand_in_rejects_what_vllm_rejects(vllm_on_a_gpu, tiny_llama):

@@ -310,3 +310,35 @@ def test_dynamic_cache_fallback_gives_the_same_texts(tiny_bonito):
     static = TransformersEngine(tiny_bonito).generate(prompts, sampling, seed=0)
     dynamic = TransformersEngine(tiny_bonito, cache_implementation=None).generate(prompts, sampling, seed=0)
     assert static == dynamic and all("<|pipe|>" in g[0] for g in static)
+
+
+def test_chunks_are_cut_by_a_token_budget():
+    from bonito_hub.generate.run import chunk_bounds
+
+    texts = datasets.Dataset.from_dict({"text": ["a" * 40, "b" * 40, None, "c" * 400, "d" * 8, "e" * 8]})
+    assert chunk_bounds(texts, "text", chunk_tokens=20) == [0, 2, 4, 6]  # 10 + 10 tokens; 0 + 100; 2 + 2
+    assert chunk_bounds(texts, "text", chunk_tokens=10_000) == [0, 6]
+    assert chunk_bounds(texts, "text", chunk_tokens=10_000, chunk_docs=4) == [0, 4, 6]
+    assert chunk_bounds(texts.select([]), "text", chunk_tokens=20) == [0]
+
+
+def test_presets_and_explicit_values(tiny_bonito, docs_jsonl, tmp_path):
+    out = tmp_path / "paper"
+    assert main(gen_args(tiny_bonito, docs_jsonl, out, "--preset", "paper")) == 0
+    run = json.loads((out / "run.json").read_text())
+    # the paper's sampling, no filters; --max-tokens 24 and --num-samples 2 given explicitly still win
+    assert (run["sampling"]["temperature"], run["sampling"]["top_p"], run["filters"]) == (0.95, 0.5, [])
+    assert (run["sampling"]["max_tokens"], run["sampling"]["n"]) == (24, 2)
+    out = tmp_path / "default"
+    assert main(gen_args(tiny_bonito, docs_jsonl, out, "--temperature", "0.7", "--no-filter", "span")) == 0
+    run = json.loads((out / "run.json").read_text())
+    assert (run["sampling"]["temperature"], run["sampling"]["top_p"]) == (0.7, 0.95)
+    assert run["filters"] == ["placeholder", "yes_no", "duplicate"]
+
+
+def test_default_chunks_hold_a_small_corpus_whole(tiny_bonito, docs_jsonl, tmp_path):
+    out = tmp_path / "out"
+    args = gen_args(tiny_bonito, docs_jsonl, out)
+    i = args.index("--chunk-size")
+    assert main(args[:i] + args[i + 2:]) == 0
+    assert [p.name for p in (out / "chunks").iterdir()] == ["chunk-000000.json"]
