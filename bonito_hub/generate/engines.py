@@ -185,7 +185,11 @@ class TransformersEngine:
         if free_memory is None:
             import torch
 
-            free_memory = torch.cuda.mem_get_info(torch.device(self.device))[0]
+            device = torch.device(self.device)
+            # what the driver has free plus what torch's allocator holds but does not use (the last
+            # chunk's cache): otherwise every chunk after the first would get a smaller budget
+            free_memory = torch.cuda.mem_get_info(device)[0] + \
+                torch.cuda.memory_reserved(device) - torch.cuda.memory_allocated(device)
         tokens = self.batch_tokens or max(4096, int(free_memory * self.GPU_MEMORY_SHARE) // self.kv_bytes_per_token())
         return self.batch_size or self.GPU_MAX_BATCH, tokens
 
