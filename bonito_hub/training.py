@@ -73,7 +73,13 @@ def apply_global_batch(args: RecipeArguments, training_args) -> int:
                 f"per_device_train_batch_size {per_device}: it must be a multiple of {per_step}; change "
                 f"per_device_train_batch_size or the number of processes")
         training_args.gradient_accumulation_steps = args.global_batch_size // per_step
-    return per_device * processes * training_args.gradient_accumulation_steps
+    return effective_batch_size(training_args)
+
+
+def effective_batch_size(training_args) -> int:
+    """Examples per optimiser step over all processes."""
+    return training_args.per_device_train_batch_size * training_args.world_size * \
+        training_args.gradient_accumulation_steps
 
 
 def detect_objective(columns: list[str], args: RecipeArguments) -> str:
@@ -200,8 +206,7 @@ def write_record(output_dir: str, recipe: RecipeArguments, training_args, model_
         "script_args": plain(recipe),
         "training_args": plain(training_args),
         "model_args": plain(model_args),
-        "effective_batch_size": training_args.per_device_train_batch_size * training_args.world_size
-        * training_args.gradient_accumulation_steps,
+        "effective_batch_size": effective_batch_size(training_args),
         "processes": training_args.world_size,
         "data": {"name": recipe.dataset_name, "config": recipe.dataset_config, "rows": len(train_dataset),
                  "fingerprint": getattr(train_dataset, "_fingerprint", None)},

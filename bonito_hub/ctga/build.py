@@ -82,6 +82,10 @@ def _catalog(promptsource_dir: str | None, registry: str | None, task_table: str
     return build_catalog(_templates(promptsource_dir, registry), list(load_registry(registry)), task_table)
 
 
+def _catalog_of(options: BuildOptions) -> Catalog:
+    return _catalog(options.promptsource_dir, options.registry, options.task_table)
+
+
 def _table_record(options: BuildOptions) -> dict:
     """Which task table a build used, and how it differs from ours."""
     from bonito_hub.ctga.catalog import CTGA_V1_SOURCE, load_table, table_differences
@@ -103,7 +107,7 @@ def _warm(options: BuildOptions) -> None:
     """Compile every selected meta-template once, before any worker starts."""
     registry = load_registry(options.registry)
     renderer = _renderer(options.truncate)
-    for name, items in _catalog(options.promptsource_dir, options.registry, options.task_table).for_task_types(options.task_types).items():
+    for name, items in _catalog_of(options).for_task_types(options.task_types).items():
         for a in items:
             renderer.compile(a.template, registry[name].passage)
 
@@ -113,7 +117,7 @@ def make_plan(options: BuildOptions, task_types: list[str] | None) -> Plan:
     import datasets
 
     registry = load_registry(options.registry)
-    selected = _catalog(options.promptsource_dir, options.registry, options.task_table).for_task_types(task_types)
+    selected = _catalog_of(options).for_task_types(task_types)
     bars = datasets.is_progress_bar_enabled()
     datasets.disable_progress_bars()  # one bar per source file is noise; the build has its own
     try:
@@ -187,7 +191,7 @@ def _source_table(files: tuple[str, ...]):
 def render_units(units: list[dict], options: BuildOptions, task_types: list[str] | None):
     """Yield (key, example) for every row of the units, writing each unit's counts to the stats dir."""
     registry = load_registry(options.registry)
-    selected = _catalog(options.promptsource_dir, options.registry, options.task_table).for_task_types(task_types)
+    selected = _catalog_of(options).for_task_types(task_types)
     renderer = _renderer(options.truncate)
     full_names = {s: tasks.full_name(s) for s in tasks.short_names()}
     options.stats_dir.mkdir(parents=True, exist_ok=True)
@@ -357,7 +361,7 @@ def build(options: BuildOptions, progress=print) -> dict:
         shutil.rmtree(options.stats_dir, ignore_errors=True)
         if not files:
             raise BuildError("the build produced no rows (every row was skipped; see the counts above)")
-        catalog = _catalog(options.promptsource_dir, options.registry, options.task_table)
+        catalog = _catalog_of(options)
         selected = catalog.for_task_types(options.task_types)
         record = {
             "build_id": build_id,

@@ -32,6 +32,5 @@ def resolve(name: str, sampling: dict | None = None, disabled_filters=()) -> tup
     preset = table[name]
     values = {k: preset[k] for k in SAMPLING_KEYS}
     values.update({k: v for k, v in (sampling or {}).items() if v is not None})
-    listed = {"all": tuple(FILTERS), "none": ()}.get(preset["filters"], preset["filters"])
-    on = tuple(listed)
+    on = {"all": tuple(FILTERS), "none": ()}.get(preset["filters"], preset["filters"])
     return values, tuple(f for f in on if f not in set(disabled_filters))
