@@ -1,4 +1,8 @@
-"""`bonito`: the command line. Each sub-command parses its arguments, calls the library, reports."""
+"""`bonito`: the command line. Each sub-command parses its arguments, calls the library, reports.
+
+What a command produced (counts, where it wrote) goes to stdout; log messages and progress bars go
+to stderr. An error the user can fix (a BonitoError) is one line and exit status 2.
+"""
 
 from __future__ import annotations
 
@@ -6,13 +10,23 @@ import argparse
 import sys
 
 
-def _add_ctga(sub) -> None:
+def _common() -> argparse.ArgumentParser:
+    """Flags every sub-command takes: how much it says, and whether it draws progress bars."""
+    common = argparse.ArgumentParser(add_help=False)
+    g = common.add_argument_group("output")
+    g.add_argument("-v", "--verbose", action="count", default=0, help="say more (debug messages)")
+    g.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors; no progress bars")
+    g.add_argument("--no-progress", action="store_true", help="no progress bars (also off when stderr is not a terminal)")
+    return common
+
+
+def _add_ctga(sub, common) -> None:
     ctga = sub.add_parser("ctga", help="build the CTGA training set for task generators")
     ctga_sub = ctga.add_subparsers(dest="ctga_command", required=True)
-    b = ctga_sub.add_parser("build", help="render P3 sources with meta-templates into a CTGA folder")
+    b = ctga_sub.add_parser("build", parents=[common], help="render P3 sources with meta-templates into a CTGA folder")
     b.add_argument("--output", required=True, help="folder to write (Parquet shards and README.md card)")
     b.add_argument("--sources-dir", help="read sources from SRC/<name>/<split>.jsonl|.parquet instead of the Hub")
-    b.add_argument("--registry", help="a sources.yaml to use instead of dataset_builders/ctga/sources.yaml")
+    b.add_argument("--registry", help="a sources.yaml to use instead of the packaged one (dataset_builders/ctga/sources.yaml)")
     b.add_argument("--promptsource-dir", help="folder with promptsource's templates or its sdist (default: fetch with pip)")
     b.add_argument("--skip-missing", action="store_true", help="build without sources that fail to load (listed in the card)")
     b.add_argument("--max-per-source", type=int, default=100_000, help="rows sampled per source (default: 100000)")
@@ -29,16 +43,16 @@ def _add_ctga(sub) -> None:
 
 
 def _ctga_build(args) -> int:
-    from bonito_hub.ctga.build import BuildOptions, build
+    from bonito_hub.ctga.build import build
+    from bonito_hub.ctga.builder import CtgaConfig
 
-    options = BuildOptions(
-        output=args.output, sources_dir=args.sources_dir, registry=args.registry,
-        promptsource_dir=args.promptsource_dir, skip_missing=args.skip_missing,
-        max_per_source=args.max_per_source, task_types=args.task_types, seed=args.seed,
-        num_proc=args.num_proc, validation_fraction=args.validation_fraction, truncate=args.truncate,
-        task_table=args.task_table, overwrite=args.overwrite,
+    config = CtgaConfig(
+        name="all", task_types=args.task_types, seed=args.seed, max_per_source=args.max_per_source,
+        validation_fraction=args.validation_fraction, truncate=args.truncate, task_table=args.task_table,
+        registry=args.registry, sources_dir=args.sources_dir, promptsource_dir=args.promptsource_dir,
+        skip_missing=args.skip_missing,
     )
-    record = build(options)
+    record = build(config, args.output, num_proc=args.num_proc, overwrite=args.overwrite)
     print(f"CTGA build {record['build_id']}: {record['rows']} rows in {record['seconds']} s -> {args.output}")
     for t, n in record["rows_per_task_type"].items():
         print(f"  {t:<14} train {n['train']:>9}  validation {n['validation']:>7}")
@@ -51,13 +65,13 @@ def _ctga_build(args) -> int:
     return 0
 
 
-def _add_generate(sub) -> None:
-    from bonito_hub.filters import FILTERS
+def _add_generate(sub, common) -> None:
+    from bonito_hub.generate.filters import FILTERS
     from bonito_hub.generate.presets import presets
     from bonito_hub.generate.run import CHUNK_TOKENS
 
     table = presets()
-    g = sub.add_parser("generate", help="generate instruction-tuning data from unannotated text")
+    g = sub.add_parser("generate", parents=[common], help="generate instruction-tuning data from unannotated text")
     g.add_argument("--model", required=True, help="task generator: a local folder or a Hub id")
     g.add_argument("--input", required=True, help="JSONL/CSV/Parquet/text file, folder of .txt/.md, data set folder, or Hub id")
     g.add_argument("--task-type", required=True, help="short or full task-type name (e.g. exqa)")
@@ -95,41 +109,44 @@ def _add_generate(sub) -> None:
     g.add_argument("--no-filter", action="append", default=[], choices=list(FILTERS), metavar="NAME",
                    help=f"switch a filter off (repeatable): {', '.join(FILTERS)}")
     g.add_argument("--overwrite", action="store_true", help="replace a folder holding a different run")
-    g.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
 def _parse_shard(text: str) -> tuple[int, int]:
+    from bonito_hub.errors import ConfigError
+
     try:
         i, n = (int(x) for x in text.split("/"))
     except ValueError:
-        raise ValueError(f"--shard takes i/N (for example 0/4), got {text!r}") from None
+        raise ConfigError(f"--shard takes i/N (for example 0/4), got {text!r}") from None
     if not 0 <= i < n:
-        raise ValueError(f"--shard {text}: need 0 <= i < N")
+        raise ConfigError(f"--shard {text}: need 0 <= i < N")
     return i, n
 
 
 def _parse_engine_args(pairs: list[str]) -> dict:
     import yaml
 
+    from bonito_hub.errors import ConfigError
+
     parsed = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key.strip():
-            raise ValueError(f"--engine-arg takes KEY=VALUE, got {pair!r}")
+            raise ConfigError(f"--engine-arg takes KEY=VALUE, got {pair!r}")
         parsed[key.strip().replace("-", "_")] = yaml.safe_load(value) if value else ""
     return parsed
 
 
 def _generate(args) -> int:
     from bonito_hub.generate.engines import SamplingConfig, make_engine
-    from bonito_hub.generate.inputs import check_text_column, load_texts
+    from bonito_hub.corpus import check_text_column, load_texts
     from bonito_hub.generate.presets import resolve
-    from bonito_hub.generate.run import GenerationRun, GenerationSettings
+    from bonito_hub.generate.run import GenerationRun, RunConfig
 
     shard = _parse_shard(args.shard)
     sampling, filters = resolve(args.preset, {"n": args.num_samples, "temperature": args.temperature,
                                               "top_p": args.top_p, "max_tokens": args.max_tokens}, args.no_filter)
-    settings = GenerationSettings(
+    config = RunConfig(
         task_type=args.task_type, text_column=args.text_column,
         sampling=SamplingConfig.from_any({**sampling, "seed": args.seed}),
         filters=filters, format=args.format, chunk_docs=args.chunk_size, chunk_tokens=args.chunk_tokens,
@@ -142,8 +159,7 @@ def _generate(args) -> int:
                       "gpu_memory_utilization": args.gpu_memory_utilization, "max_model_len": args.max_model_len,
                       "dtype": args.dtype, "engine_args": _parse_engine_args(args.engine_arg) or None}
     engine = make_engine(args.model, args.backend, **engine_options)
-    funnel = GenerationRun(engine, texts, args.output, settings).run(
-        shard=shard, overwrite=args.overwrite, progress=not args.no_progress)
+    funnel = GenerationRun(engine, texts, args.output, config).run(shard=shard, overwrite=args.overwrite)
     print(f"funnel ({engine.name} engine): documents {funnel['documents']} (empty {funnel['empty_documents']}) -> "
           f"passages {funnel['passages']} -> generations {funnel['generations']} -> kept {funnel['kept']}")
     for reason, n in funnel["dropped"].items():
@@ -158,27 +174,29 @@ def _generate(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from bonito_hub import __version__
+
     parser = argparse.ArgumentParser(prog="bonito", description="Bonito task generation on the Hugging Face stack")
+    parser.add_argument("--version", action="version", version=f"bonito-hub {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
-    _add_ctga(sub)
-    _add_generate(sub)
+    common = _common()
+    _add_ctga(sub, common)
+    _add_generate(sub, common)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    from bonito_hub.ctga.build import BuildError
-    from bonito_hub.ctga.promptsource import PromptsourceError
-    from bonito_hub.ctga.sources import SourceError
-    from bonito_hub.generate.engines import ModelLoadError
-    from bonito_hub.generate.run import RunError
+    from bonito_hub import console
+    from bonito_hub.errors import BonitoError
 
     args = build_parser().parse_args(argv)
+    console.configure(verbosity=-1 if args.quiet else args.verbose, progress=False if args.no_progress else None)
     try:
         if args.command == "ctga" and args.ctga_command == "build":
             return _ctga_build(args)
         if args.command == "generate":
             return _generate(args)
-    except (BuildError, SourceError, PromptsourceError, ModelLoadError, RunError, ValueError, FileNotFoundError) as exc:
+    except BonitoError as exc:
         print(f"bonito: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import re
 from functools import lru_cache
-from importlib import resources
 
 import yaml
+
+from bonito_hub import resources
+from bonito_hub.errors import ConfigError
 
 
 @lru_cache(maxsize=1)
 def _table() -> dict[str, str]:
-    text = resources.files("bonito_hub").joinpath("data/task_types.yaml").read_text(encoding="utf-8")
-    return dict(yaml.safe_load(text))
+    return dict(yaml.safe_load(resources.read_text("task_types.yaml")))
 
 
 def short_names() -> list[str]:
@@ -45,11 +46,11 @@ def normalize(name: str) -> str:
     Raises ValueError listing the valid names when the name is unknown.
     """
     if not isinstance(name, str):
-        raise ValueError(f"task type must be a string, got {type(name).__name__}")
+        raise ConfigError(f"task type must be a string, got {type(name).__name__}")
     short = _lookup().get(_key(name))
     if short is None:
         valid = ", ".join(f"{s} ({f})" for s, f in _table().items())
-        raise ValueError(f"unknown task type {name!r}; valid task types: {valid}")
+        raise ConfigError(f"unknown task type {name!r}; valid task types: {valid}")
     return short
 
 

@@ -13,12 +13,14 @@ What each objective trains on:
 
 from __future__ import annotations
 
-import json
-import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from bonito_hub.versions import package_versions
+from trl import ScriptArguments
+
+from bonito_hub.console import get_logger
+from bonito_hub.errors import RecipeError, cause
+from bonito_hub.records import make_record, write_record
 
 OBJECTIVES = ("auto", "generator", "student", "dapt")
 # The plain student format, for base models without a chat template: the instruction, a blank
@@ -28,20 +30,19 @@ PLAIN_PROMPT = "{input}\n\n"
 BONITO_PROMPT = "<|input|>\n{input}\n<|output|>\n"
 STUDENT_PROMPTS = {"plain": PLAIN_PROMPT, "bonito": BONITO_PROMPT}
 RECORD_NAME = "training_record.json"
-
-
-class RecipeError(ValueError):
-    """A recipe that cannot start; raised before any training step."""
+PACKAGES = ("torch", "transformers", "trl", "peft", "accelerate", "datasets")
+log = get_logger(__name__)
 
 
 @dataclass
-class RecipeArguments:
-    """Script arguments of recipes/sft.py (model and trainer arguments are TRL's ModelConfig and SFTConfig)."""
+class RecipeConfig(ScriptArguments):
+    """Script arguments of recipes/sft.py: TRL's `ScriptArguments` (dataset_name, dataset_config,
+    dataset_train_split, dataset_test_split, ...) and what Bonito's objectives add. Model and
+    trainer arguments are TRL's `ModelConfig` and `SFTConfig`.
+    """
 
-    dataset_name: str | None = field(default=None, metadata={"help": "local folder or Hub id of the training data"})
-    dataset_config: str | None = field(default=None, metadata={"help": "config name, e.g. a CTGA task type (exqa)"})
-    dataset_train_split: str = field(default="train")
-    dataset_test_split: str = field(default="validation", metadata={"help": "used when eval_strategy is not 'no'"})
+    dataset_test_split: str = field(default="validation", metadata={
+        "help": "split evaluated on when eval_strategy is not 'no' (CTGA and generated folders call it validation)"})
     objective: str = field(default="auto", metadata={"help": "generator, student, dapt, or auto (from the columns)"})
     text_column: str = field(default="text", metadata={"help": "dapt: the column holding the raw text"})
     student_format: str = field(default="auto", metadata={
@@ -60,7 +61,7 @@ class RecipeArguments:
             self.dataset_config = None
 
 
-def apply_global_batch(args: RecipeArguments, training_args) -> int:
+def apply_global_batch(args: RecipeConfig, training_args) -> int:
     """Set gradient accumulation so that one optimiser step sees `global_batch_size` examples on
     however many processes were launched; returns the effective batch. An impossible split is an
     error before any model loads."""
@@ -82,7 +83,7 @@ def effective_batch_size(training_args) -> int:
         training_args.gradient_accumulation_steps
 
 
-def detect_objective(columns: list[str], args: RecipeArguments) -> str:
+def detect_objective(columns: list[str], args: RecipeConfig) -> str:
     if args.objective != "auto":
         if args.objective not in OBJECTIVES:
             raise RecipeError(f"objective {args.objective!r} is not one of {', '.join(OBJECTIVES[1:])}")
@@ -96,7 +97,7 @@ def detect_objective(columns: list[str], args: RecipeArguments) -> str:
     raise RecipeError(f"cannot tell what to train from columns {', '.join(columns)}; set objective")
 
 
-def load_training_data(args: RecipeArguments):
+def load_training_data(args: RecipeConfig):
     """The train (and, when present, test) split, with a clear error for each way it can be wrong."""
     import datasets
 
@@ -104,20 +105,20 @@ def load_training_data(args: RecipeArguments):
         raise RecipeError("no dataset_name: give a CTGA folder, a `bonito generate` folder, a corpus, or a Hub id")
     path = Path(args.dataset_name)
     if args.objective == "dapt" or (path.is_file()):
-        from bonito_hub.generate.inputs import load_texts
+        from bonito_hub.corpus import load_texts
 
         return {"train": load_texts(args.dataset_name, split=args.dataset_train_split)}
     if args.dataset_config is not None:
         try:
             names = datasets.get_dataset_config_names(args.dataset_name)
         except Exception as exc:
-            raise RecipeError(f"could not read {args.dataset_name}: {type(exc).__name__}: {exc}") from None
+            raise RecipeError(f"could not read {args.dataset_name}: {cause(exc)}") from None
         if args.dataset_config not in names:
             raise RecipeError(f"{args.dataset_name} has no config {args.dataset_config!r}; configs: {', '.join(names)}")
     try:
         loaded = datasets.load_dataset(args.dataset_name, args.dataset_config)
     except Exception as exc:
-        raise RecipeError(f"could not load {args.dataset_name}: {type(exc).__name__}: {str(exc).splitlines()[0]}") from None
+        raise RecipeError(f"could not load {args.dataset_name}: {cause(exc)}") from None
     if args.dataset_train_split not in loaded:
         raise RecipeError(f"{args.dataset_name} has no split {args.dataset_train_split!r}; splits: {', '.join(loaded)}")
     return dict(loaded)
@@ -132,7 +133,7 @@ def tokenize_pair(tokenizer, prompt: str, completion: str) -> dict:
     return {"input_ids": prompt_ids + completion_ids, "labels": [-100] * len(prompt_ids) + completion_ids}
 
 
-def prepare_dataset(dataset, objective: str, tokenizer, args: RecipeArguments, max_length: int | None = None):
+def prepare_dataset(dataset, objective: str, tokenizer, args: RecipeConfig, max_length: int | None = None):
     """The split in a form SFTTrainer consumes as is."""
     columns = dataset.column_names
     if objective in ("generator", "student"):
@@ -180,8 +181,7 @@ def check_model(model_args, training_args) -> None:
     try:
         AutoConfig.from_pretrained(name, revision=model_args.model_revision)
     except Exception as exc:
-        raise RecipeError(f"could not load model {name!r} (looked for a local folder, then the Hub): "
-                          f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}") from None
+        raise RecipeError(f"could not load model {name!r} (looked for a local folder, then the Hub): {cause(exc)}") from None
     if model_args.load_in_4bit or model_args.load_in_8bit:
         if not torch.cuda.is_available() or getattr(training_args, "use_cpu", False):
             raise RecipeError("4-bit/8-bit loading (Q-LoRA) needs bitsandbytes and a CUDA GPU; "
@@ -192,28 +192,88 @@ def check_model(model_args, training_args) -> None:
             raise RecipeError("4-bit/8-bit loading needs bitsandbytes: pip install bitsandbytes") from None
 
 
-def write_record(output_dir: str, recipe: RecipeArguments, training_args, model_args, objective: str,
-                 train_dataset, metrics: dict, started: float) -> Path:
-    def plain(obj):
-        d = obj.to_dict() if hasattr(obj, "to_dict") else asdict(obj)
-        return json.loads(json.dumps(d, default=str))
+def configure_trainer(training_args, model_args, objective: str, train_dataset) -> None:
+    """Settle what SFTTrainer must be told about this data and model before it is built:
+    the text field of dapt data, padding-free batching (which needs pre-tokenised rows here: with
+    them, max_length was applied when tokenising, and TRL wants it unset), and the keyword
+    arguments the model is loaded with (revision, dtype, attention, 4-/8-bit quantisation)."""
+    from trl import get_quantization_config
 
-    record = {
-        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "seconds": round(time.time() - started, 1),
-        "objective": objective,
-        "recipe": recipe.recipe,
-        "script_args": plain(recipe),
-        "training_args": plain(training_args),
-        "model_args": plain(model_args),
-        "effective_batch_size": effective_batch_size(training_args),
-        "processes": training_args.world_size,
-        "data": {"name": recipe.dataset_name, "config": recipe.dataset_config, "rows": len(train_dataset),
-                 "fingerprint": getattr(train_dataset, "_fingerprint", None)},
-        "versions": package_versions("bonito-hub", "torch", "transformers", "trl", "peft", "accelerate", "datasets"),
-        "metrics": metrics,
-    }
-    path = Path(output_dir) / RECORD_NAME
-    path.write_text(json.dumps(record, indent=2) + "\n")
-    return path
+    if objective == "dapt":
+        training_args.dataset_text_field = "text"
+    if training_args.padding_free and not training_args.packing:
+        if "input_ids" in train_dataset.column_names:
+            training_args.max_length = None
+        else:
+            log.warning("padding-free batches need pre-tokenised data here; using padded batches (%s)", objective)
+            training_args.padding_free = False
+    training_args.model_init_kwargs = {"revision": model_args.model_revision, "dtype": model_args.dtype,
+                                       "attn_implementation": model_args.attn_implementation,
+                                       **(training_args.model_init_kwargs or {})}
+    quantization = get_quantization_config(model_args)
+    if quantization is not None:
+        training_args.model_init_kwargs["quantization_config"] = quantization
 
+
+@dataclass
+class TrainingData:
+    objective: str
+    train: object
+    evaluation: object | None
+
+
+def load_tokenizer(model_args):
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(model_args.model_name_or_path, revision=model_args.model_revision)
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
+
+
+def prepare_data(script_args: RecipeConfig, training_args, tokenizer) -> TrainingData:
+    """The train split (and the test split when evaluating) ready for SFTTrainer, and the objective."""
+    splits = load_training_data(script_args)
+    objective = detect_objective(splits["train"].column_names, script_args)
+    train = prepare_dataset(splits["train"], objective, tokenizer, script_args, training_args.max_length)
+    evaluation = None
+    if training_args.eval_strategy != "no" and script_args.dataset_test_split in splits:
+        evaluation = prepare_dataset(splits[script_args.dataset_test_split], objective, tokenizer, script_args,
+                                     training_args.max_length)
+    log.info("%s objective: %d training examples from %s", objective, len(train), script_args.dataset_name)
+    return TrainingData(objective, train, evaluation)
+
+
+def save(trainer, tokenizer, script_args: RecipeConfig, training_args, model_args, data: TrainingData,
+         result, started: float) -> None:
+    """The adapter or model, its tokenizer, the loss history, the record, and (with `merge`) the
+    adapter merged into its base model in OUTPUT/merged."""
+    trainer.save_model(training_args.output_dir)
+    trainer.save_state()  # trainer_state.json: the loss history, beside the adapter
+    if not trainer.accelerator.is_main_process:
+        return
+    tokenizer.save_pretrained(training_args.output_dir)
+    metrics = dict(result.metrics)
+    if data.evaluation is not None:
+        metrics.update(trainer.evaluate())
+    write_training_record(training_args.output_dir, script_args, training_args, model_args, data.objective,
+                          data.train, metrics, started)
+    if script_args.merge and model_args.use_peft:
+        merged = trainer.model.merge_and_unload()
+        merged.save_pretrained(f"{training_args.output_dir}/merged")
+        tokenizer.save_pretrained(f"{training_args.output_dir}/merged")
+    log.info("saved to %s (%s, %d examples)", training_args.output_dir, data.objective, len(data.train))
+
+
+def write_training_record(output_dir: str, recipe: RecipeConfig, training_args, model_args, objective: str,
+                          train_dataset, metrics: dict, started: float) -> Path:
+    record = make_record(
+        {"script_args": recipe, "training_args": training_args, "model_args": model_args},
+        packages=PACKAGES, started=started,
+        objective=objective, recipe=recipe.recipe,
+        effective_batch_size=effective_batch_size(training_args), processes=training_args.world_size,
+        data={"name": recipe.dataset_name, "config": recipe.dataset_config, "rows": len(train_dataset),
+              "fingerprint": getattr(train_dataset, "_fingerprint", None)},
+        metrics=metrics,
+    )
+    return write_record(Path(output_dir) / RECORD_NAME, record)

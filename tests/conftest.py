@@ -55,11 +55,12 @@ def session_tmp() -> Path:
 @pytest.fixture(scope="session")
 def ctga_fixture_build(promptsource_dir, session_tmp):
     """One CTGA build over the fixtures, shared by the read-only tests."""
-    from bonito_hub.ctga.build import BuildOptions, build
+    from bonito_hub.ctga.build import build
+    from bonito_hub.ctga.builder import CtgaConfig
 
     out = session_tmp / "ctga-shared"
-    record = build(BuildOptions(output=str(out), sources_dir=str(SOURCES_DIR), promptsource_dir=promptsource_dir,
-                                validation_fraction=0.34))
+    record = build(CtgaConfig(sources_dir=str(SOURCES_DIR), promptsource_dir=promptsource_dir,
+                              validation_fraction=0.34), out)
     return out, record
 
 
@@ -88,6 +89,18 @@ DOCS = [
     "",
     "The council built a stone one. Tourists now come in summer to watch the boats and the old wooden pier.",
 ]
+
+
+@pytest.fixture(scope="session")
+def docs() -> list[str]:
+    """Six short documents, two of them empty."""
+    return list(DOCS)
+
+
+@pytest.fixture(scope="session")
+def sources_dir() -> Path:
+    """tests/fixtures/sources: three rows of each CTGA source in its real schema."""
+    return SOURCES_DIR
 
 
 @pytest.fixture()

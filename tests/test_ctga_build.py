@@ -13,8 +13,10 @@ import pytest
 
 from bonito_hub import tasks
 from bonito_hub.cli import main
-from bonito_hub.ctga.build import BuildOptions, build
-from conftest import SOURCES_DIR
+from bonito_hub.ctga.build import build
+from bonito_hub.ctga.builder import CtgaConfig
+
+SOURCES_DIR = Path(__file__).parent / "fixtures" / "sources"
 
 INPUT_RE = re.compile(r"<\|tasktype\|>\n(?P<type>[a-z -]+)\n<\|context\|>\n(?P<passage>.+)\n<\|task\|>\n", re.S)
 
@@ -79,8 +81,7 @@ def test_load_ctga_by_name_from_the_parent_folder(ctga_fixture_build, tmp_path, 
 def test_same_rows_whatever_num_proc(promptsource_dir, tmp_path):
     def run(num_proc):
         out = tmp_path / f"np{num_proc}"
-        build(BuildOptions(output=str(out), sources_dir=str(SOURCES_DIR), promptsource_dir=promptsource_dir,
-                           num_proc=num_proc, validation_fraction=0.34, seed=7))
+        build(CtgaConfig(sources_dir=str(SOURCES_DIR), promptsource_dir=promptsource_dir, validation_fraction=0.34, seed=7), out, num_proc=num_proc)
         return out
 
     one, two = run(1), run(2)
@@ -132,7 +133,7 @@ def test_skip_missing_lists_the_source_in_the_card(promptsource_dir, tmp_path):
     src = _copy_sources(tmp_path)
     shutil.rmtree(src / "quartz")
     out = tmp_path / "ctga"
-    record = build(BuildOptions(output=str(out), sources_dir=str(src), promptsource_dir=promptsource_dir, skip_missing=True))
+    record = build(CtgaConfig(sources_dir=str(src), promptsource_dir=promptsource_dir, skip_missing=True), out)
     assert list(record["skipped_sources"]) == ["quartz"]
     card = (out / "README.md").read_text()
     assert "Sources skipped" in card and "**quartz**" in card
@@ -149,8 +150,8 @@ def test_bad_rows_are_counted(promptsource_dir, tmp_path):
     bad = [{"package_name": "p", "review": f"Review number {i}.", "date": "d", "star": None} for i in range(12)]
     apps.write_text("\n".join(json.dumps(r) for r in bad) + "\n")
     out = tmp_path / "ctga"
-    record = build(BuildOptions(output=str(out), sources_dir=str(src), promptsource_dir=promptsource_dir,
-                                task_types=["sentiment"], validation_fraction=0))
+    record = build(CtgaConfig(sources_dir=str(src), promptsource_dir=promptsource_dir,
+                              task_types=["sentiment"], validation_fraction=0), out)
     skipped = record["skipped_per_template"]
     assert skipped["imdb / -"] == {"missing_passage_field": 1, "empty_passage": 2}
     # two app_reviews templates index their choices by star - 1: with no star they fail, counted per template
@@ -175,8 +176,8 @@ def test_source_without_its_passage_column(promptsource_dir, tmp_path, capsys):
 
 def test_task_type_selection_and_unknown_type(promptsource_dir, tmp_path, capsys):
     out = tmp_path / "ctga"
-    record = build(BuildOptions(output=str(out), sources_dir=str(SOURCES_DIR), promptsource_dir=promptsource_dir,
-                                task_types=["Extractive Question Answering", "nli"]))
+    record = build(CtgaConfig(sources_dir=str(SOURCES_DIR), promptsource_dir=promptsource_dir,
+                              task_types=["Extractive Question Answering", "nli"]), out)
     assert set(record["rows_per_task_type"]) == {"exqa", "nli"}
     assert sorted(p.name for p in (out / "data").iterdir()) == ["exqa", "nli"]
     rc = main(["ctga", "build", "--output", str(tmp_path / "other"), "--sources-dir", str(SOURCES_DIR),
@@ -187,8 +188,8 @@ def test_task_type_selection_and_unknown_type(promptsource_dir, tmp_path, capsys
 
 def test_max_per_source_and_no_truncate_are_recorded(promptsource_dir, tmp_path):
     out = tmp_path / "ctga"
-    record = build(BuildOptions(output=str(out), sources_dir=str(SOURCES_DIR), promptsource_dir=promptsource_dir,
-                                max_per_source=1, truncate=False, validation_fraction=0))
+    record = build(CtgaConfig(sources_dir=str(SOURCES_DIR), promptsource_dir=promptsource_dir,
+                              max_per_source=1, truncate=False, validation_fraction=0), out)
     assert all(info["sampled"] == 1 for info in record["sources"].values())
     assert record["rows"] <= 38
     assert "whole passages are kept" in (out / "README.md").read_text()

@@ -108,21 +108,19 @@ def test_ctga_v1_table_is_the_released_one(templates, registry):
 @pytest.mark.slow
 def test_ctga_v1_build_holds_exactly_its_templates(promptsource_dir, tmp_path):
     """Enough rows a source that every template is drawn: the rows hold CTGA-v1's templates, no other."""
-    import importlib.util
     import json
 
     import datasets
 
-    from bonito_hub.ctga.build import BuildOptions, build
+    from bonito_hub.ctga.build import build
+    from bonito_hub.ctga.builder import CtgaConfig
     from bonito_hub.ctga.catalog import ctga_v1_rows
+    from bonito_hub.testing.sources import write_sources
 
-    spec = importlib.util.spec_from_file_location("source_rows", Path(__file__).parent / "fixtures" / "source_rows.py")
-    source_rows = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(source_rows)
-    source_rows.write_sources(tmp_path / "sources", 150)
+    write_sources(tmp_path / "sources", 150)
     out = tmp_path / "ctga"
-    record = build(BuildOptions(output=str(out), sources_dir=str(tmp_path / "sources"), promptsource_dir=promptsource_dir,
-                                task_table="ctga-v1", validation_fraction=0.0))
+    record = build(CtgaConfig(sources_dir=str(tmp_path / "sources"), promptsource_dir=promptsource_dir,
+                              task_table="ctga-v1", validation_fraction=0.0), out)
     assert record["templates_per_source"] and sum(record["templates_per_source"].values()) == 323
     rows = datasets.load_dataset(str(out), split="train")
     seen = {(d + (f"/{c}" if c else ""), t, tt) for d, c, t, tt in

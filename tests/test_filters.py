@@ -1,6 +1,6 @@
 import pytest
 
-from bonito_hub.filters import DEFAULT_FILTERS, filter_generations, is_span, is_yes_no
+from bonito_hub.generate.filters import DEFAULT_FILTERS, filter_generations, is_span, is_yes_no
 
 PASSAGE = "In 1894 a storm destroyed the old wooden pier. The council built a stone one."
 

@@ -15,7 +15,7 @@ from bonito_hub.cli import main
 from bonito_hub.format import generator_input, parse_generation
 from bonito_hub.generate import Bonito, SamplingConfig
 from bonito_hub.generate.run import GenerationRun
-from bonito_hub.generate.inputs import load_texts
+from bonito_hub.corpus import load_texts
 from bonito_hub.testing import make_tokenizer
 
 
@@ -58,11 +58,11 @@ def test_resume_after_interruption_between_chunks(tiny_bonito, docs_jsonl, tmp_p
     original = GenerationRun._write_chunk
     written = []
 
-    def crash_after_three(self, k, rows, counts):
+    def crash_after_three(self, k, rows, counts, **kwargs):
         if len(written) == 3:
             raise KeyboardInterrupt
         written.append(k)
-        original(self, k, rows, counts)
+        original(self, k, rows, counts, **kwargs)
 
     monkeypatch.setattr(GenerationRun, "_write_chunk", crash_after_three)
     assert main(gen_args(tiny_bonito, docs_jsonl, part)) == 130
@@ -81,17 +81,18 @@ def test_resume_after_a_crash_inside_a_chunk(tiny_bonito, docs_jsonl, tmp_path, 
     part = tmp_path / "part"
     original = GenerationRun._write_chunk
 
-    def data_then_die(self, k, rows, counts):
+    def data_then_die(self, k, rows, counts, **kwargs):
         if k == 1:  # the data file lands, the record does not: as if killed between the two writes
             (self.output / "data" / f"chunk-{k:06d}-deadbeef0000.parquet").write_bytes(b"partial")
+            (self.output / "chunks" / f".chunk-{k:06d}.json.tmp-deadbeef").write_text("{")  # killed mid-write
             raise KeyboardInterrupt
-        original(self, k, rows, counts)
+        original(self, k, rows, counts, **kwargs)
 
     monkeypatch.setattr(GenerationRun, "_write_chunk", data_then_die)
     assert main(gen_args(tiny_bonito, docs_jsonl, part)) == 130
     monkeypatch.setattr(GenerationRun, "_write_chunk", original)
     assert main(gen_args(tiny_bonito, docs_jsonl, part)) == 0
-    assert not list((part / "data").glob("*deadbeef*"))
+    assert not list((part / "data").glob("*deadbeef*")) and not list((part / "chunks").glob("*deadbeef*"))
     assert rows_of(part) == rows_of(full)
 
 
@@ -212,7 +213,7 @@ def test_input_kinds(tmp_path):
 
 
 def test_unreadable_input(tmp_path):
-    from bonito_hub.generate.inputs import InputError
+    from bonito_hub.corpus import InputError
 
     with pytest.raises(InputError, match="unsupported file type"):
         (tmp_path / "a.docx").write_text("x")
@@ -325,14 +326,17 @@ def test_chunks_are_cut_by_a_token_budget():
 def test_presets_and_explicit_values(tiny_bonito, docs_jsonl, tmp_path):
     out = tmp_path / "paper"
     assert main(gen_args(tiny_bonito, docs_jsonl, out, "--preset", "paper")) == 0
-    run = json.loads((out / "run.json").read_text())
+    run = json.loads((out / "run.json").read_text())["options"]
     # the paper's sampling, no filters; --max-tokens 24 and --num-samples 2 given explicitly still win
     assert (run["sampling"]["temperature"], run["sampling"]["top_p"], run["filters"]) == (0.95, 0.5, [])
     assert (run["sampling"]["max_tokens"], run["sampling"]["n"]) == (24, 2)
     out = tmp_path / "default"
     assert main(gen_args(tiny_bonito, docs_jsonl, out, "--temperature", "0.7", "--no-filter", "span")) == 0
-    run = json.loads((out / "run.json").read_text())
+    record = json.loads((out / "run.json").read_text())
+    run = record["options"]
     assert (run["sampling"]["temperature"], run["sampling"]["top_p"]) == (0.7, 0.95)
+    assert record["model"] == tiny_bonito and record["engine"] == "transformers" and record["versions"]["torch"]
+    assert record["input"]["num_documents"] == 18 and record["seconds"] is not None
     assert run["filters"] == ["placeholder", "yes_no", "duplicate"]
 
 

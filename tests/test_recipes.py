@@ -28,15 +28,14 @@ sft = load_sft()
 
 
 @pytest.fixture(scope="session")
-def generated_folder(tiny_bonito, session_tmp):
+def generated_folder(tiny_bonito, session_tmp, docs):
     """A `bonito generate` folder made with the tiny generator."""
     import json as _json
 
     from bonito_hub.cli import main
-    from conftest import DOCS
 
     corpus = session_tmp / "corpus.jsonl"
-    corpus.write_text("\n".join(_json.dumps({"text": t}) for t in DOCS * 4) + "\n")
+    corpus.write_text("\n".join(_json.dumps({"text": t}) for t in docs * 4) + "\n")
     out = session_tmp / "generated"
     assert main(["generate", "--model", tiny_bonito, "--input", str(corpus), "--task-type", "exqa", "--output", str(out),
                  "--max-tokens", "24", "--num-samples", "3", "--temperature", "0.8", "--no-progress"]) == 0
@@ -78,7 +77,7 @@ def test_the_papers_batch_on_any_number_of_gpus(path):
     from types import SimpleNamespace
 
     r = _settings(path)
-    script_args = training.RecipeArguments(global_batch_size=r["global_batch_size"])
+    script_args = training.RecipeConfig(global_batch_size=r["global_batch_size"])
     for processes in (1, 2) + ((4,) if r["per_device_train_batch_size"] <= 4 else ()):
         args = SimpleNamespace(per_device_train_batch_size=r["per_device_train_batch_size"], world_size=processes,
                                gradient_accumulation_steps=1)
@@ -96,13 +95,13 @@ def test_bonito_student_format(tiny_llama):
 
     tok = AutoTokenizer.from_pretrained(tiny_llama)
     split = datasets.Dataset.from_dict({"input": ["Where is the pier?"], "output": ["in Ellmere"]})
-    row = training.prepare_dataset(split, "student", tok, training.RecipeArguments(student_format="bonito"))[0]
+    row = training.prepare_dataset(split, "student", tok, training.RecipeConfig(student_format="bonito"))[0]
     prompt = tok("<|input|>\nWhere is the pier?\n<|output|>\n", add_special_tokens=True)["input_ids"]
     answer = tok("in Ellmere", add_special_tokens=False)["input_ids"]
     assert row["input_ids"] == prompt + answer + [tok.eos_token_id] and prompt[0] == tok.bos_token_id
     assert row["labels"] == [-100] * len(prompt) + answer + [tok.eos_token_id]
     with pytest.raises(training.RecipeError, match="student_format 'poem'"):
-        training.prepare_dataset(split, "student", tok, training.RecipeArguments(student_format="poem"))
+        training.prepare_dataset(split, "student", tok, training.RecipeConfig(student_format="poem"))
 
 
 def test_small_generator_recipe_is_small():
@@ -134,8 +133,8 @@ def test_accelerate_launch_trains_the_generator(tiny_llama, ctga_fixture_build, 
     record = json.loads((out / training.RECORD_NAME).read_text())
     assert record["objective"] == "generator" and record["recipe"].endswith("smoke/generator.yaml")
     assert record["data"]["rows"] > 0 and record["metrics"]["train_loss"] > 0
-    assert record["training_args"]["learning_rate"] == 5e-3 and record["versions"]["trl"]
-    assert record["effective_batch_size"] == 8 and record["training_args"]["gradient_accumulation_steps"] == 2
+    assert record["options"]["training_args"]["learning_rate"] == 5e-3 and record["versions"]["trl"] and record["seconds"] > 0
+    assert record["effective_batch_size"] == 8 and record["options"]["training_args"]["gradient_accumulation_steps"] == 2
 
 
 @pytest.mark.slow
@@ -146,7 +145,7 @@ def test_accelerate_launch_trains_the_student(tiny_llama, generated_folder, tmp_
                     "--dataset_name", folder, "--output_dir", out, "--max_steps", "3")
     assert result.returncode == 0, result.stderr[-3000:]
     record = json.loads((out / training.RECORD_NAME).read_text())
-    assert record["objective"] == "student" and record["training_args"]["max_steps"] == 3  # CLI overrides YAML
+    assert record["objective"] == "student" and record["options"]["training_args"]["max_steps"] == 3  # CLI overrides YAML
 
 
 def test_dapt_baseline_trains_on_raw_text(tiny_llama, generated_folder, tmp_path):
@@ -163,7 +162,7 @@ def test_generator_labels_mask_exactly_the_prompt(tiny_llama, ctga_fixture_build
     from transformers import AutoTokenizer
 
     ctga, _ = ctga_fixture_build
-    args = training.RecipeArguments(dataset_name=str(ctga), dataset_config="exqa")
+    args = training.RecipeConfig(dataset_name=str(ctga), dataset_config="exqa")
     tok = AutoTokenizer.from_pretrained(tiny_llama)
     split = training.load_training_data(args)["train"]
     prepared = training.prepare_dataset(split, "generator", tok, args)
@@ -272,7 +271,7 @@ def test_student_through_a_chat_template(tmp_path, generated_folder):
     tok = make_tokenizer(extra_text="<|user|> <|assistant|>", chat_template=template)
     model = str(make_tiny_llama(tmp_path / "chat-llama", tokenizer=tok))
     folder, _ = generated_folder
-    args = training.RecipeArguments(dataset_name=str(folder))
+    args = training.RecipeConfig(dataset_name=str(folder))
     split = datasets.load_dataset(str(folder), split="train")
     prepared = training.prepare_dataset(split, "student", tok, args)
     assert prepared[0]["prompt"] == [{"role": "user", "content": split[0]["input"]}]

@@ -1,8 +1,8 @@
 """The task-type table: which promptsource templates become meta-templates, and of which type.
 
 Two tables ship with the package:
-  bonito-hub  dataset_builders/ctga/task_types.yaml, ours: every template judged one by one (default);
-  ctga-v1     dataset_builders/ctga/ctga_v1_task_types.csv, the table CTGA-v1 was built from, as
+  bonito-hub  data/ctga/task_types.yaml, ours: every template judged one by one (default);
+  ctga-v1     data/ctga/ctga_v1_task_types.csv, the table CTGA-v1 was built from, as
               released with the paper (BatsResearch/nayak-aclfindings24-code,
               ctga/bonito_prompts_task_types.csv at commit 034b2728d444b03f3e5d23dff10bf244d3bca2a8):
               323 templates named by source and template name, with full task-type names.
@@ -19,9 +19,9 @@ from pathlib import Path
 
 import yaml
 
-from bonito_hub import tasks
+from bonito_hub import resources, tasks
 from bonito_hub.ctga.promptsource import Template
-from bonito_hub.paths import ctga_file
+from bonito_hub.errors import ConfigError
 
 
 @dataclass(frozen=True)
@@ -43,7 +43,7 @@ class Catalog:
         return {s: a for s, a in selected.items() if a}
 
 
-TASK_TABLES = {"bonito-hub": "task_types.yaml", "ctga-v1": "ctga_v1_task_types.csv"}
+TASK_TABLES = {"bonito-hub": "ctga/task_types.yaml", "ctga-v1": "ctga/ctga_v1_task_types.csv"}
 CTGA_V1_SOURCE = ("BatsResearch/nayak-aclfindings24-code, ctga/bonito_prompts_task_types.csv "
                   "@ 034b2728d444b03f3e5d23dff10bf244d3bca2a8")
 NOT_IN_CTGA_V1 = "not in CTGA-v1's table"
@@ -58,15 +58,16 @@ def load_table(table: str | os.PathLike | None = None, templates: dict[str, list
         if templates is None:
             raise ValueError("the ctga-v1 table needs promptsource's templates to resolve template names")
         return ctga_v1_table(templates)
-    path = ctga_file(TASK_TABLES[table]) if table in TASK_TABLES else Path(table)
-    if not path.exists():
-        raise FileNotFoundError(f"task table {table!r}: no such file; use {', '.join(TASK_TABLES)} or a YAML file")
-    return yaml.safe_load(path.read_text(encoding="utf-8"))
+    if table in TASK_TABLES:
+        return yaml.safe_load(resources.read_text(TASK_TABLES[table]))
+    if not Path(table).is_file():
+        raise ConfigError(f"task table {table!r}: no such file; use {', '.join(TASK_TABLES)} or a YAML file")
+    return yaml.safe_load(Path(table).read_text(encoding="utf-8"))
 
 
 def ctga_v1_rows() -> dict[tuple[str, str], str]:
     """(source name, template name) -> short task type, from CTGA-v1's released table."""
-    text = ctga_file(TASK_TABLES["ctga-v1"]).read_text(encoding="utf-8")
+    text = resources.read_text(TASK_TABLES["ctga-v1"])
     rows = {}
     for row in csv.DictReader(io.StringIO(text)):
         source = row["dataset_name"] + (f"/{row['dataset_config_name']}" if row["dataset_config_name"] else "")
@@ -84,7 +85,7 @@ def ctga_v1_table(templates: dict[str, list[Template]]) -> dict[str, list[dict]]
                          for t in items]
     missing = sorted(f"{s}: {n}" for s, n in kept if s in templates and n not in {t.name for t in templates[s]})
     if missing:
-        raise ValueError(f"CTGA-v1's table names templates promptsource does not have: {'; '.join(missing)}")
+        raise ConfigError(f"CTGA-v1's table names templates promptsource does not have: {'; '.join(missing)}")
     return table
 
 
@@ -134,7 +135,7 @@ def build_catalog(templates: dict[str, list[Template]], source_names, table=None
     table = load_table(table, templates)
     problems = check_coverage(table, templates, source_names)
     if problems:
-        raise ValueError("task-type table is inconsistent with promptsource:\n  " + "\n  ".join(problems))
+        raise ConfigError("task-type table is inconsistent with promptsource:\n  " + "\n  ".join(problems))
     assigned, excluded = {}, {}
     for source in source_names:
         by_id = {t.id: t for t in templates[source]}

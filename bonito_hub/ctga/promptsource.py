@@ -17,13 +17,11 @@ from pathlib import Path
 
 import yaml
 
+from bonito_hub.errors import PromptsourceError
+
 VERSION = "0.2.3"
 ARCHIVE_NAME = f"promptsource-{VERSION}.tar.gz"
 ARCHIVE_SHA256 = "f106c889778a0fe5590e7183904bf964e1a01691c8a29451e44f3df5ddef05f5"
-
-
-class PromptsourceError(RuntimeError):
-    pass
 
 
 @dataclass(frozen=True)

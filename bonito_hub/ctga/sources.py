@@ -8,13 +8,10 @@ from pathlib import Path
 
 import yaml
 
-from bonito_hub.paths import ctga_file
+from bonito_hub import resources
+from bonito_hub.errors import ConfigError, SourceError, cause
 
 LOCAL_SUFFIXES = (".parquet", ".jsonl", ".json")
-
-
-class SourceError(RuntimeError):
-    """A source could not be loaded; the message names it and says why."""
 
 
 @dataclass(frozen=True)
@@ -37,21 +34,30 @@ class Source:
         return self.name.split("/", 1)[1] if "/" in self.name else None
 
 
+REGISTRY = "ctga/sources.yaml"
+
+
 def load_registry(path: str | os.PathLike | None = None) -> dict[str, Source]:
-    path = Path(path) if path else ctga_file("sources.yaml")
-    entries = yaml.safe_load(path.read_text(encoding="utf-8"))
+    """The sources of `path`, a YAML list in sources.yaml's format, or of the packaged registry."""
+    if path:
+        if not Path(path).is_file():
+            raise ConfigError(f"--registry {path}: no such file")
+        entries = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    else:
+        path = f"bonito_hub/data/{REGISTRY}"
+        entries = yaml.safe_load(resources.read_text(REGISTRY))
     if not isinstance(entries, list):
-        raise ValueError(f"{path}: expected a list of sources")
+        raise ConfigError(f"{path}: expected a list of sources")
     known = set(Source.__dataclass_fields__)
     registry = {}
     for i, entry in enumerate(entries):
         missing = {"name", "passage", "repo"} - set(entry or {})
         unknown = set(entry or {}) - known
         if missing or unknown:
-            raise ValueError(f"{path}: entry {i + 1} has missing keys {sorted(missing)} or unknown keys {sorted(unknown)}")
+            raise ConfigError(f"{path}: entry {i + 1} has missing keys {sorted(missing)} or unknown keys {sorted(unknown)}")
         src = Source(**{k: (str(v) if v is not None else None) for k, v in entry.items()})
         if src.name in registry:
-            raise ValueError(f"{path}: source {src.name} is listed twice")
+            raise ConfigError(f"{path}: source {src.name} is listed twice")
         registry[src.name] = src
     return registry
 
@@ -89,4 +95,4 @@ def load_source(source: Source, sources_dir: str | os.PathLike | None = None, ca
         where = f"{source.repo}" + (f" config={source.config}" if source.config else "") + (
             f" revision={source.revision}" if source.revision else "") + (
             f" data_dir={source.data_dir}" if source.data_dir else "")
-        raise SourceError(f"source {source.name} ({where}, split {source.split}): {type(exc).__name__}: {exc}") from exc
+        raise SourceError(f"source {source.name} ({where}, split {source.split}): {cause(exc)}") from exc

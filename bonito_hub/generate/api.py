@@ -6,10 +6,10 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from bonito_hub.filters import DEFAULT_FILTERS
+from bonito_hub.generate.filters import DEFAULT_FILTERS
 from bonito_hub.generate.engines import SamplingConfig, make_engine
-from bonito_hub.generate.inputs import load_texts
-from bonito_hub.generate.run import CHUNK_TOKENS, GenerationRun, GenerationSettings
+from bonito_hub.corpus import load_texts
+from bonito_hub.generate.run import CHUNK_TOKENS, GenerationRun, RunConfig
 
 
 class Bonito:
@@ -35,7 +35,7 @@ class Bonito:
         With `output_dir` the run is written there chunk by chunk and resumes when called again."""
         import datasets
 
-        settings = GenerationSettings(task_type=task_type, text_column=context_col,
+        config = RunConfig(task_type=task_type, text_column=context_col,
                                       sampling=SamplingConfig.from_any(sampling_params), filters=tuple(filters),
                                       format=format, chunk_docs=chunk_docs, chunk_tokens=chunk_tokens,
                                       max_passage_tokens=max_passage_tokens)
@@ -45,7 +45,7 @@ class Bonito:
             scratch = Path(tempfile.mkdtemp(prefix="bonito-generate-"))
             output_dir = scratch / "out"
         try:
-            run = GenerationRun(self.engine, texts, output_dir, settings)
+            run = GenerationRun(self.engine, texts, output_dir, config)
             self.funnel = run.run(shard=shard, overwrite=overwrite, progress=progress)
             files = run.data_files()
             if not files:  # every generation was dropped: an empty set with the run's columns

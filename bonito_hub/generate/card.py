@@ -6,11 +6,12 @@ from pathlib import Path
 
 from huggingface_hub import DatasetCard, DatasetCardData
 
-from bonito_hub import tasks
-from bonito_hub.paths import card_template
+from bonito_hub import resources, tasks
 
 
-def write_generation_card(folder: Path, run: dict, funnel: dict, data_files: list[str]) -> Path:
+def write_generation_card(folder: Path, record: dict, funnel: dict, data_files: list[str]) -> Path:
+    """README.md of a finished run, from its record (run.json) and funnel; the corpus is not quoted."""
+    run = record["options"]
     data = DatasetCardData(
         license="other",
         task_categories=["text-generation"],
@@ -20,7 +21,8 @@ def write_generation_card(folder: Path, run: dict, funnel: dict, data_files: lis
         configs=[{"config_name": "default", "data_files": [{"split": "train", "path": data_files}]}],
     )
     card = DatasetCard.from_template(
-        data, template_path=str(card_template("generated.md")), run=run, funnel=funnel,
+        data, template_str=resources.read_text("cards/generated.md"), run=run, funnel=funnel,
+        model=record["model"], num_documents=record["input"]["num_documents"],
         task_type_full=tasks.full_name(run["task_type"]),
         prompt_columns="`prompt`/`completion`" if run["format"] == "prompt-completion" else "`messages`",
     )

@@ -1,20 +1,19 @@
 """Generation engines: vLLM on a GPU (throughput), transformers anywhere else.
 
-Both take the same prompts and SamplingConfig and return, per prompt, its `n` sampled texts.
-Everything around them (prompts, passages, filters, resume) is shared and engine-agnostic.
+Both are an `Engine`: they take the same prompts and SamplingConfig and return, per prompt, its
+`n` sampled texts. Everything around them (prompts, passages, filters, resume) is shared and
+engine-agnostic.
 """
 
 from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, fields
-from typing import Any, Mapping
+from typing import Any, ClassVar, Mapping, Protocol, runtime_checkable
+
+from bonito_hub.errors import ConfigError, ModelLoadError, cause
 
 BACKENDS = ("auto", "transformers", "vllm")
-
-
-class ModelLoadError(RuntimeError):
-    pass
 
 
 @dataclass(frozen=True)
@@ -37,14 +36,38 @@ class SamplingConfig:
         if isinstance(params, Mapping):
             unknown = set(params) - {f.name for f in fields(cls)}
             if unknown:
-                raise ValueError(f"unknown sampling parameters {sorted(unknown)}; known: n, temperature, top_p, max_tokens, seed")
+                raise ConfigError(f"unknown sampling parameters {sorted(unknown)}; known: n, temperature, top_p, max_tokens, seed")
             values = dict(params)
         else:
             values = {f.name: getattr(params, f.name) for f in fields(cls) if getattr(params, f.name, None) is not None}
         config = cls(**values)
         if config.n < 1 or config.max_tokens < 1 or not 0 < config.top_p <= 1 or config.temperature < 0:
-            raise ValueError(f"invalid sampling parameters {config}")
+            raise ConfigError(f"invalid sampling parameters {config}: need n >= 1, max_tokens >= 1, "
+                              "0 < top_p <= 1 and temperature >= 0")
         return config
+
+
+@runtime_checkable
+class Engine(Protocol):
+    """What a generation run needs from an engine.
+
+    Attributes:
+        name: the engine's name in records and messages ("transformers", "vllm").
+        model_name: the model it loaded (a folder or a Hub id), for the run record.
+        tokenizer: the model's tokenizer; passages are cut to fit with it.
+        max_context: the most tokens a prompt and its generation may hold together.
+    """
+
+    name: ClassVar[str]
+    model_name: str
+    tokenizer: Any
+
+    @property
+    def max_context(self) -> int: ...
+
+    def generate(self, prompts: list[str], sampling: SamplingConfig, seed: int) -> list[list[str]]:
+        """Per prompt, its `sampling.n` sampled texts; the same `seed` and prompts give the same texts."""
+        ...
 
 
 def derive_seed(*parts) -> int:
@@ -66,7 +89,7 @@ def vllm_available() -> bool:
 
 def resolve_backend(backend: str = "auto") -> str:
     if backend not in BACKENDS:
-        raise ValueError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+        raise ConfigError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
     if backend == "auto":
         return "vllm" if vllm_available() else "transformers"
     return backend
@@ -91,7 +114,7 @@ def make_engine(model, backend: str = "auto", **options):
         flags = ", ".join(f"{n} (--{n.replace('_', '-')})" for n in foreign)
         why = " (--backend auto found vLLM and a GPU)" if backend == "auto" and chosen == "vllm" else \
             " (vLLM is not installed or no GPU is visible)" if backend == "auto" else ""
-        raise ValueError(f"{flags} applies to the {other} engine, but the {chosen} engine runs{why}")
+        raise ConfigError(f"{flags} applies to the {other} engine, but the {chosen} engine runs{why}")
     options = {k: v for k, v in options.items() if v is not None}
     if chosen == "vllm":
         return VllmEngine(model, **options)
@@ -104,12 +127,12 @@ def _dtype(torch, value, device: str):
     if isinstance(value, str) and value != "auto":
         resolved = getattr(torch, value, None)
         if not isinstance(resolved, torch.dtype):
-            raise ValueError(f"unknown dtype {value!r}; use auto, float32, bfloat16 or float16")
+            raise ConfigError(f"unknown dtype {value!r}; use auto, float32, bfloat16 or float16")
         return resolved
     return value
 
 
-class TransformersEngine:
+class TransformersEngine(Engine):
     """Batched sampling with transformers: prompts sorted by length, left padding, a KV cache.
 
     Two tunings, chosen by device:
@@ -142,15 +165,13 @@ class TransformersEngine:
                 self.tokenizer = tokenizer or AutoTokenizer.from_pretrained(self.model_name)
                 self.model = AutoModelForCausalLM.from_pretrained(self.model_name, dtype=dtype, **(engine_args or {}))
             except Exception as exc:
-                raise ModelLoadError(
-                    f"could not load model {self.model_name!r} (looked for a local folder of that name, then the "
-                    f"Hugging Face Hub): {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
-                ) from None
+                raise ModelLoadError(f"could not load model {self.model_name!r} (looked for a local folder of that "
+                                     f"name, then the Hugging Face Hub): {cause(exc)}") from None
         else:
             self.model, self.tokenizer = model, tokenizer
             self.model_name = getattr(model, "name_or_path", type(model).__name__)
             if tokenizer is None:
-                raise ValueError("pass the tokenizer with a loaded model")
+                raise ConfigError("pass the tokenizer with a loaded model")
         self.model.to(self.device).eval()
         on_gpu = self.device.startswith("cuda")
         self.batch_size = batch_size  # None: per call, from the device (see batch_limits)
@@ -252,7 +273,7 @@ class TransformersEngine:
         return results
 
 
-class VllmEngine:
+class VllmEngine(Engine):
     """One `LLM.generate` over all prompts of a chunk, a seed per request.
 
     The named options and `engine_args` become keyword arguments of `vllm.LLM` (which hands what it
@@ -277,7 +298,7 @@ class VllmEngine:
             try:
                 llm = LLM(model=self.model_name, **self.engine_args)
             except Exception as exc:
-                raise ModelLoadError(f"vLLM could not load model {self.model_name!r}: {type(exc).__name__}: {exc}") from None
+                raise ModelLoadError(f"vLLM could not load model {self.model_name!r}: {cause(exc)}") from None
         if params_cls is None:
             from vllm import SamplingParams as params_cls
         self.llm, self.params_cls = llm, params_cls

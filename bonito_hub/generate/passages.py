@@ -11,6 +11,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from bonito_hub.errors import ConfigError
+
 _PARAGRAPH_RE = re.compile(r"\n[ \t]*\n\s*")
 _SENTENCE_RE = re.compile(r"(?<=[.!?])[\"')\]]*\s+")
 
@@ -37,7 +39,7 @@ class PassageSplitter:
 
     def __init__(self, tokenizer, max_tokens: int):
         if max_tokens < 8:
-            raise ValueError(f"passages would hold at most {max_tokens} tokens: the model's context is too short "
+            raise ConfigError(f"passages would hold at most {max_tokens} tokens: the model's context is too short "
                              "for the requested max_tokens")
         self.tokenizer = tokenizer
         self.max_tokens = max_tokens

@@ -8,19 +8,19 @@ preset's, so `--preset paper --num-samples 3` is the paper's sampling with three
 from __future__ import annotations
 
 from functools import lru_cache
-from importlib import resources
 
 import yaml
 
-from bonito_hub.filters import FILTERS
+from bonito_hub import resources
+from bonito_hub.errors import ConfigError
+from bonito_hub.generate.filters import FILTERS
 
 SAMPLING_KEYS = ("n", "temperature", "top_p", "max_tokens")
 
 
 @lru_cache(maxsize=1)
 def presets() -> dict[str, dict]:
-    text = resources.files("bonito_hub").joinpath("data/generation_presets.yaml").read_text(encoding="utf-8")
-    return yaml.safe_load(text)
+    return yaml.safe_load(resources.read_text("generation_presets.yaml"))
 
 
 def resolve(name: str, sampling: dict | None = None, disabled_filters=()) -> tuple[dict, tuple[str, ...]]:
@@ -28,7 +28,7 @@ def resolve(name: str, sampling: dict | None = None, disabled_filters=()) -> tup
     values (None means not given) and filters switched off on top."""
     table = presets()
     if name not in table:
-        raise ValueError(f"unknown preset {name!r}; choose one of {', '.join(table)}")
+        raise ConfigError(f"unknown preset {name!r}; choose one of {', '.join(table)}")
     preset = table[name]
     values = {k: preset[k] for k in SAMPLING_KEYS}
     values.update({k: v for k, v in (sampling or {}).items() if v is not None})

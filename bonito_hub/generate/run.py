@@ -1,7 +1,8 @@
 """A generation run: passages in, filtered tasks out, written chunk by chunk so it can resume.
 
 Output folder:
-    run.json                       what identifies the run (model, input, task type, sampling, ...)
+    run.json                       the run record: what identifies the run (options, model, input),
+                                   versions, and at the end the seconds its chunks took
     data/chunk-KKKKKK-<id>.parquet the kept rows of chunk K (none for a chunk that kept no row:
                                    datasets cannot read a Parquet file without rows)
     chunks/chunk-KKKKKK.json       chunk K's funnel counts and data file; written last, so a chunk
@@ -19,19 +20,22 @@ killed run resumed, or a run split over machines, ends with the same rows as one
 from __future__ import annotations
 
 import json
-import os
-import shutil
+import time
 import uuid
 from collections import Counter
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from bonito_hub import tasks
-from bonito_hub.filters import DEFAULT_FILTERS, check_names, filter_generations
+from bonito_hub.console import get_logger, progress_bar
+from bonito_hub.corpus import check_text_column
+from bonito_hub.errors import ConfigError, InputError, RunError
+from bonito_hub.folders import remove_folder, write_atomic
 from bonito_hub.format import generator_input
-from bonito_hub.generate.engines import SamplingConfig, derive_seed
-from bonito_hub.generate.inputs import InputError, check_text_column
+from bonito_hub.generate.engines import Engine, SamplingConfig, derive_seed
+from bonito_hub.generate.filters import DEFAULT_FILTERS, check_names, filter_generations
 from bonito_hub.generate.passages import PassageSplitter
+from bonito_hub.records import make_record, read_record, write_record
 
 RUN_FILE = "run.json"
 FUNNEL_FILE = "funnel.json"
@@ -40,14 +44,27 @@ FORMATS = ("prompt-completion", "messages")
 # on one GPU, and enough prompts for the engines to keep their batches full.
 CHUNK_TOKENS = 2**18
 CHARS_PER_TOKEN = 4
-
-
-class RunError(RuntimeError):
-    pass
+PACKAGES = ("torch", "transformers", "vllm", "datasets")
+log = get_logger(__name__)
 
 
 @dataclass
-class GenerationSettings:
+class RunConfig:
+    """The options of a generation run; with the model and the input they identify it, so a run
+    is resumed only with the same ones.
+
+    Args:
+        task_type: short or full task-type name.
+        text_column: the column of the input holding the documents.
+        sampling: n, temperature, top_p, max_tokens and seed.
+        filters: names of the filters applied (bonito_hub.generate.filters.FILTERS).
+        format: "prompt-completion" or "messages": the columns written for TRL besides input/output.
+        chunk_docs: close a chunk at this many documents as well (None: by tokens only).
+        chunk_tokens: passage tokens a chunk holds, about 4 characters each.
+        max_passage_tokens: cut documents into passages of at most this many tokens (None: what
+            the model's context leaves after the prompt and max_tokens).
+    """
+
     task_type: str
     text_column: str = "text"
     sampling: SamplingConfig = field(default_factory=SamplingConfig)
@@ -61,11 +78,11 @@ class GenerationSettings:
         self.task_type = tasks.normalize(self.task_type)
         self.filters = check_names(self.filters)
         if self.format not in FORMATS:
-            raise ValueError(f"unknown format {self.format!r}; choose one of {', '.join(FORMATS)}")
+            raise ConfigError(f"unknown format {self.format!r}; choose one of {', '.join(FORMATS)}")
         if self.chunk_docs is not None and self.chunk_docs < 1:
-            raise ValueError("--chunk-size must be at least 1 document")
+            raise ConfigError("--chunk-size must be at least 1 document")
         if self.chunk_tokens < 1:
-            raise ValueError("--chunk-tokens must be at least 1")
+            raise ConfigError("--chunk-tokens must be at least 1")
 
 
 def _schema(fmt: str):
@@ -83,34 +100,38 @@ def _schema(fmt: str):
     return pa.schema(fields)
 
 
-def _identity(settings: GenerationSettings, model_name: str, texts) -> dict:
-    ident = asdict(settings)
-    ident["filters"] = list(settings.filters)
-    ident["model"] = model_name
-    ident["input_fingerprint"] = getattr(texts, "_fingerprint", None)
-    ident["num_documents"] = len(texts)
-    return json.loads(json.dumps(ident))
+IDENTITY = ("options", "model", "input")  # the record fields a resumed run must share
 
 
-def _prepare_output(output: Path, ident: dict, overwrite: bool) -> None:
+def _record(config: RunConfig, engine: Engine, texts) -> dict:
+    return make_record(config, packages=PACKAGES, model=engine.model_name, engine=engine.name,
+                       input={"fingerprint": getattr(texts, "_fingerprint", None), "num_documents": len(texts)})
+
+
+def _same_run(existing: dict | None, record: dict) -> bool:
+    return existing is not None and all(existing.get(k) == record[k] for k in IDENTITY)
+
+
+def _prepare_output(output: Path, record: dict, overwrite: bool) -> None:
     run_file = output / RUN_FILE
     if output.exists() and not output.is_dir():
         raise RunError(f"{output} exists and is not a folder")
     if output.exists() and any(output.iterdir()):
-        existing = json.loads(run_file.read_text()) if run_file.exists() else None
-        if existing != ident:
+        try:
+            existing = read_record(run_file)
+        except ValueError:
+            existing = None
+        if not _same_run(existing, record):
             if not overwrite:
                 what = "a different generation run" if existing else "other files"
                 raise RunError(f"{output} holds {what}; pass --overwrite to replace it, or choose another --output")
-            old = output.parent / f".{output.name}.old-{uuid.uuid4().hex[:8]}"
-            os.replace(output, old)
-            shutil.rmtree(old, ignore_errors=True)
-    for sub in ("data", "chunks", ".tmp"):
+            remove_folder(output)
+        else:
+            log.info("resuming the run in %s", output)
+    for sub in ("data", "chunks"):
         (output / sub).mkdir(parents=True, exist_ok=True)
     if not run_file.exists():
-        tmp = output / ".tmp" / f"{RUN_FILE}.{uuid.uuid4().hex}"
-        tmp.write_text(json.dumps(ident, indent=2) + "\n")
-        os.replace(tmp, run_file)
+        write_record(run_file, record)
 
 
 def finished_chunks(output: Path) -> dict[int, dict]:
@@ -120,6 +141,9 @@ def finished_chunks(output: Path) -> dict[int, dict]:
 
 def _remove_unfinished_data(output: Path, done: dict[int, dict], chunks: list[int]) -> None:
     """Data files of our chunks that no record names: a run killed between the two writes."""
+    for sub in ("data", "chunks"):  # temporary files of a write that was killed
+        for path in (output / sub).glob(".*.tmp-*"):
+            path.unlink(missing_ok=True)
     named = {r["data_file"] for r in done.values() if r["data_file"]}
     for path in (output / "data").glob("chunk-*.parquet"):
         if int(path.name.split("-")[1]) in chunks and f"data/{path.name}" not in named:
@@ -171,7 +195,7 @@ def chunk_bounds(texts, column: str, chunk_tokens: int, chunk_docs: int | None =
 
 
 class GenerationRun:
-    def __init__(self, engine, texts, output, settings: GenerationSettings):
+    def __init__(self, engine: Engine, texts, output, settings: RunConfig):
         check_text_column(texts, settings.text_column)
         self.engine, self.texts, self.settings = engine, texts, settings
         self.output = Path(output)
@@ -191,31 +215,32 @@ class GenerationRun:
         return self.bounds[k], self.bounds[k + 1]
 
     def run(self, shard: tuple[int, int] = (0, 1), overwrite: bool = False, progress: bool = True) -> dict:
-        from tqdm.auto import tqdm
-
         index, count = shard
         if not 0 <= index < count:
-            raise ValueError(f"shard {index}/{count}: need 0 <= i < N")
-        ident = _identity(self.settings, self.engine.model_name, self.texts)
-        _prepare_output(self.output, ident, overwrite)
+            raise ConfigError(f"shard {index}/{count}: need 0 <= i < N")
+        record = _record(self.settings, self.engine, self.texts)
+        _prepare_output(self.output, record, overwrite)
         mine = [k for k in range(self.n_chunks) if k % count == index]
         done = finished_chunks(self.output)
         todo = [k for k in mine if k not in done]
         _remove_unfinished_data(self.output, done, todo)
         docs_of = lambda ks: sum(self.chunk_range(k)[1] - self.chunk_range(k)[0] for k in ks)  # noqa: E731
-        bar = tqdm(total=docs_of(mine), initial=docs_of([k for k in mine if k in done]), unit="doc",
-                   desc=f"bonito generate {self.settings.task_type}", disable=not progress, dynamic_ncols=True)
+        bar = progress_bar(total=docs_of(mine), initial=docs_of([k for k in mine if k in done]), unit="doc",
+                           desc=f"bonito generate {self.settings.task_type}", enabled=progress)
+        log.info("%d of %d chunks to generate (%d documents) with the %s engine", len(todo), len(mine),
+                 docs_of(todo), self.engine.name)
         kept = 0
         with bar:
             for k in todo:
+                started = time.time()
                 rows, counts = self.process_chunk(k)
-                self._write_chunk(k, rows, counts)
+                self._write_chunk(k, rows, counts, seconds=round(time.time() - started, 2))
                 kept += counts["kept"]
                 bar.update(counts["documents"])
                 bar.set_postfix(kept=kept, refresh=False)
         funnel = aggregate(self.output, self.n_chunks)
         if funnel["complete"]:
-            self._finish(funnel, ident)
+            self._finish(funnel)
         return funnel
 
     def data_files(self, relative: bool = False) -> list[str]:
@@ -263,7 +288,7 @@ class GenerationRun:
         counts["dropped"] = dict(sorted(dropped.items()))
         return rows, counts
 
-    def _write_chunk(self, k: int, rows: list[dict], counts: dict) -> None:
+    def _write_chunk(self, k: int, rows: list[dict], counts: dict, seconds: float) -> None:
         import pyarrow as pa
         import pyarrow.parquet as pq
 
@@ -271,20 +296,19 @@ class GenerationRun:
         if rows:
             # a fresh name per write: datasets never serves a cached older file under the same name
             name = f"chunk-{k:06d}-{uuid.uuid4().hex[:12]}.parquet"
-            tmp = self.output / ".tmp" / name
-            pq.write_table(pa.Table.from_pylist(rows, schema=self.schema), tmp)
-            os.replace(tmp, self.output / "data" / name)
+            table = pa.Table.from_pylist(rows, schema=self.schema)
+            write_atomic(self.output / "data" / name, lambda path: pq.write_table(table, path))
             data_file = f"data/{name}"
-        record = self.output / ".tmp" / f"chunk-{k:06d}.json.{uuid.uuid4().hex}"
-        record.write_text(json.dumps({"chunk": k, "documents": list(self.chunk_range(k)), "data_file": data_file,
-                                      "counts": counts}))
-        os.replace(record, self.output / "chunks" / f"chunk-{k:06d}.json")
+        write_atomic(self.output / "chunks" / f"chunk-{k:06d}.json",
+                     json.dumps({"chunk": k, "documents": list(self.chunk_range(k)), "data_file": data_file,
+                                 "seconds": seconds, "counts": counts}))
 
-    def _finish(self, funnel: dict, ident: dict) -> None:
+    def _finish(self, funnel: dict) -> None:
         from bonito_hub.generate.card import write_generation_card
 
-        tmp = self.output / ".tmp" / f"{FUNNEL_FILE}.{uuid.uuid4().hex}"
-        tmp.write_text(json.dumps(funnel, indent=2) + "\n")
-        write_generation_card(self.output, ident, funnel, self.data_files(relative=True))
-        os.replace(tmp, self.output / FUNNEL_FILE)
-        shutil.rmtree(self.output / ".tmp", ignore_errors=True)
+        record = read_record(self.output / RUN_FILE)
+        record["seconds"] = round(sum(r.get("seconds", 0) for r in finished_chunks(self.output).values()), 1)
+        write_record(self.output / RUN_FILE, record)
+        write_generation_card(self.output, record, funnel, self.data_files(relative=True))
+        # funnel.json last: the run is complete exactly when it exists
+        write_atomic(self.output / FUNNEL_FILE, json.dumps(funnel, indent=2) + "\n")

@@ -1,4 +1,5 @@
-"""Reading the user's unannotated text as a memory-mapped `datasets.Dataset`.
+"""Reading the user's unannotated text (the corpus) as a memory-mapped `datasets.Dataset`:
+what `bonito generate` reads passages from and the next-word-prediction baseline trains on.
 
 Accepted: a JSON Lines / JSON, CSV, Parquet or plain-text file (documents separated by blank
 lines), a folder of .txt/.md documents (one document a file, its relative path as id), a folder
@@ -9,12 +10,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from bonito_hub.errors import InputError, cause
+
 FILE_BUILDERS = {".jsonl": "json", ".json": "json", ".csv": "csv", ".parquet": "parquet", ".txt": "text"}
 DOC_SUFFIXES = {".txt", ".md"}
-
-
-class InputError(ValueError):
-    pass
 
 
 def _documents_folder(folder: Path):
@@ -34,7 +33,15 @@ def _documents_folder(folder: Path):
 
 
 def load_texts(source, split: str = "train"):
-    """The input as a `datasets.Dataset`."""
+    """The corpus as a `datasets.Dataset`.
+
+    Args:
+        source: a `Dataset` or `DatasetDict`, a file, a folder, or a Hub data set id (see above).
+        split: the split to take from a data set with several.
+
+    Example:
+        >>> docs = load_texts("notes/")          # a folder of .txt files: columns id, text
+    """
     import datasets
 
     if isinstance(source, (datasets.Dataset,)):
@@ -63,7 +70,7 @@ def load_texts(source, split: str = "train"):
     except InputError:
         raise
     except Exception as exc:
-        raise InputError(f"could not read input {source}: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}") from None
+        raise InputError(f"could not read input {source}: {cause(exc)}") from None
 
 
 def _pick_split(dd, split: str, name: str):

@@ -11,6 +11,8 @@ import string
 from collections import Counter
 from dataclasses import dataclass
 
+from bonito_hub.errors import ConfigError
+
 from bonito_hub.format import parse_generation
 
 # filter name -> the reasons it drops with
@@ -45,7 +47,7 @@ def check_names(names) -> tuple[str, ...]:
     names = tuple(names)
     unknown = [n for n in names if n not in FILTERS]
     if unknown:
-        raise ValueError(f"unknown filter {', '.join(unknown)}; filters: {', '.join(FILTERS)}")
+        raise ConfigError(f"unknown filter {', '.join(unknown)}; filters: {', '.join(FILTERS)}")
     return names
 
 

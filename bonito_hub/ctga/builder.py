@@ -1,0 +1,141 @@
+"""CTGA (Conditional Task Generation with Attributes) as a `datasets` builder.
+
+Shaped like `datasets`' packaged builders: a typed `CtgaConfig` carries everything a build
+depends on, and `Ctga` plans (`plan`), generates (`_generate_examples`) and counts (`counts`)
+from it. `datasets` 4 and later run no loading scripts, so the library runs the builder itself:
+
+    >>> from bonito_hub.ctga.builder import Ctga
+    >>> builder = Ctga(config_name="exqa", sources_dir="my_sources", cache_dir="/tmp/ctga-cache")
+    >>> builder.download_and_prepare()
+    >>> builder.counts()["rows_per_task_type"]
+    {'exqa': {'train': ..., 'validation': ...}}
+
+`bonito ctga build` (bonito_hub.ctga.build) does this and publishes Parquet with a card whose
+`configs:` make `load_dataset(DIR)` and `load_dataset(DIR, "exqa")` work. The prepared data holds
+one row per sampled source row; a row that gives no example has `skip_reason` set, and is counted
+but never published.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from dataclasses import dataclass, fields
+
+import datasets
+
+from bonito_hub import tasks
+from bonito_hub.ctga import plan as planning
+from bonito_hub.ctga.render import render_units
+
+SPLITS = ("train", "validation")
+EXAMPLE_COLUMNS = ("input", "output", "task_type", "dataset", "dataset_config", "template")
+FEATURES = datasets.Features({name: datasets.Value("string") for name in EXAMPLE_COLUMNS + ("skip_reason",)})
+
+
+BASE_FIELDS = {f.name for f in fields(datasets.BuilderConfig)}
+
+
+@dataclass
+class CtgaConfig(datasets.BuilderConfig):
+    """What a CTGA build depends on.
+
+    Args:
+        task_types: short names of the task types to build; None for all 16.
+        seed: draws the sampled rows, the meta-template of each row and the choices inside it.
+        max_per_source: rows sampled from each source at most.
+        validation_fraction: share of each source's sample held out as the validation split.
+        truncate: cut fields at 2,048 characters, as CTGA-v1 did.
+        task_table: "bonito-hub" (ours), "ctga-v1" (the paper's released table) or a YAML file.
+        registry: a sources.yaml to use instead of the packaged one.
+        sources_dir: read each source from SOURCES_DIR/<name>/<split>.jsonl|.json|.parquet, not the Hub.
+        promptsource_dir: a folder with promptsource's sdist or templates (default: fetched with pip).
+        skip_missing: build without sources that fail to load instead of stopping.
+    """
+
+    task_types: list[str] | None = None
+    seed: int = 42
+    max_per_source: int = 100_000
+    validation_fraction: float = 0.01
+    truncate: bool = True
+    task_table: str = "bonito-hub"
+    registry: str | None = None
+    sources_dir: str | None = None
+    promptsource_dir: str | None = None
+    skip_missing: bool = False
+
+    def __post_init__(self):
+        super().__post_init__()
+        if self.task_types:
+            self.task_types = [tasks.normalize(t) for t in self.task_types]
+
+    def options(self) -> dict:
+        """The fields a build depends on (those of CtgaConfig, not of datasets' BuilderConfig)."""
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name not in BASE_FIELDS}
+
+
+class Ctga(datasets.GeneratorBasedBuilder):
+    BUILDER_CONFIG_CLASS = CtgaConfig
+    BUILDER_CONFIGS = [CtgaConfig(name="all", description="All 16 task types.")] + [
+        CtgaConfig(name=short, task_types=[short], description=tasks.full_name(short)) for short in tasks.short_names()
+    ]
+    DEFAULT_CONFIG_NAME = "all"
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.config.task_types:  # keyword overrides of a named config skip CtgaConfig.__post_init__
+            self.config.task_types = [tasks.normalize(t) for t in self.config.task_types]
+
+    def _info(self):
+        return datasets.DatasetInfo(
+            description="Meta-templated P3 examples for training Bonito task generators.",
+            features=FEATURES,
+            homepage="https://arxiv.org/abs/2402.18334",
+        )
+
+    @property
+    def plan(self) -> planning.Plan:
+        """The sources loaded and the rows sampled from each, made once per builder."""
+        if getattr(self, "_plan", None) is None:
+            self._plan = planning.make_plan(self.config)
+        return self._plan
+
+    def _split_generators(self, dl_manager):
+        return [datasets.SplitGenerator(name=split, gen_kwargs={"units": units})
+                for split, units in self.plan.units.items() if units]
+
+    def _generate_examples(self, units):
+        yield from render_units(units, self.config)
+
+    def counts(self) -> dict:
+        """Kept rows per task type, source and template, and skipped rows per template and reason,
+        counted from the prepared data."""
+        return count_rows({split: self.as_dataset(split=split) for split in SPLITS if split in self.info.splits})
+
+
+def count_rows(splits: dict) -> dict:
+    """The counts of `Ctga.counts` from prepared splits ({split: Dataset})."""
+    per_task, per_source, per_template = Counter(), Counter(), Counter()
+    skipped_per_template, skipped_rows = defaultdict(Counter), Counter()
+    short_of = {tasks.full_name(s): s for s in tasks.short_names()}
+    columns = ["task_type", "dataset", "dataset_config", "template", "skip_reason"]
+    for split, ds in splits.items():
+        table = ds.with_format("arrow").select_columns(columns)[:]
+        grouped = table.group_by(columns, use_threads=False).aggregate([([], "count_all")])
+        for task_type, dataset, config, template, reason, n in zip(*(grouped[c].to_pylist() for c in columns),
+                                                                   grouped["count_all"].to_pylist()):
+            source = dataset if config is None else f"{dataset}/{config}"
+            if reason is None:
+                per_task[(short_of[task_type], split)] += n
+                per_source[(source, split)] += n
+                per_template[(source, template)] += n
+            else:
+                skipped_per_template[f"{source} / {template}"][reason] += n
+                skipped_rows[reason] += n
+    return {
+        "rows_per_task_type": {t: {sp: per_task[(t, sp)] for sp in SPLITS}
+                               for t in tasks.short_names() if per_task[(t, "train")] + per_task[(t, "validation")]},
+        "rows_per_source": {s: {sp: n for (s2, sp), n in per_source.items() if s2 == s} for s, _ in per_source},
+        "rows_per_template": {f"{s} / {t}": n for (s, t), n in sorted(per_template.items())},
+        "skipped_per_template": {k: dict(v) for k, v in sorted(skipped_per_template.items())},
+        "skipped_by_reason": dict(skipped_rows),
+    }

@@ -1,0 +1,93 @@
+"""Publishing a prepared CTGA builder: Parquet shards per task type, and a card whose YAML
+`configs:` make `load_dataset(DIR)` (config "all") and `load_dataset(DIR, "exqa")` work.
+
+Layout: data/<task type>/<split>-<build id>-NNNNN.parquet. The build id is in every file name
+and every pattern of the card: datasets keys its cache on the configs, so a pattern that stayed
+the same across builds would let it serve the previous build's rows.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from pathlib import Path
+
+from huggingface_hub import DatasetCard, DatasetCardData
+
+from bonito_hub import resources, tasks
+from bonito_hub.console import progress_bar
+from bonito_hub.ctga.builder import EXAMPLE_COLUMNS, FEATURES, SPLITS
+
+BATCH_ROWS = 10_000
+PUBLISHED_FEATURES = type(FEATURES)({name: FEATURES[name] for name in EXAMPLE_COLUMNS})
+
+
+def write_parquet(builder, folder: Path, build_id: str, max_rows: int) -> dict[str, dict[str, list[str]]]:
+    """Stream the builder's kept rows into Parquet shards of at most `max_rows` rows; returns
+    {task type: {split: [relative paths]}}."""
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    short_of = {tasks.full_name(s): s for s in tasks.short_names()}
+    # the published schema: the example columns, with datasets' feature metadata for just those
+    metadata = PUBLISHED_FEATURES.arrow_schema.metadata
+    files: dict[str, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
+    for split in SPLITS:
+        if split not in builder.info.splits:
+            continue
+        ds = builder.as_dataset(split=split)
+        writers: dict[str, tuple] = {}  # short -> (writer, rows in current file, shard number)
+        bar = progress_bar(total=len(ds), desc=f"writing {split} Parquet", unit="row")
+        for batch in ds.with_format("arrow").iter(batch_size=BATCH_ROWS):
+            bar.update(batch.num_rows)
+            batch = batch.filter(pc.is_null(batch["skip_reason"])).select(list(EXAMPLE_COLUMNS))
+            batch = batch.replace_schema_metadata(metadata)
+            for full in pc.unique(batch["task_type"]).to_pylist():
+                part = batch.filter(pc.equal(batch["task_type"], full))
+                short = short_of[full]
+                writer, count, shard = writers.get(short, (None, 0, -1))
+                if writer is None or count >= max_rows:
+                    if writer is not None:
+                        writer.close()
+                    shard += 1
+                    rel = f"data/{short}/{split}-{build_id}-{shard:05d}.parquet"
+                    (folder / rel).parent.mkdir(parents=True, exist_ok=True)
+                    files[short][split].append(rel)
+                    writer, count = pq.ParquetWriter(folder / rel, part.schema), 0
+                writer.write_table(part)
+                writers[short] = (writer, count + part.num_rows, shard)
+        bar.close()
+        for writer, _, _ in writers.values():
+            writer.close()
+        del ds
+    return {k: dict(v) for k, v in files.items()}
+
+
+def configs(files: dict[str, dict[str, list[str]]], build_id: str) -> list[dict]:
+    """The card's `configs:`: "all" (the default) and one per task type present."""
+    def split_files(shorts):
+        out = []
+        for split in SPLITS:
+            patterns = [f"data/{s}/{split}-{build_id}-*.parquet" for s in shorts if files.get(s, {}).get(split)]
+            if patterns:
+                out.append({"split": split, "path": patterns if len(patterns) > 1 else patterns[0]})
+        return out
+
+    present = [s for s in tasks.short_names() if s in files]
+    return [{"config_name": "all", "data_files": split_files(present), "default": True}] + \
+        [{"config_name": s, "data_files": split_files([s])} for s in present]
+
+
+def write_card(folder: Path, record: dict) -> Path:
+    """README.md from the card template and the build record."""
+    data = DatasetCardData(
+        language="en",
+        license="other",
+        pretty_name="CTGA (built by bonito-hub)",
+        task_categories=["text-generation"],
+        tags=["bonito", "synthetic-instruction-tuning", "ctga"],
+        configs=record["configs"],
+    )
+    card = DatasetCard.from_template(data, template_str=resources.read_text("cards/ctga.md"), **record)
+    path = Path(folder) / "README.md"
+    card.save(path)
+    return path

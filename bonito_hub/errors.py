@@ -1,0 +1,49 @@
+"""What can go wrong that a user can fix, as one family: every error bonito-hub raises on purpose
+is a `BonitoError` whose message says in one line what is wrong and what to do. The CLI and the
+recipe script print such an error as one line and exit with status 2; anything else is a bug and
+keeps its traceback.
+"""
+
+from __future__ import annotations
+
+
+class BonitoError(Exception):
+    """An input, option or environment bonito-hub cannot work with; the message says why."""
+
+
+class ConfigError(BonitoError, ValueError):
+    """An option out of range or unknown (a task type, a filter, a sampling value, a shard)."""
+
+
+class InputError(BonitoError, ValueError):
+    """The user's text cannot be read, or holds no usable text column."""
+
+
+class ModelLoadError(BonitoError):
+    """A model or engine could not be loaded."""
+
+
+class RunError(BonitoError):
+    """A generation run cannot start or go on in its output folder."""
+
+
+class SourceError(BonitoError):
+    """A CTGA source could not be loaded; the message names it and says why."""
+
+
+class PromptsourceError(BonitoError):
+    """promptsource's templates could not be fetched, verified or read."""
+
+
+class CtgaBuildError(BonitoError):
+    """A CTGA build that cannot start or finish."""
+
+
+class RecipeError(BonitoError, ValueError):
+    """A training recipe that cannot start; raised before any training step."""
+
+
+def cause(exc: BaseException) -> str:
+    """An exception from another library as one line: its type and the first line of its message."""
+    lines = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__

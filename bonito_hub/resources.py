@@ -1,0 +1,31 @@
+"""The data files bonito-hub ships: read from the installed package, never from a checkout.
+
+They live in bonito_hub/data/ (the design's top-level folders, dataset_builders/ctga/ and
+model_cards/, hold links to them, so they can be found and edited where the design puts them):
+  task_types.yaml                the 16 task types, short name -> full name
+  generation_presets.yaml        sampling and filter presets of `bonito generate`
+  ctga/sources.yaml              CTGA's source registry
+  ctga/task_types.yaml           our task-type table: every promptsource template of every source
+  ctga/ctga_v1_task_types.csv    CTGA-v1's table as released with the paper
+  cards/ctga.md, cards/generated.md   the card templates
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+from importlib.resources.abc import Traversable
+
+
+def data_file(relative: str) -> Traversable:
+    """The packaged data file at `relative` (a path under bonito_hub/data, with "/")."""
+    path = resources.files("bonito_hub") / "data"
+    for part in relative.split("/"):
+        path = path / part
+    if not path.is_file():
+        raise FileNotFoundError(f"bonito-hub's data file data/{relative} is missing from the installed package "
+                                "(a broken install: reinstall bonito-hub)")
+    return path
+
+
+def read_text(relative: str) -> str:
+    return data_file(relative).read_text(encoding="utf-8")
