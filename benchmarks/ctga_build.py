@@ -1,7 +1,7 @@
 """Benchmark: CTGA build throughput and peak memory on synthetic source rows.
 
-Writes ROWS synthetic rows (in each source's real schema, tests/fixtures/source_rows.py) spread
-over the 38 sources as Parquet, then runs `bonito ctga build` on them with --num-proc 1 and 2 in
+Writes ROWS synthetic rows (in each source's real schema) spread
+over the 38 sources as Parquet (bonito_hub.testing.sources), then runs `bonito ctga build` on them with --num-proc 1 and 2 in
 the same run, and, as the baseline, the bare meta-template renderer on the same rows in one
 process (no datasets, no files: the ceiling for rendering alone). Prints rows/s, the
 extrapolation to CTGA-v1's 1.65M rows, and the peak RSS of the whole process tree.
@@ -20,8 +20,6 @@ import sys
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
 
 CTGA_V1_ROWS = 1_650_000
 TARGET_SECONDS = 300
@@ -64,7 +62,7 @@ def write_sources(root: Path, rows: int) -> int:
     import pyarrow.parquet as pq
 
     from bonito_hub.ctga.sources import load_registry
-    from tests.fixtures.source_rows import make_row
+    from bonito_hub.testing.sources import make_row
 
     registry = load_registry()
     per_source = rows // len(registry)
@@ -80,12 +78,13 @@ def render_only(src: Path, limit: int) -> float:
     """Baseline: the renderer alone over the same rows, one process, rows already in memory."""
     import pyarrow.parquet as pq
 
-    from bonito_hub.ctga.build import _catalog
+    from bonito_hub.ctga.builder import CtgaConfig
     from bonito_hub.ctga.meta_template import Renderer, RenderSkip
+    from bonito_hub.ctga.plan import meta_templates
     from bonito_hub.ctga.sources import load_registry
 
     registry = load_registry()
-    catalog = _catalog(None, None).for_task_types(None)
+    catalog = meta_templates(CtgaConfig())
     renderer = Renderer()
     work = []
     for name, source in registry.items():

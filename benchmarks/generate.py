@@ -29,8 +29,6 @@ import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
 MODEL_SIZES = {  # hidden, layers, heads, intermediate
     "tiny": (384, 6, 6, 1536),
     "150m": (768, 16, 12, 3072),

@@ -16,14 +16,11 @@ from __future__ import annotations
 
 import argparse
 import random
-import sys
 import tempfile
 import time
 import warnings
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
 warnings.filterwarnings("ignore")
 
 
@@ -51,7 +48,7 @@ def run(mode: str, model_dir: str, train_rows, eval_rows, work: str) -> dict:
 
     torch.manual_seed(0)
     tok = AutoTokenizer.from_pretrained(model_dir)
-    args = training.RecipeArguments(dataset_name="bench")
+    args = training.RecipeConfig(dataset_name="bench")
     train = training.prepare_dataset(datasets.Dataset.from_list(train_rows), "student", tok, args)
     evaluation = training.prepare_dataset(datasets.Dataset.from_list(eval_rows), "student", tok, args)
     config = SFTConfig(

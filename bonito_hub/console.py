@@ -60,11 +60,18 @@ def configure(verbosity: int = 0, progress: bool | None = None) -> None:
 
 
 def set_progress(enabled: bool | None) -> None:
+    """Bars on (True), off (False), or only on a terminal (None); the bars `datasets`,
+    `transformers` and `huggingface_hub` draw themselves (loading weights, preparing splits,
+    downloads) follow the same switch."""
     _progress["enabled"] = enabled
     if enabled is False or (enabled is None and not sys.stderr.isatty()):
         import datasets
+        import huggingface_hub.utils
+        import transformers.utils.logging
 
         datasets.disable_progress_bars()
+        transformers.utils.logging.disable_progress_bar()
+        huggingface_hub.utils.disable_progress_bars()
 
 
 def progress_enabled() -> bool | None:

@@ -1,7 +1,6 @@
 """The source registry and the task-type table against the real promptsource templates."""
 
 import copy
-from pathlib import Path
 
 import pytest
 import random

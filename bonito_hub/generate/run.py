@@ -209,6 +209,7 @@ class GenerationRun:
             overhead = len(engine.tokenizer(generator_input(settings.task_type, "x"))["input_ids"])
             budget = engine.max_context - settings.sampling.max_tokens - overhead
         self.splitter = PassageSplitter(engine.tokenizer, budget)
+        log.debug("passages of at most %d tokens; %d documents in %d chunks", budget, self.n_docs, self.n_chunks)
         self.id_column = "id" if "id" in texts.column_names and settings.text_column != "id" else None
 
     def chunk_range(self, k: int) -> tuple[int, int]:

@@ -1,0 +1,42 @@
+"""The `bonito` command's own behaviour: version, how much it says, bars, one-line errors."""
+
+from __future__ import annotations
+
+import pytest
+
+from bonito_hub import __version__
+from bonito_hub.cli import main
+
+
+def test_version(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["--version"])
+    assert exit_.value.code == 0 and capsys.readouterr().out.strip() == f"bonito-hub {__version__}"
+
+
+def _generate(tiny_bonito, docs_jsonl, out, *flags):
+    return main(["generate", "--model", tiny_bonito, "--input", docs_jsonl, "--task-type", "exqa",
+                 "--output", str(out), "--max-tokens", "16", *flags])
+
+
+def test_info_by_default_quiet_with_q_debug_with_v(tiny_bonito, docs_jsonl, tmp_path, capsys):
+    assert _generate(tiny_bonito, docs_jsonl, tmp_path / "a") == 0
+    captured = capsys.readouterr()
+    assert "bonito: 1 of 1 chunks to generate" in captured.err and "funnel (transformers engine)" in captured.out
+    assert "passages of at most" not in captured.err
+    # stderr is not a terminal here: no bar is drawn, ours or the libraries' (weights loading)
+    assert "it/s]" not in captured.err and "doc/s" not in captured.err
+
+    assert _generate(tiny_bonito, docs_jsonl, tmp_path / "b", "-q") == 0
+    captured = capsys.readouterr()
+    assert "bonito:" not in captured.err and "funnel (transformers engine)" in captured.out
+
+    assert _generate(tiny_bonito, docs_jsonl, tmp_path / "b", "-v") == 0  # the same run again: resumed
+    err = capsys.readouterr().err
+    assert "bonito: resuming the run in" in err and "bonito: passages of at most" in err
+
+
+def test_a_user_error_is_one_line(tiny_bonito, docs_jsonl, tmp_path, capsys):
+    assert _generate(tiny_bonito, docs_jsonl, tmp_path / "c", "--shard", "4/2") == 2
+    err = capsys.readouterr().err
+    assert err == "bonito: error: --shard 4/2: need 0 <= i < N\n"
