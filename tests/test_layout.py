@@ -108,3 +108,47 @@ def test_every_error_raised_on_purpose_is_a_bonito_error():
                 assert issubclass(obj, errors.BonitoError) or obj.__name__ == "RenderSkip", obj
     assert errors.cause(ValueError("first line\nsecond")) == "ValueError: first line"
     assert errors.cause(RuntimeError()) == "RuntimeError"
+
+
+def test_staged_folder_replaces_only_when_complete(tmp_path):
+    import pytest
+
+    from bonito_hub.folders import staged, write_atomic
+
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "old.txt").write_text("old")
+    with pytest.raises(RuntimeError):
+        with staged(out) as folder:
+            (folder / "new.txt").write_text("new")
+            raise RuntimeError("the build failed")
+    assert [p.name for p in tmp_path.iterdir()] == ["out"] and (out / "old.txt").exists()
+    with staged(out) as folder:
+        (folder / "new.txt").write_text("new")
+        assert not (out / "new.txt").exists()  # nothing shows before the block ends
+    assert [p.name for p in out.iterdir()] == ["new.txt"] and [p.name for p in tmp_path.iterdir()] == ["out"]
+
+    def half_written(path):
+        path.write_text("half")
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        write_atomic(out / "record.json", half_written)
+    assert [p.name for p in out.iterdir()] == ["new.txt"]
+
+
+def test_both_engines_declare_the_engine_protocol():
+    from bonito_hub.generate.engines import Engine, TransformersEngine, VllmEngine
+
+    assert Engine in TransformersEngine.__mro__ and Engine in VllmEngine.__mro__
+
+    class Lacking:  # a would-be engine without max_context
+        name, model_name, tokenizer = "x", "m", None
+
+        def generate(self, prompts, sampling, seed):
+            return [[] for _ in prompts]
+
+    class Complete(Lacking):
+        max_context = 512
+
+    assert isinstance(Complete(), Engine) and not isinstance(Lacking(), Engine)
