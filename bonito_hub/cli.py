@@ -30,8 +30,9 @@ def _add_ctga(sub, common) -> None:
     b.add_argument("--promptsource-dir", help="folder with promptsource's templates or its sdist (default: fetch with pip)")
     b.add_argument("--skip-missing", action="store_true", help="build without sources that fail to load (listed in the card)")
     b.add_argument("--max-per-source", type=int, default=100_000, help="rows sampled per source (default: 100000)")
-    b.add_argument("--task-types", nargs="+", metavar="TYPE", help="only these task types (short or full names)")
-    b.add_argument("--seed", type=int, default=42)
+    b.add_argument("--task-types", nargs="+", metavar="TYPE",
+                   help="only these task types (short or full names; bonito tasks lists them)")
+    b.add_argument("--seed", type=int, default=42, help="draws rows, templates and choices inside them (default: 42)")
     b.add_argument("--num-proc", type=int, default=1, help="processes rendering rows")
     b.add_argument("--validation-fraction", type=float, default=0.01, help="share of each source's sample held out")
     b.add_argument("--no-truncate", dest="truncate", action="store_false",
@@ -66,6 +67,7 @@ def _ctga_build(args) -> int:
 
 
 def _add_generate(sub, common) -> None:
+    from bonito_hub import tasks
     from bonito_hub.generate.filters import FILTERS
     from bonito_hub.generate.presets import presets
     from bonito_hub.generate.run import CHUNK_TOKENS
@@ -74,10 +76,13 @@ def _add_generate(sub, common) -> None:
     g = sub.add_parser("generate", parents=[common], help="generate instruction-tuning data from unannotated text")
     g.add_argument("--model", required=True, help="task generator: a local folder or a Hub id")
     g.add_argument("--input", required=True, help="JSONL/CSV/Parquet/text file, folder of .txt/.md, data set folder, or Hub id")
-    g.add_argument("--task-type", required=True, help="short or full task-type name (e.g. exqa)")
+    g.add_argument("--task-type", required=True, metavar="TYPE",
+                   help="short or full task-type name: " + ", ".join(tasks.short_names()) + " (bonito tasks lists them)")
     g.add_argument("--output", required=True, help="folder to write; the same command resumes an interrupted run")
     g.add_argument("--text-column", default="text", help="column holding the documents (default: text)")
     g.add_argument("--split", default="train", help="split of a data set input (default: train)")
+    g.add_argument("--encoding", default="utf-8",
+                   help="encoding of text inputs (default: utf-8; every byte must decode, e.g. latin-1 for older corpora)")
     g.add_argument("--preset", choices=list(table), default="default",
                    help="sampling and filters: " + "; ".join(f"{k}: {v['about']} (temperature {v['temperature']}, "
                                                              f"top_p {v['top_p']})" for k, v in table.items()))
@@ -85,7 +90,7 @@ def _add_generate(sub, common) -> None:
     g.add_argument("--temperature", type=float, help="sampling temperature (preset default: 0.5, paper: 0.95)")
     g.add_argument("--top-p", type=float, help="nucleus sampling (preset default: 0.95, paper: 0.5)")
     g.add_argument("--max-tokens", type=int, help="new tokens per generation (preset: 256)")
-    g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--seed", type=int, default=0, help="sampling seed; chunk k samples with a seed from (seed, k)")
     g.add_argument("--backend", choices=["auto", "transformers", "vllm"], default="auto",
                    help="auto: vLLM when it is installed and a GPU is visible, else transformers")
     e = g.add_argument_group("engine options (each applies to the engine named; giving one to the other is an error)")
@@ -141,7 +146,9 @@ def _generate(args) -> int:
     from bonito_hub.generate.engines import SamplingConfig, make_engine
     from bonito_hub.corpus import check_text_column, load_texts
     from bonito_hub.generate.presets import resolve
-    from bonito_hub.generate.run import GenerationRun, RunConfig
+    from bonito_hub import resources
+    from bonito_hub.generate.engines import check_model_source
+    from bonito_hub.generate.run import GenerationRun, RunConfig, check_output, run_record
 
     shard = _parse_shard(args.shard)
     sampling, filters = resolve(args.preset, {"n": args.num_samples, "temperature": args.temperature,
@@ -152,8 +159,12 @@ def _generate(args) -> int:
         filters=filters, format=args.format, chunk_docs=args.chunk_size, chunk_tokens=args.chunk_tokens,
         max_passage_tokens=args.max_passage_tokens,
     )
-    texts = load_texts(args.input, split=args.split)
-    check_text_column(texts, args.text_column)  # before loading the model: fail in seconds, not minutes
+    # Everything that can be checked before the model loads is checked here: fail in seconds, not hours.
+    texts = load_texts(args.input, split=args.split, encoding=args.encoding)
+    check_text_column(texts, args.text_column)
+    check_output(args.output, run_record(config, args.model, texts), args.overwrite)
+    resources.data_file("cards/generated.md")
+    check_model_source(args.model)
     # Only what the user set; make_engine refuses an option the chosen engine does not take.
     engine_options = {"batch_size": args.batch_size, "tensor_parallel_size": args.tensor_parallel_size,
                       "gpu_memory_utilization": args.gpu_memory_utilization, "max_model_len": args.max_model_len,
@@ -173,6 +184,18 @@ def _generate(args) -> int:
     return 0
 
 
+def _add_tasks(sub, common) -> None:
+    sub.add_parser("tasks", parents=[common], help="list the 16 task types, short and full names")
+
+
+def _tasks(args) -> int:
+    from bonito_hub import tasks
+
+    for short in tasks.short_names():
+        print(f"{short:<14} {tasks.full_name(short)}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from bonito_hub import __version__
 
@@ -182,6 +205,7 @@ def build_parser() -> argparse.ArgumentParser:
     common = _common()
     _add_ctga(sub, common)
     _add_generate(sub, common)
+    _add_tasks(sub, common)
     return parser
 
 
@@ -196,11 +220,15 @@ def main(argv: list[str] | None = None) -> int:
             return _ctga_build(args)
         if args.command == "generate":
             return _generate(args)
+        if args.command == "tasks":
+            return _tasks(args)
     except BonitoError as exc:
         print(f"bonito: error: {exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("bonito: interrupted; nothing was published", file=sys.stderr)
+    except KeyboardInterrupt as exc:
+        said = str(exc) or ("nothing was written; the output folder is as it was" if args.command == "ctga"
+                            else "nothing was saved")
+        print(f"bonito: interrupted; {said}", file=sys.stderr)
         return 130
     return 1
 

@@ -14,30 +14,74 @@ from bonito_hub.errors import InputError, cause
 
 FILE_BUILDERS = {".jsonl": "json", ".json": "json", ".csv": "csv", ".parquet": "parquet", ".txt": "text"}
 DOC_SUFFIXES = {".txt", ".md"}
+TEXT_BUILDERS = {"json", "csv", "text"}
+BLOCK = 1 << 20
+BINARY_SNIFF = 8192
 
 
-def _documents_folder(folder: Path):
+def check_decoding(path: Path, encoding: str = "utf-8") -> None:
+    """The one decoding rule for every text input: the whole file decodes with `encoding`
+    (UTF-8 unless the user says otherwise), or an InputError names the file and the line of the
+    first bad byte. A file with NUL bytes near its start is binary and refused by name; an empty
+    file is refused too."""
+    import codecs
+
+    try:
+        decoder = codecs.getincrementaldecoder(encoding)(errors="strict")
+    except LookupError:
+        raise InputError(f"--encoding {encoding!r} is not an encoding Python knows") from None
+    lines, offset = 1, 0
+    with open(path, "rb") as f:
+        first = True
+        while block := f.read(BLOCK):
+            if first and b"\0" in block[:BINARY_SNIFF] and not encoding.lower().startswith("utf-16"):
+                raise InputError(f"{path} is a binary file, not text")
+            if first and not block.strip():
+                raise InputError(f"{path} holds no text")
+            first = False
+            try:
+                decoder.decode(block)
+            except UnicodeDecodeError as exc:
+                line = lines + block[:exc.start].count(b"\n")
+                raise InputError(f"{path}, line {line} (byte {offset + exc.start}): not valid {encoding} "
+                                 f"({exc.reason}); pass --encoding with the file's encoding (for example latin-1)") from None
+            lines += block.count(b"\n")
+            offset += len(block)
+        if first:
+            raise InputError(f"{path} is empty")
+        try:
+            decoder.decode(b"", final=True)
+        except UnicodeDecodeError as exc:
+            raise InputError(f"{path}: ends inside a {encoding} character ({exc.reason})") from None
+
+
+def _documents_folder(folder: Path, encoding: str):
     import datasets
 
     files = sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in DOC_SUFFIXES)
+    for p in files:
+        if p.stat().st_size:  # an empty document is counted as empty, not refused
+            check_decoding(p, encoding)
 
-    def gen(paths, stamps):
+    def gen(paths, stamps, encoding):
         for p in paths:
-            yield {"id": p.relative_to(folder).as_posix(), "text": p.read_text(encoding="utf-8", errors="replace")}
+            yield {"id": p.relative_to(folder).as_posix(), "text": p.read_text(encoding=encoding)}
 
     features = datasets.Features({"id": datasets.Value("string"), "text": datasets.Value("string")})
     # from_generator writes Arrow to the cache, so documents are never all held in memory at once.
     # Its cache is keyed on gen_kwargs: sizes and times of the files make an edited folder a new key.
     stamps = [(p.stat().st_size, p.stat().st_mtime_ns) for p in files]
-    return datasets.Dataset.from_generator(gen, gen_kwargs={"paths": files, "stamps": stamps}, features=features)
+    return datasets.Dataset.from_generator(gen, gen_kwargs={"paths": files, "stamps": stamps, "encoding": encoding}, features=features)
 
 
-def load_texts(source, split: str = "train"):
+def load_texts(source, split: str = "train", encoding: str = "utf-8"):
     """The corpus as a `datasets.Dataset`.
 
     Args:
         source: a `Dataset` or `DatasetDict`, a file, a folder, or a Hub data set id (see above).
         split: the split to take from a data set with several.
+        encoding: of text files (JSON Lines, JSON, CSV, plain text, documents); every byte must
+            decode, or the error names the file and line.
 
     Example:
         >>> docs = load_texts("notes/")          # a folder of .txt files: columns id, text
@@ -56,13 +100,18 @@ def load_texts(source, split: str = "train"):
                 raise InputError(f"{path}: unsupported file type {path.suffix!r}; use "
                                  f"{', '.join(sorted(FILE_BUILDERS))}, a folder or a Hub data set id")
             kwargs = {"sample_by": "paragraph"} if builder == "text" else {}
+            if builder in TEXT_BUILDERS:
+                check_decoding(path, encoding)
+                kwargs["encoding"] = encoding
+            elif path.stat().st_size == 0:
+                raise InputError(f"{path} is empty")
             return datasets.load_dataset(builder, data_files=str(path), split="train", **kwargs)
         if path.is_dir():
             if (path / "state.json").exists() or (path / "dataset_dict.json").exists():
                 loaded = datasets.load_from_disk(str(path))
                 return _pick_split(loaded, split, str(path)) if isinstance(loaded, datasets.DatasetDict) else loaded
             if any(p.suffix.lower() in DOC_SUFFIXES for p in path.rglob("*") if p.is_file()):
-                return _documents_folder(path)
+                return _documents_folder(path, encoding)
             return _pick_split(datasets.load_dataset(str(path)), split, str(path))
         if path.exists() or str(source).startswith((".", "/")):
             raise InputError(f"input {source} is neither a file nor a folder")

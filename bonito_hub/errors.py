@@ -23,6 +23,11 @@ class ModelLoadError(BonitoError):
     """A model or engine could not be loaded."""
 
 
+class OutputError(BonitoError):
+    """An output folder bonito-hub may not write to: not a folder, not writable, or holding files
+    it did not write."""
+
+
 class RunError(BonitoError):
     """A generation run cannot start or go on in its output folder."""
 

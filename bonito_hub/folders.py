@@ -7,6 +7,9 @@
   it into place (a generation run's chunks and records: a file exists whole or not at all).
 - `remove_folder(path)` renames a folder aside before deleting it, so an interrupted delete
   leaves no half folder under the original name.
+- `claim_output(path, ...)` says, before any work, whether an output folder is new, empty, or
+  one of ours; a folder holding anything bonito-hub did not write is refused, whatever the flags,
+  so --overwrite can only ever replace our own files.
 """
 
 from __future__ import annotations
@@ -17,6 +20,8 @@ import uuid
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable, Iterator
+
+from bonito_hub.errors import OutputError
 
 
 def _aside(path: Path, tag: str) -> Path:
@@ -70,3 +75,42 @@ def write_atomic(path: str | os.PathLike, content: str | bytes | Callable[[Path]
         tmp.unlink(missing_ok=True)
         raise
     return path
+
+
+def claim_output(output: str | os.PathLike, record_name: str, our_entries: set[str], what: str) -> dict | None:
+    """Check `output` before any work. Returns the record of the earlier run of ours it holds
+    (`record_name`, JSON), or None for a new or empty folder. Raises OutputError when it is not
+    a folder, cannot be written, or holds anything but `our_entries` with our record among them:
+    those are the user's files, and no flag lets bonito-hub replace them."""
+    import json
+
+    output = Path(output).absolute()
+    if output.exists() and not output.is_dir():
+        raise OutputError(f"--output {output} exists and is not a folder")
+    existing = sorted(p.name for p in output.iterdir()) if output.exists() else []
+    record = None
+    if existing:
+        try:
+            record = json.loads((output / record_name).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            record = None
+        foreign = [name for name in existing if name not in our_entries]
+        if record is None or foreign:
+            shown = ", ".join((foreign or existing)[:5]) + (" ..." if len(foreign or existing) > 5 else "")
+            raise OutputError(f"--output {output} holds files bonito-hub did not write ({shown}); it writes only "
+                              f"into a new or empty folder, or one holding {what}: choose another --output")
+    _check_writable(output)
+    return record
+
+
+def _check_writable(output: Path) -> None:
+    """Writing is tried where it will happen: in the folder, or in its nearest existing parent."""
+    probe_dir = output
+    while not probe_dir.exists():
+        probe_dir = probe_dir.parent
+    probe = probe_dir / f".bonito-write-test-{uuid.uuid4().hex[:8]}"
+    try:
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise OutputError(f"--output {output}: cannot write in {probe_dir} ({exc.strerror or exc})") from None

@@ -114,9 +114,28 @@ def test_refuses_a_folder_with_other_files(promptsource_dir, tmp_path, capsys):
     out = tmp_path / "mine"
     out.mkdir()
     (out / "notes.txt").write_text("keep me")
-    rc = main(["ctga", "build", "--output", str(out), "--sources-dir", str(SOURCES_DIR), "--promptsource-dir", promptsource_dir])
-    assert rc == 2 and "already holds other files" in capsys.readouterr().err
-    assert (out / "notes.txt").read_text() == "keep me"
+    args = ["ctga", "build", "--output", str(out), "--sources-dir", str(SOURCES_DIR), "--promptsource-dir", promptsource_dir]
+    for extra in ([], ["--overwrite"]):  # --overwrite cannot delete what bonito-hub did not write
+        assert main(args + extra) == 2
+        err = capsys.readouterr().err
+        assert "holds files bonito-hub did not write (notes.txt)" in err and "--overwrite" not in err
+        assert [p.name for p in out.iterdir()] == ["notes.txt"] and (out / "notes.txt").read_text() == "keep me"
+
+
+def test_a_build_beside_the_users_files_and_output_dot(promptsource_dir, tmp_path, capsys, monkeypatch):
+    ours = tmp_path / "ctga"
+    args = ["ctga", "build", "--sources-dir", str(SOURCES_DIR), "--promptsource-dir", promptsource_dir,
+            "--task-types", "ynqa"]
+    assert main(args + ["--output", str(ours)]) == 0
+    (ours / "thesis.txt").write_text("my thesis")  # the user's file put into our folder
+    assert main(args + ["--output", str(ours), "--overwrite"]) == 2
+    assert "did not write (thesis.txt)" in capsys.readouterr().err and (ours / "thesis.txt").exists()
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "thesis.txt").write_text("my thesis")
+    monkeypatch.chdir(work)
+    assert main(args + ["--output", ".", "--overwrite"]) == 2
+    assert "is the current folder" in capsys.readouterr().err and (work / "thesis.txt").read_text() == "my thesis"
 
 
 def test_missing_source_is_named_and_nothing_is_left(promptsource_dir, tmp_path, capsys):

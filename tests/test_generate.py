@@ -51,7 +51,12 @@ def test_cli_end_to_end(tiny_bonito, docs_jsonl, tmp_path, capsys):
     assert "harbour" not in card  # the corpus is not quoted
 
 
-def test_resume_after_interruption_between_chunks(tiny_bonito, docs_jsonl, tmp_path, monkeypatch):
+def rows_of_chunk(folder, k):
+    record = json.loads((folder / "chunks" / f"chunk-{k:06d}.json").read_text())
+    return datasets.Dataset.from_parquet(str(folder / record["data_file"])).to_list() if record["data_file"] else []
+
+
+def test_resume_after_interruption_between_chunks(tiny_bonito, docs_jsonl, tmp_path, monkeypatch, capsys):
     full = tmp_path / "full"
     assert main(gen_args(tiny_bonito, docs_jsonl, full)) == 0
     part = tmp_path / "part"
@@ -65,8 +70,14 @@ def test_resume_after_interruption_between_chunks(tiny_bonito, docs_jsonl, tmp_p
         original(self, k, rows, counts, **kwargs)
 
     monkeypatch.setattr(GenerationRun, "_write_chunk", crash_after_three)
+    capsys.readouterr()
     assert main(gen_args(tiny_bonito, docs_jsonl, part)) == 130
-    assert not (part / "funnel.json").exists() and not (part / "README.md").exists()
+    assert capsys.readouterr().err.endswith(f"bonito: interrupted; 3 of 9 chunks are saved in {part} (their rows load "
+                                            "with datasets.load_dataset); run the same command to resume\n")
+    # a partial run opens with load_dataset: the finished chunks' rows, and a card that says it is partial
+    assert not (part / "funnel.json").exists() and "Partial run: 3 of 9 chunks" in (part / "README.md").read_text()
+    saved = [r for k in written for r in rows_of_chunk(part, k)]
+    assert datasets.load_dataset(str(part), split="train").to_list() == saved and saved
     monkeypatch.setattr(GenerationRun, "_write_chunk", original)
     done_before = sorted(p.name for p in (part / "chunks").iterdir())
     assert len(done_before) == 3
@@ -152,7 +163,10 @@ def test_messages_format(tiny_bonito, docs_jsonl, tmp_path):
         (["--text-column", "body"], "text column 'body' not found; columns: id, text"),
         (["--task-type", "poetry"], "unknown task type 'poetry'; valid task types: exqa"),
         (["--shard", "3/2"], "--shard 3/2"),
-        (["--no-filter", "span", "--num-samples", "0"], "invalid sampling parameters"),
+        (["--no-filter", "span", "--num-samples", "0"], "--num-samples (n) must be at least 1, got 0"),
+        (["--temperature", "-1"], "--temperature (temperature) must be 0 or more (0 is greedy), got -1.0"),
+        (["--top-p", "1.5"], "--top-p (top_p) must be in (0, 1], got 1.5"),
+        (["--encoding", "klingon"], "--encoding 'klingon' is not an encoding Python knows"),
     ],
 )
 def test_bad_arguments(tiny_bonito, docs_jsonl, tmp_path, capsys, args, message):
@@ -166,13 +180,19 @@ def test_bad_arguments(tiny_bonito, docs_jsonl, tmp_path, capsys, args, message)
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert err.startswith("bonito: error: ") and message in err and err.count("\n") == 1  # before any model loads
-    assert not (out / "funnel.json").exists()
+    assert not out.exists()
 
 
 def test_missing_model_says_where_it_looked(docs_jsonl, tmp_path, capsys):
-    assert main(gen_args(str(tmp_path / "no-such-model"), docs_jsonl, tmp_path / "out")) == 2
+    assert main(gen_args("no-such-org/no-such-model", docs_jsonl, tmp_path / "out")) == 2
     err = capsys.readouterr().err
     assert "could not load model" in err and "no-such-model" in err and "local folder" in err
+    # a path is told apart from a Hub id, before anything loads; so is a folder that is no model
+    assert main(gen_args(str(tmp_path / "no-such-model"), docs_jsonl, tmp_path / "out")) == 2
+    assert f"--model {tmp_path / 'no-such-model'}: no such folder" in capsys.readouterr().err
+    assert main(gen_args(str(tmp_path), docs_jsonl, tmp_path / "out")) == 2
+    assert "is a folder but not a model folder (no config.json in it)" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
 
 
 def test_non_string_text(tiny_bonito, tmp_path, capsys):
@@ -186,8 +206,23 @@ def test_folder_holding_other_files(tiny_bonito, docs_jsonl, tmp_path, capsys):
     out = tmp_path / "out"
     out.mkdir()
     (out / "mine.txt").write_text("x")
-    assert main(gen_args(tiny_bonito, docs_jsonl, out)) == 2
-    assert "holds other files" in capsys.readouterr().err and (out / "mine.txt").exists()
+    for extra in ([], ["--overwrite"]):  # --overwrite cannot delete what bonito-hub did not write
+        assert main(gen_args(tiny_bonito, docs_jsonl, out) + extra) == 2
+        err = capsys.readouterr().err
+        assert "holds files bonito-hub did not write (mine.txt)" in err and "pass --overwrite" not in err
+        assert [p.name for p in out.iterdir()] == ["mine.txt"]
+
+
+def test_overwrite_replaces_only_our_run(tiny_bonito, docs_jsonl, tmp_path, capsys, monkeypatch):
+    ours = tmp_path / "ours"
+    assert main(gen_args(tiny_bonito, docs_jsonl, ours)) == 0
+    (ours / "notes.txt").write_text("mine")
+    assert main(gen_args(tiny_bonito, docs_jsonl, ours, "--seed", "3", "--overwrite")) == 2
+    assert "did not write (notes.txt)" in capsys.readouterr().err and (ours / "notes.txt").read_text() == "mine"
+    monkeypatch.chdir(tmp_path / "ours")  # --output . in a folder of the user's files
+    (ours / "run.json").unlink()
+    assert main(gen_args(tiny_bonito, docs_jsonl, ".", "--overwrite")) == 2
+    assert (ours / "notes.txt").read_text() == "mine" and (ours / "data").is_dir()
 
 
 def test_input_kinds(tmp_path):
@@ -230,7 +265,7 @@ class ScriptedEngine:
     def __init__(self, outputs):
         self.outputs, self.tokenizer = outputs, make_tokenizer()
 
-    def generate(self, prompts, sampling, seed):
+    def generate(self, prompts, sampling, seed, progress=None):
         return [list(self.outputs) for _ in prompts]
 
 

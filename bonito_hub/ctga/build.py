@@ -14,6 +14,7 @@ import time
 import uuid
 from pathlib import Path
 
+from bonito_hub import resources
 from bonito_hub.console import get_logger
 from bonito_hub.ctga import promptsource
 from bonito_hub.ctga.builder import Ctga, CtgaConfig
@@ -22,10 +23,11 @@ from bonito_hub.ctga.plan import meta_templates, templates, templates_per_task_t
 from bonito_hub.ctga.publish import configs, write_card, write_parquet
 from bonito_hub.ctga.render import compile_all
 from bonito_hub.errors import ConfigError, CtgaBuildError
-from bonito_hub.folders import staged
-from bonito_hub.records import make_record, read_record, write_record
+from bonito_hub.folders import claim_output, staged
+from bonito_hub.records import make_record, write_record
 
 RECORD_NAME = "ctga_build.json"
+OUR_ENTRIES = {RECORD_NAME, "README.md", "data"}
 MAX_ROWS_PER_SHARD = 200_000
 log = get_logger(__name__)
 
@@ -85,11 +87,13 @@ def _check(config: CtgaConfig, output: Path, overwrite: bool, num_proc: int) -> 
         raise ConfigError("--num-proc must be at least 1")
     if config.sources_dir is not None and not Path(config.sources_dir).is_dir():
         raise ConfigError(f"--sources-dir {config.sources_dir} is not a folder")
-    if output.exists() and not output.is_dir():
-        raise CtgaBuildError(f"{output} exists and is not a folder")
-    if output.exists() and any(output.iterdir()) and not overwrite:
-        what = "another CTGA build" if read_record(output / RECORD_NAME) else "other files"
-        raise CtgaBuildError(f"{output} already holds {what}; pass --overwrite to replace it")
+    if Path.cwd().resolve().is_relative_to(output):
+        raise ConfigError(f"--output {output} is the current folder or holds it; a build replaces its folder as a "
+                          "whole, so give a new subfolder (for example --output ctga)")
+    ours = claim_output(output, RECORD_NAME, OUR_ENTRIES, f"a CTGA build ({RECORD_NAME})")
+    if ours is not None and not overwrite:
+        raise CtgaBuildError(f"{output} already holds another CTGA build; pass --overwrite to replace it")
+    resources.data_file("cards/ctga.md")
 
 
 def _table_record(config: CtgaConfig) -> dict:

@@ -7,6 +7,7 @@ from pathlib import Path
 from huggingface_hub import DatasetCard, DatasetCardData
 
 from bonito_hub import resources, tasks
+from bonito_hub.folders import write_atomic
 
 
 def write_generation_card(folder: Path, record: dict, funnel: dict, data_files: list[str]) -> Path:
@@ -22,10 +23,10 @@ def write_generation_card(folder: Path, record: dict, funnel: dict, data_files: 
     )
     card = DatasetCard.from_template(
         data, template_str=resources.read_text("cards/generated.md"), run=run, funnel=funnel,
-        model=record["model"], num_documents=record["input"]["num_documents"],
+        model=record["model"], num_documents=record["input"]["num_documents"], partial=not funnel["complete"],
         task_type_full=tasks.full_name(run["task_type"]),
         prompt_columns="`prompt`/`completion`" if run["format"] == "prompt-completion" else "`messages`",
     )
     path = Path(folder) / "README.md"
-    card.save(path)
+    write_atomic(path, str(card))
     return path

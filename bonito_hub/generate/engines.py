@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, fields
-from typing import Any, ClassVar, Mapping, Protocol, runtime_checkable
+from typing import Any, Callable, ClassVar, Mapping, Protocol, runtime_checkable
 
 from bonito_hub.errors import ConfigError, ModelLoadError, cause
 
@@ -41,10 +41,18 @@ class SamplingConfig:
         else:
             values = {f.name: getattr(params, f.name) for f in fields(cls) if getattr(params, f.name, None) is not None}
         config = cls(**values)
-        if config.n < 1 or config.max_tokens < 1 or not 0 < config.top_p <= 1 or config.temperature < 0:
-            raise ConfigError(f"invalid sampling parameters {config}: need n >= 1, max_tokens >= 1, "
-                              "0 < top_p <= 1 and temperature >= 0")
+        config.check()
         return config
+
+    def check(self) -> None:
+        """Each value in its range, or a ConfigError naming the option, its range and the value."""
+        rules = [("n", "--num-samples", self.n >= 1, "at least 1"),
+                 ("max_tokens", "--max-tokens", self.max_tokens >= 1, "at least 1"),
+                 ("temperature", "--temperature", self.temperature >= 0, "0 or more (0 is greedy)"),
+                 ("top_p", "--top-p", 0 < self.top_p <= 1, "in (0, 1]")]
+        for name, flag, ok, allowed in rules:
+            if not ok:
+                raise ConfigError(f"{flag} ({name}) must be {allowed}, got {getattr(self, name)}")
 
 
 @runtime_checkable
@@ -65,14 +73,36 @@ class Engine(Protocol):
     @property
     def max_context(self) -> int: ...
 
-    def generate(self, prompts: list[str], sampling: SamplingConfig, seed: int) -> list[list[str]]:
-        """Per prompt, its `sampling.n` sampled texts; the same `seed` and prompts give the same texts."""
+    def generate(self, prompts: list[str], sampling: SamplingConfig, seed: int,
+                 progress: Callable[[int], object] | None = None) -> list[list[str]]:
+        """Per prompt, its `sampling.n` sampled texts; the same `seed` and prompts give the same
+        texts. `progress(n)`, when given, is called as n more prompts are done."""
         ...
 
 
 def derive_seed(*parts) -> int:
     """A 31-bit seed from any parts, the same in every process."""
     return int.from_bytes(hashlib.sha256("/".join(map(str, parts)).encode()).digest()[:4], "big") >> 1
+
+
+def check_model_source(model) -> None:
+    """A model named by a path must be a model folder; anything else is taken as a Hub id. Told
+    apart before loading, so a mistyped path is not reported as a bad repository id."""
+    import os
+    from pathlib import Path
+
+    if not isinstance(model, (str, os.PathLike)):
+        return
+    text = os.fspath(model)
+    path = Path(text).expanduser()
+    looks_like_path = text.startswith(("/", "./", "../", "~")) or os.sep in text and path.exists() \
+        or text.count("/") > 1
+    if path.is_dir():
+        if not (path / "config.json").is_file():
+            raise ModelLoadError(f"--model {text} is a folder but not a model folder (no config.json in it)")
+    elif looks_like_path or path.exists():
+        raise ModelLoadError(f"--model {text}: no such folder" if not path.exists()
+                             else f"--model {text} is a file; give the model's folder")
 
 
 def vllm_available() -> bool:
@@ -108,6 +138,7 @@ def make_engine(model, backend: str = "auto", **options):
     transformers), given only options it understands. An option meant for the other engine is an
     error that names it: silently dropping a setting the user chose would hide a mistake."""
     chosen = resolve_backend(backend)
+    check_model_source(model)
     other = "vllm" if chosen == "transformers" else "transformers"
     foreign = [name for name in ENGINE_ONLY_OPTIONS[other] if options.get(name) is not None]
     if foreign:
@@ -249,7 +280,8 @@ class TransformersEngine(Engine):
             batches.append(current)
         return batches
 
-    def generate(self, prompts: list[str], sampling: SamplingConfig, seed: int) -> list[list[str]]:
+    def generate(self, prompts: list[str], sampling: SamplingConfig, seed: int,
+                 progress: Callable[[int], object] | None = None) -> list[list[str]]:
         import torch
 
         torch.manual_seed(seed)
@@ -270,6 +302,8 @@ class TransformersEngine(Engine):
             for j, i in enumerate(batch):
                 # greedy decoding (temperature 0) gives one text; its n copies are n identical samples
                 results[i] = texts[j * per:(j + 1) * per] * (1 if do_sample else sampling.n)
+            if progress is not None:
+                progress(len(batch))
         return results
 
 
@@ -311,7 +345,8 @@ class VllmEngine(Engine):
         except AttributeError:
             return int(getattr(self.tokenizer, "model_max_length", 4096))
 
-    def generate(self, prompts: list[str], sampling: SamplingConfig, seed: int) -> list[list[str]]:
+    def generate(self, prompts: list[str], sampling: SamplingConfig, seed: int,
+                 progress: Callable[[int], object] | None = None) -> list[list[str]]:
         # One seed per request: each prompt's samples do not depend on what else is in the batch.
         params = [
             self.params_cls(n=sampling.n, temperature=sampling.temperature, top_p=sampling.top_p,
@@ -319,4 +354,6 @@ class VllmEngine(Engine):
             for i in range(len(prompts))
         ]
         outputs = self.llm.generate(prompts, params, use_tqdm=False)
+        if progress is not None:  # one call per chunk keeps vLLM's batches full; progress comes with it
+            progress(len(prompts))
         return [[o.text for o in out.outputs] for out in outputs]

@@ -49,7 +49,7 @@ class PassageSplitter:
         if not stripped:
             return []
         lead = len(text) - len(text.lstrip())
-        enc = self.tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
+        enc = self.tokenizer(text, add_special_tokens=False, return_offsets_mapping=True, verbose=False)
         starts = [s for s, e in enc["offset_mapping"] if e > s]
         if len(starts) <= self.max_tokens:
             return [Passage(lead, lead + len(stripped))]

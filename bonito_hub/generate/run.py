@@ -30,7 +30,7 @@ from bonito_hub import tasks
 from bonito_hub.console import get_logger, progress_bar
 from bonito_hub.corpus import check_text_column
 from bonito_hub.errors import ConfigError, InputError, RunError
-from bonito_hub.folders import remove_folder, write_atomic
+from bonito_hub.folders import claim_output, remove_folder, write_atomic
 from bonito_hub.format import generator_input
 from bonito_hub.generate.engines import Engine, SamplingConfig, derive_seed
 from bonito_hub.generate.filters import DEFAULT_FILTERS, check_names, filter_generations
@@ -101,10 +101,16 @@ def _schema(fmt: str):
 
 
 IDENTITY = ("options", "model", "input")  # the record fields a resumed run must share
+OUR_ENTRIES = {RUN_FILE, FUNNEL_FILE, "README.md", "data", "chunks"}
 
 
-def _record(config: RunConfig, engine: Engine, texts) -> dict:
-    return make_record(config, packages=PACKAGES, model=engine.model_name, engine=engine.name,
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C during a run; the message says what is saved and how to go on."""
+
+
+def run_record(config: RunConfig, model_name: str, texts, engine_name: str | None = None) -> dict:
+    """run.json: the options, model and input that identify the run, and what ran it."""
+    return make_record(config, packages=PACKAGES, model=str(model_name), engine=engine_name,
                        input={"fingerprint": getattr(texts, "_fingerprint", None), "num_documents": len(texts)})
 
 
@@ -112,26 +118,35 @@ def _same_run(existing: dict | None, record: dict) -> bool:
     return existing is not None and all(existing.get(k) == record[k] for k in IDENTITY)
 
 
-def _prepare_output(output: Path, record: dict, overwrite: bool) -> None:
-    run_file = output / RUN_FILE
-    if output.exists() and not output.is_dir():
-        raise RunError(f"{output} exists and is not a folder")
-    if output.exists() and any(output.iterdir()):
-        try:
-            existing = read_record(run_file)
-        except ValueError:
-            existing = None
-        if not _same_run(existing, record):
-            if not overwrite:
-                what = "a different generation run" if existing else "other files"
-                raise RunError(f"{output} holds {what}; pass --overwrite to replace it, or choose another --output")
-            remove_folder(output)
-        else:
-            log.info("resuming the run in %s", output)
+def check_output(output: str | Path, record: dict, overwrite: bool) -> str:
+    """What a run with `record` would do in `output`, decided before any model loads: "new"
+    (a new or empty folder), "resume" (the same run, unfinished or finished), or "replace" (another
+    run of ours, with --overwrite). A folder holding anything else is refused (OutputError)."""
+    existing = claim_output(output, RUN_FILE, OUR_ENTRIES, "a generation run (run.json)")
+    if existing is None:
+        return "new"
+    if _same_run(existing, record):
+        return "resume"
+    if not overwrite:
+        raise RunError(f"--output {output} holds a different generation run (see its run.json); pass --overwrite "
+                       "to replace that run, or choose another --output")
+    return "replace"
+
+
+def _prepare_output(output: Path, record: dict, overwrite: bool) -> str:
+    state = check_output(output, record, overwrite)
+    if state == "replace":  # only our own entries: claim_output refused anything else
+        for name in OUR_ENTRIES:
+            path = output / name
+            if path.is_dir():
+                remove_folder(path)
+            else:
+                path.unlink(missing_ok=True)
     for sub in ("data", "chunks"):
         (output / sub).mkdir(parents=True, exist_ok=True)
-    if not run_file.exists():
-        write_record(run_file, record)
+    if not (output / RUN_FILE).exists():
+        write_record(output / RUN_FILE, record)
+    return state
 
 
 def finished_chunks(output: Path) -> dict[int, dict]:
@@ -219,26 +234,36 @@ class GenerationRun:
         index, count = shard
         if not 0 <= index < count:
             raise ConfigError(f"shard {index}/{count}: need 0 <= i < N")
-        record = _record(self.settings, self.engine, self.texts)
-        _prepare_output(self.output, record, overwrite)
+        record = run_record(self.settings, self.engine.model_name, self.texts, self.engine.name)
+        state = _prepare_output(self.output, record, overwrite)
         mine = [k for k in range(self.n_chunks) if k % count == index]
         done = finished_chunks(self.output)
         todo = [k for k in mine if k not in done]
         _remove_unfinished_data(self.output, done, todo)
-        docs_of = lambda ks: sum(self.chunk_range(k)[1] - self.chunk_range(k)[0] for k in ks)  # noqa: E731
-        bar = progress_bar(total=docs_of(mine), initial=docs_of([k for k in mine if k in done]), unit="doc",
-                           desc=f"bonito generate {self.settings.task_type}", enabled=progress)
-        log.info("%d of %d chunks to generate (%d documents) with the %s engine", len(todo), len(mine),
-                 docs_of(todo), self.engine.name)
-        kept = 0
-        with bar:
-            for k in todo:
-                started = time.time()
-                rows, counts = self.process_chunk(k)
-                self._write_chunk(k, rows, counts, seconds=round(time.time() - started, 2))
-                kept += counts["kept"]
-                bar.update(counts["documents"])
-                bar.set_postfix(kept=kept, refresh=False)
+        so_far = aggregate(self.output, self.n_chunks)
+        if state == "resume":
+            log.info("resuming the run in %s: %d of %d chunks were finished (%d rows kept)", self.output,
+                     so_far["chunks_done"], self.n_chunks, so_far["kept"])
+        docs = sum(self.chunk_range(k)[1] - self.chunk_range(k)[0] for k in todo)
+        log.info("%d of %d chunks to generate (%d documents) with the %s engine", len(todo), len(mine), docs,
+                 self.engine.name)
+        kept, dropped = so_far["kept"], sum(so_far["dropped"].values())
+        bar = progress_bar(unit="passage", desc=f"bonito generate {self.settings.task_type}", enabled=progress)
+        try:
+            with bar:
+                for k in todo:
+                    started = time.time()
+                    rows, counts = self.process_chunk(k, progress=bar.update)
+                    self._write_chunk(k, rows, counts, seconds=round(time.time() - started, 2))
+                    kept, dropped = kept + counts["kept"], dropped + sum(counts["dropped"].values())
+                    bar.set_postfix(kept=kept, dropped=dropped, refresh=False)
+                    current = aggregate(self.output, self.n_chunks)
+                    if not current["complete"]:  # the finished run's card is written by _finish
+                        self._write_card(current)
+        except KeyboardInterrupt:
+            saved = len(finished_chunks(self.output))
+            raise Interrupted(f"{saved} of {self.n_chunks} chunks are saved in {self.output} (their rows load with "
+                              "datasets.load_dataset); run the same command to resume") from None
         funnel = aggregate(self.output, self.n_chunks)
         if funnel["complete"]:
             self._finish(funnel)
@@ -249,7 +274,8 @@ class GenerationRun:
         files = [r["data_file"] for _, r in sorted(finished_chunks(self.output).items()) if r["data_file"]]
         return files if relative else [str(self.output / f) for f in files]
 
-    def process_chunk(self, k: int) -> tuple[list[dict], dict]:
+    def process_chunk(self, k: int, progress=None) -> tuple[list[dict], dict]:
+        """Chunk k's rows and counts; `progress(n)` is called as the engine finishes n passages."""
         start, end = self.chunk_range(k)
         col, s = self.settings.text_column, self.settings
         table = self.texts.with_format("arrow")[start:end]
@@ -269,7 +295,8 @@ class GenerationRun:
                 passages.append((start + j, doc_id, p_index, p.start, p.end, text[p.start:p.end]))
         counts["passages"] = len(passages)
         prompts = [generator_input(s.task_type, p[5]) for p in passages]
-        generations = self.engine.generate(prompts, s.sampling, seed=derive_seed(s.sampling.seed, k)) if prompts else []
+        generations = self.engine.generate(prompts, s.sampling, seed=derive_seed(s.sampling.seed, k),
+                                           progress=progress) if prompts else []
         rows, dropped = [], Counter()
         for (doc_index, doc_id, p_index, a, b, passage), gens in zip(passages, generations):
             counts["generations"] += len(gens)
@@ -304,12 +331,19 @@ class GenerationRun:
                      json.dumps({"chunk": k, "documents": list(self.chunk_range(k)), "data_file": data_file,
                                  "seconds": seconds, "counts": counts}))
 
-    def _finish(self, funnel: dict) -> None:
+    def _write_card(self, funnel: dict) -> None:
+        """The card, whose `configs:` list the finished chunks' files: load_dataset(OUTPUT) opens a
+        partial run too (the card says it is partial)."""
         from bonito_hub.generate.card import write_generation_card
 
+        files = self.data_files(relative=True)
+        if files:
+            write_generation_card(self.output, read_record(self.output / RUN_FILE), funnel, files)
+
+    def _finish(self, funnel: dict) -> None:
         record = read_record(self.output / RUN_FILE)
         record["seconds"] = round(sum(r.get("seconds", 0) for r in finished_chunks(self.output).values()), 1)
         write_record(self.output / RUN_FILE, record)
-        write_generation_card(self.output, record, funnel, self.data_files(relative=True))
+        self._write_card(funnel)
         # funnel.json last: the run is complete exactly when it exists
         write_atomic(self.output / FUNNEL_FILE, json.dumps(funnel, indent=2) + "\n")
