@@ -225,3 +225,33 @@ def test_console_script(promptsource_dir, tmp_path):
     code = f"import datasets; print(datasets.load_dataset({str(out)!r}, 'exqa'))"
     shown = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert "num_rows" in shown.stdout, shown.stderr
+
+
+@pytest.mark.slow
+def test_ctrl_c_while_workers_render_is_one_line(promptsource_dir, tmp_path):
+    import os
+    import signal
+    import time
+
+    from bonito_hub.testing.sources import write_sources
+
+    write_sources(tmp_path / "sources", 3000)
+    out = tmp_path / "ctga"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bonito_hub.cli", "ctga", "build", "--output", str(out), "--sources-dir",
+         str(tmp_path / "sources"), "--promptsource-dir", promptsource_dir, "--num-proc", "2"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    seen = ""
+    while "rendering" not in seen:  # the workers start right after this line
+        line = proc.stderr.readline()
+        assert line, f"the build ended before rendering: {proc.wait()}"
+        seen += line
+    time.sleep(2.0)
+    os.killpg(proc.pid, signal.SIGINT)  # what a terminal's Ctrl-C does: the whole process group
+    err = proc.stderr.read()
+    assert proc.wait(timeout=60) == 130
+    assert err == "bonito: interrupted; nothing was written; the output folder is as it was\n", err
+    assert not out.exists() and not list(tmp_path.glob(".ctga*"))
+    time.sleep(0.5)
+    with pytest.raises(ProcessLookupError):
+        os.killpg(proc.pid, 0)  # no worker is left behind

@@ -9,9 +9,13 @@ All of it happens in a folder beside the output, swapped into place only when co
 
 from __future__ import annotations
 
+import os
 import shutil
+import signal
+import threading
 import time
 import uuid
+from contextlib import contextmanager
 from pathlib import Path
 
 from bonito_hub import resources
@@ -51,8 +55,11 @@ def build(config: CtgaConfig, output: str | Path, *, num_proc: int = 1, overwrit
     build_id = time.strftime("%Y%m%d%H%M%S") + "-" + uuid.uuid4().hex[:8]
     with staged(output) as folder:
         builder = Ctga(cache_dir=str(folder / "_cache"), config_name="all", **config.options())
-        builder.download_and_prepare(num_proc=num_proc if num_proc > 1 else None,
-                                     download_mode=datasets.DownloadMode.FORCE_REDOWNLOAD)
+        rows = sum(len(u.indices) for units in builder.plan.units.values() for u in units)
+        log.info("rendering %d sampled rows of %d sources in %d process(es)", rows, len(builder.plan.sources), num_proc)
+        with _interruptible_workers():
+            builder.download_and_prepare(num_proc=num_proc if num_proc > 1 else None,
+                                         download_mode=datasets.DownloadMode.FORCE_REDOWNLOAD)
         counts = builder.counts()
         log.info("rendered %d rows; writing Parquet", sum(sum(n.values()) for n in counts["rows_per_task_type"].values()))
         files = write_parquet(builder, folder, build_id, max_rows_per_shard)
@@ -76,6 +83,47 @@ def build(config: CtgaConfig, output: str | Path, *, num_proc: int = 1, overwrit
         write_record(folder / RECORD_NAME, record)
         write_card(folder, record)
     return record
+
+
+_workers_ignore_sigint = {"on": False}
+
+
+def _ignore_sigint_in_child() -> None:
+    if _workers_ignore_sigint["on"]:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_ignore_sigint_in_child)
+
+
+@contextmanager
+def _interruptible_workers():
+    """Ctrl-C during rendering stops the build as one KeyboardInterrupt: worker processes forked
+    meanwhile ignore SIGINT (the terminal sends it to all of them; the pool is terminated when the
+    main process stops), and whatever the pool raises while it is torn down (datasets' pool
+    raises a TimeoutError from its cleanup) is reported as the interrupt it is."""
+    interrupted = []
+    previous = signal.getsignal(signal.SIGINT)
+
+    def on_sigint(signum, frame):
+        interrupted.append(signum)
+        raise KeyboardInterrupt
+
+    main_thread = threading.current_thread() is threading.main_thread()
+    if main_thread:
+        signal.signal(signal.SIGINT, on_sigint)
+    _workers_ignore_sigint["on"] = True
+    try:
+        yield
+    except BaseException:
+        if interrupted:
+            raise KeyboardInterrupt from None
+        raise
+    finally:
+        _workers_ignore_sigint["on"] = False
+        if main_thread:
+            signal.signal(signal.SIGINT, previous)
 
 
 def _check(config: CtgaConfig, output: Path, overwrite: bool, num_proc: int) -> None:
