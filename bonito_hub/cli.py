@@ -147,7 +147,7 @@ def _generate(args) -> int:
     from bonito_hub.corpus import check_text_column, load_texts
     from bonito_hub.generate.presets import resolve
     from bonito_hub import resources
-    from bonito_hub.generate.engines import check_model_source
+    from bonito_hub.models import check_model_source
     from bonito_hub.generate.run import GenerationRun, RunConfig, check_output, run_record
 
     shard = _parse_shard(args.shard)

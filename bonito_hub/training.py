@@ -19,7 +19,8 @@ from pathlib import Path
 from trl import ScriptArguments
 
 from bonito_hub.console import get_logger
-from bonito_hub.errors import RecipeError, cause
+from bonito_hub.errors import ModelLoadError, RecipeError, cause
+from bonito_hub.models import check_model_source
 from bonito_hub.records import make_record, write_record
 
 OBJECTIVES = ("auto", "generator", "student", "dapt")
@@ -179,6 +180,10 @@ def check_model(model_args, training_args) -> None:
     if not name:
         raise RecipeError("no model_name_or_path")
     try:
+        check_model_source(name, "model_name_or_path")
+    except ModelLoadError as exc:
+        raise RecipeError(str(exc)) from None
+    try:
         AutoConfig.from_pretrained(name, revision=model_args.model_revision)
     except Exception as exc:
         raise RecipeError(f"could not load model {name!r} (looked for a local folder, then the Hub): {cause(exc)}") from None
@@ -190,6 +195,30 @@ def check_model(model_args, training_args) -> None:
             import bitsandbytes  # noqa: F401
         except ImportError:
             raise RecipeError("4-bit/8-bit loading needs bitsandbytes: pip install bitsandbytes") from None
+
+
+def parse_recipe(parser, argv: list[str]):
+    """(script_args, training_args, model_args) from a recipe and the command line, with each way
+    it can be wrong as a RecipeError: an unknown key (with the closest known one), or a value the
+    trainer refuses (bf16 where this machine has no bf16, ...)."""
+    import difflib
+
+    try:
+        *parsed, remaining = parser.parse_args_and_config(argv, return_remaining_strings=True)
+    except FileNotFoundError as exc:
+        raise RecipeError(f"recipe {exc.filename}: no such file") from None
+    except ValueError as exc:
+        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        if "bf16" in message:
+            message = "bf16: true needs a GPU with bfloat16 support, which this machine lacks; pass --bf16 false"
+        raise RecipeError(message) from None
+    known = sorted({a.dest for a in parser._actions})
+    for item in remaining:
+        if item.startswith("--"):
+            key = item[2:].split("=", 1)[0]
+            close = difflib.get_close_matches(key, known, n=1)
+            raise RecipeError(f"unknown recipe key {key!r}" + (f"; did you mean {close[0]!r}?" if close else ""))
+    return tuple(parsed)
 
 
 def configure_trainer(training_args, model_args, objective: str, train_dataset) -> None:

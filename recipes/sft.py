@@ -10,6 +10,7 @@ trains on, and every decision about the data, lives in bonito_hub.training.
 
 import sys
 import time
+import warnings
 
 from trl import ModelConfig, SFTConfig, SFTTrainer, TrlParser, get_peft_config
 
@@ -40,13 +41,16 @@ def main(script_args: training.RecipeConfig, training_args: SFTConfig, model_arg
 def parse(argv=None):
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = TrlParser((training.RecipeConfig, SFTConfig, ModelConfig))
-    script_args, training_args, model_args = parser.parse_args_and_config(argv)
+    script_args, training_args, model_args = training.parse_recipe(parser, argv)
     if "--config" in argv:
         script_args.recipe = argv[argv.index("--config") + 1]
     return script_args, training_args, model_args
 
 
 if __name__ == "__main__":
+    # The recipes say gradient_checkpointing, which every transformers 5.x reads; its new name,
+    # activation_checkpointing, exists only from 5.18 (above our floor), so the rename notice is noise.
+    warnings.filterwarnings("ignore", message="`gradient_checkpointing` is deprecated", category=FutureWarning)
     console.configure()
     try:
         main(*parse())

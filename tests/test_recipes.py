@@ -286,3 +286,46 @@ def test_student_through_a_chat_template(tmp_path, generated_folder):
         first = next(i for i, label in enumerate(labels) if label != -100)
         assert tok.decode(ids[:first]).rstrip().endswith("<|assistant|>")  # the whole prompt is masked
         assert labels[first:] == ids[first:]
+
+
+def test_recipe_mistakes_are_one_line_errors(tmp_path, tiny_llama):
+    from trl import ModelConfig, SFTConfig
+
+    from bonito_hub.errors import RecipeError
+
+    base = ["--config", str(RECIPES / "smoke" / "student.yaml"), "--output_dir", str(tmp_path / "o")]
+    with pytest.raises(RecipeError, match="unknown recipe key 'lerning_rate'; did you mean 'learning_rate'"):
+        sft.parse(base + ["--lerning_rate", "1e-4"])
+    recipe = tmp_path / "typo.yaml"
+    recipe.write_text((RECIPES / "smoke" / "student.yaml").read_text() + "per_device_batch_size: 4\n")
+    with pytest.raises(RecipeError, match="unknown recipe key 'per_device_batch_size'; did you mean 'per_device_"):
+        sft.parse(["--config", str(recipe), "--output_dir", str(tmp_path / "o")])
+    with pytest.raises(RecipeError, match="recipe .*nope.yaml: no such file"):
+        sft.parse(["--config", str(tmp_path / "nope.yaml")])
+    args = SFTConfig(output_dir=str(tmp_path / "o"), use_cpu=True)
+    with pytest.raises(RecipeError, match=f"model_name_or_path {tmp_path / 'no-model'}: no such folder"):
+        training.check_model(ModelConfig(model_name_or_path=str(tmp_path / "no-model")), args)
+    with pytest.raises(RecipeError, match="is a folder but not a model folder"):
+        training.check_model(ModelConfig(model_name_or_path=str(tmp_path)), args)
+    with pytest.raises(RecipeError, match="could not load model 'no-org/no-model'"):
+        training.check_model(ModelConfig(model_name_or_path="no-org/no-model"), args)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message for a machine without bf16; this one has a GPU")
+def test_bf16_on_a_cpu_is_one_line(tmp_path):
+    from bonito_hub.errors import RecipeError
+
+    with pytest.raises(RecipeError, match="bf16: true needs a GPU with bfloat16 support.*--bf16 false"):
+        sft.parse(["--config", str(RECIPES / "student" / "mistral-7b-qlora.yaml"), "--output_dir", str(tmp_path)])
+
+
+@pytest.mark.slow
+def test_accelerate_quiet_launch_shows_the_one_line(tmp_path):
+    # --num_cpu_threads_per_process: without it accelerate notes the default it picked for a CPU
+    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--quiet", "--num_cpu_threads_per_process", "2", "--config_file",
+           str(RECIPES / "accelerate" / "cpu.yaml"), str(RECIPES / "sft.py"), "--config",
+           str(RECIPES / "smoke" / "student.yaml"), "--lerning_rate", "1", "--output_dir", str(tmp_path / "o")]
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=REPO)
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert result.returncode == 1  # accelerate's own status for a failed script in quiet mode
+    assert lines == ["sft.py: error: unknown recipe key 'lerning_rate'; did you mean 'learning_rate'?"], result.stderr

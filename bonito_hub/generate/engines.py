@@ -12,6 +12,7 @@ from dataclasses import dataclass, fields
 from typing import Any, Callable, ClassVar, Mapping, Protocol, runtime_checkable
 
 from bonito_hub.errors import ConfigError, ModelLoadError, cause
+from bonito_hub.models import check_model_source
 
 BACKENDS = ("auto", "transformers", "vllm")
 
@@ -83,26 +84,6 @@ class Engine(Protocol):
 def derive_seed(*parts) -> int:
     """A 31-bit seed from any parts, the same in every process."""
     return int.from_bytes(hashlib.sha256("/".join(map(str, parts)).encode()).digest()[:4], "big") >> 1
-
-
-def check_model_source(model) -> None:
-    """A model named by a path must be a model folder; anything else is taken as a Hub id. Told
-    apart before loading, so a mistyped path is not reported as a bad repository id."""
-    import os
-    from pathlib import Path
-
-    if not isinstance(model, (str, os.PathLike)):
-        return
-    text = os.fspath(model)
-    path = Path(text).expanduser()
-    looks_like_path = text.startswith(("/", "./", "../", "~")) or os.sep in text and path.exists() \
-        or text.count("/") > 1
-    if path.is_dir():
-        if not (path / "config.json").is_file():
-            raise ModelLoadError(f"--model {text} is a folder but not a model folder (no config.json in it)")
-    elif looks_like_path or path.exists():
-        raise ModelLoadError(f"--model {text}: no such folder" if not path.exists()
-                             else f"--model {text} is a file; give the model's folder")
 
 
 def vllm_available() -> bool:
