@@ -160,11 +160,17 @@ def _generate(args) -> int:
         max_passage_tokens=args.max_passage_tokens,
     )
     # Everything that can be checked before the model loads is checked here: fail in seconds, not hours.
+    from bonito_hub import hub
+
+    if not hub.is_local(args.input):
+        hub.check_reachable(f"--input {args.input}")
     texts = load_texts(args.input, split=args.split, encoding=args.encoding)
     check_text_column(texts, args.text_column)
     check_output(args.output, run_record(config, args.model, texts), args.overwrite)
     resources.data_file("cards/generated.md")
     check_model_source(args.model)
+    if not hub.is_local(args.model):
+        hub.check_reachable(f"--model {args.model}")
     # Only what the user set; make_engine refuses an option the chosen engine does not take.
     engine_options = {"batch_size": args.batch_size, "tensor_parallel_size": args.tensor_parallel_size,
                       "gpu_memory_utilization": args.gpu_memory_utilization, "max_model_len": args.max_model_len,

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from trl import ScriptArguments
 
+from bonito_hub import hub
 from bonito_hub.console import get_logger
 from bonito_hub.errors import ModelLoadError, RecipeError, cause
 from bonito_hub.models import check_model_source
@@ -104,6 +105,11 @@ def load_training_data(args: RecipeConfig):
 
     if not args.dataset_name:
         raise RecipeError("no dataset_name: give a CTGA folder, a `bonito generate` folder, a corpus, or a Hub id")
+    if not hub.is_local(args.dataset_name):
+        try:
+            hub.check_reachable(f"dataset_name {args.dataset_name}")
+        except hub.HubUnreachable as exc:
+            raise RecipeError(str(exc)) from None
     path = Path(args.dataset_name)
     if args.objective == "dapt" or (path.is_file()):
         from bonito_hub.corpus import load_texts
@@ -181,7 +187,9 @@ def check_model(model_args, training_args) -> None:
         raise RecipeError("no model_name_or_path")
     try:
         check_model_source(name, "model_name_or_path")
-    except ModelLoadError as exc:
+        if not hub.is_local(name):
+            hub.check_reachable(f"model_name_or_path {name}")
+    except (ModelLoadError, hub.HubUnreachable) as exc:
         raise RecipeError(str(exc)) from None
     try:
         AutoConfig.from_pretrained(name, revision=model_args.model_revision)
@@ -216,7 +224,9 @@ def parse_recipe(parser, argv: list[str]):
     for item in remaining:
         if item.startswith("--"):
             key = item[2:].split("=", 1)[0]
-            close = difflib.get_close_matches(key, known, n=1)
+            # keys of the same family first (lora_rank -> lora_r, not local_rank), then any key
+            family = [k for k in known if k.split("_")[0] == key.split("_")[0]]
+            close = difflib.get_close_matches(key, family, n=1) or difflib.get_close_matches(key, known, n=1)
             raise RecipeError(f"unknown recipe key {key!r}" + (f"; did you mean {close[0]!r}?" if close else ""))
     return tuple(parsed)
 

@@ -10,6 +10,13 @@ os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")
 
 import pytest  # noqa: E402
 
+
+def pytest_sessionfinish(session, exitstatus):
+    """The session's temporary folder (datasets cache, tiny models, builds) goes with the session."""
+    import shutil
+
+    shutil.rmtree(_SESSION_TMP, ignore_errors=True)
+
 FIXTURES = Path(__file__).parent / "fixtures"
 SOURCES_DIR = FIXTURES / "sources"
 

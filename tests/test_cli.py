@@ -40,3 +40,24 @@ def test_a_user_error_is_one_line(tiny_bonito, docs_jsonl, tmp_path, capsys):
     assert _generate(tiny_bonito, docs_jsonl, tmp_path / "c", "--shard", "4/2") == 2
     err = capsys.readouterr().err
     assert err == "bonito: error: --shard 4/2: need 0 <= i < N\n"
+
+
+def test_an_unreachable_hub_is_one_fast_line_naming_offline_mode(docs_jsonl, tmp_path, capsys, monkeypatch):
+    import time
+
+    from bonito_hub import hub
+
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")  # nothing listens there
+    monkeypatch.setattr(hub, "_reachable", {})
+    started = time.time()
+    rc = main(["generate", "--model", "BatsResearch/bonito-v1", "--input", docs_jsonl, "--task-type", "exqa",
+               "--output", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert rc == 2 and time.time() - started < 10 and err.count("\n") == 1
+    assert "--model BatsResearch/bonito-v1 needs the Hugging Face Hub, and http://127.0.0.1:9 cannot be reached" in err
+    assert "set HF_HUB_OFFLINE=1" in err and not (tmp_path / "out").exists()
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # offline mode asks nothing: the library's own error follows
+    assert main(["generate", "--model", "BatsResearch/bonito-v1", "--input", docs_jsonl, "--task-type", "exqa",
+                 "--output", str(tmp_path / "out")]) == 2
+    assert "could not load model 'BatsResearch/bonito-v1'" in capsys.readouterr().err

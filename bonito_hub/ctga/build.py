@@ -12,13 +12,14 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import sys
 import threading
 import time
 import uuid
 from contextlib import contextmanager
 from pathlib import Path
 
-from bonito_hub import resources
+from bonito_hub import hub, resources
 from bonito_hub.console import get_logger
 from bonito_hub.ctga import promptsource
 from bonito_hub.ctga.builder import Ctga, CtgaConfig
@@ -50,6 +51,8 @@ def build(config: CtgaConfig, output: str | Path, *, num_proc: int = 1, overwrit
 
     output = Path(output).resolve()
     _check(config, output, overwrite, num_proc)
+    if config.sources_dir is None:
+        hub.check_reachable("reading CTGA's sources (without --sources-dir)")
     compile_all(config)
     started = time.time()
     build_id = time.strftime("%Y%m%d%H%M%S") + "-" + uuid.uuid4().hex[:8]
@@ -91,6 +94,11 @@ _workers_ignore_sigint = {"on": False}
 def _ignore_sigint_in_child() -> None:
     if _workers_ignore_sigint["on"]:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
+        # When the build stops, datasets shuts its queue down before it ends the pool, and a worker
+        # writing to it has its generator closed mid-`finally`: Python then prints "Exception ignored
+        # ... generator ignored GeneratorExit" from the worker. A worker's real errors reach the
+        # main process through the pool; these teardown notices are only noise.
+        sys.unraisablehook = lambda unraisable: None
 
 
 if hasattr(os, "register_at_fork"):

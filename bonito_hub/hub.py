@@ -1,0 +1,60 @@
+"""Talking to the Hugging Face Hub: whether it can be reached, asked once, before any work.
+
+Offline, the libraries retry each request for tens of seconds before they fail (or fall back to
+their cache), once per file. So before the first Hub access of a command, one request with a short
+timeout decides: reachable, go on; not reachable, one line that names HF_HUB_OFFLINE=1, the way
+to work from the local cache only. With HF_HUB_OFFLINE=1 set nothing is asked.
+"""
+
+from __future__ import annotations
+
+import os
+import urllib.error
+import urllib.request
+
+from bonito_hub.errors import BonitoError
+
+TIMEOUT_S = 5.0
+_reachable: dict[str, bool] = {}
+
+
+class HubUnreachable(BonitoError):
+    """The Hub is needed and cannot be reached."""
+
+
+def offline() -> bool:
+    return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def endpoint() -> str:
+    return os.environ.get("HF_ENDPOINT", "https://huggingface.co").rstrip("/")
+
+
+def check_reachable(what: str) -> None:
+    """Return if the Hub answers (or HF_HUB_OFFLINE is set: the libraries then use their cache);
+    else raise HubUnreachable naming `what` needed it. Asked once per process and endpoint."""
+    if offline():
+        return
+    url = endpoint()
+    if url not in _reachable:
+        try:
+            urllib.request.urlopen(urllib.request.Request(f"{url}/api/whoami-v2", method="HEAD"), timeout=TIMEOUT_S)
+            _reachable[url] = True
+        except urllib.error.HTTPError:  # it answered (401 without a token): reachable
+            _reachable[url] = True
+        except (urllib.error.URLError, OSError) as exc:
+            reason = getattr(exc, "reason", exc)
+            _reachable[url] = False
+            _reachable[f"{url}#why"] = str(reason)
+    if not _reachable[url]:
+        raise HubUnreachable(f"{what} needs the Hugging Face Hub, and {url} cannot be reached "
+                             f"({_reachable[f'{url}#why']}); to use only what is in the local cache, "
+                             "set HF_HUB_OFFLINE=1")
+
+
+def is_local(name) -> bool:
+    """A name that is a path on this machine, not a Hub id."""
+    from pathlib import Path
+
+    text = os.fspath(name)
+    return Path(text).expanduser().exists() or text.startswith(("/", "./", "../", "~"))
