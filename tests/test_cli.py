@@ -61,3 +61,53 @@ def test_an_unreachable_hub_is_one_fast_line_naming_offline_mode(docs_jsonl, tmp
     assert main(["generate", "--model", "BatsResearch/bonito-v1", "--input", docs_jsonl, "--task-type", "exqa",
                  "--output", str(tmp_path / "out")]) == 2
     assert "could not load model 'BatsResearch/bonito-v1'" in capsys.readouterr().err
+
+
+def test_an_output_under_a_file_is_refused_before_the_model(docs_jsonl, tmp_path, capsys):
+    (tmp_path / "afile").write_text("x")
+    rc = main(["generate", "--model", str(tmp_path / "model-not-needed-yet"), "--input", docs_jsonl, "--task-type",
+               "exqa", "--output", str(tmp_path / "afile" / "out")])
+    assert rc == 2 and capsys.readouterr().err == \
+        f"bonito: error: --output {tmp_path / 'afile' / 'out'}: cannot write in {tmp_path / 'afile'} (Not a directory)\n"
+
+
+def test_a_long_document_is_split_without_the_tokenizers_length_warning(tiny_bonito, tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    from bonito_hub.testing import BASE_TEXT
+
+    long = " ".join([BASE_TEXT.replace("\n", " ")] * 40)  # far beyond the model's 512 positions
+    (tmp_path / "long.jsonl").write_text(json.dumps({"text": long}) + "\n")
+    # a process of its own: transformers warns once per tokenizer, through a handler pytest does not capture
+    result = subprocess.run([sys.executable, "-m", "bonito_hub.cli", "generate", "--model", tiny_bonito, "--input",
+                             str(tmp_path / "long.jsonl"), "--task-type", "exqa", "--output", str(tmp_path / "out"),
+                             "--max-tokens", "8"], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "sequence length is longer than the specified maximum" not in result.stderr
+    assert "documents 1 (empty 0) -> passages" in result.stdout and "-> passages 1 " not in result.stdout
+
+
+def test_help_documents_every_option_and_lists_the_task_types(capsys):
+    import argparse
+
+    from bonito_hub import tasks
+    from bonito_hub.cli import build_parser
+
+    def undocumented(parser, name):
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for sub, subparser in action.choices.items():
+                    yield from undocumented(subparser, f"{name} {sub}")
+            elif not action.help:
+                yield f"{name} {action.option_strings}"
+
+    assert list(undocumented(build_parser(), "bonito")) == []
+    with pytest.raises(SystemExit):
+        main(["generate", "--help"])
+    shown = " ".join(capsys.readouterr().out.split())  # argparse wraps the help to the terminal's width
+    assert [short for short in tasks.short_names() if short not in shown] == []
+    assert main(["tasks"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert len(out) == 16 and out[0].split(None, 1) == ["exqa", "extractive question answering"]
