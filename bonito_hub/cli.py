@@ -231,6 +231,11 @@ def main(argv: list[str] | None = None) -> int:
     except BonitoError as exc:
         print(f"bonito: error: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:  # the machine, not the code: a full disk, a folder taken away mid-run
+        where = f" ({exc.filename})" if getattr(exc, "filename", None) else ""
+        print(f"bonito: error: {exc.strerror or exc}{where}; what was finished is kept (run the same command "
+              "to resume a generation)", file=sys.stderr)
+        return 2
     except KeyboardInterrupt as exc:
         said = str(exc) or ("nothing was written; the output folder is as it was" if args.command == "ctga"
                             else "nothing was saved")

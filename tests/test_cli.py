@@ -111,3 +111,26 @@ def test_help_documents_every_option_and_lists_the_task_types(capsys):
     assert main(["tasks"]) == 0
     out = capsys.readouterr().out.splitlines()
     assert len(out) == 16 and out[0].split(None, 1) == ["exqa", "extractive question answering"]
+
+
+def test_a_full_disk_mid_run_is_one_line_and_the_run_resumes(tiny_bonito, docs_jsonl, tmp_path, capsys, monkeypatch):
+    import errno
+
+    from bonito_hub.generate import run
+
+    real, calls = run.write_atomic, []
+
+    def fills_up(path, content):
+        calls.append(path)
+        if len(calls) == 5:
+            raise OSError(errno.ENOSPC, "No space left on device", str(path))
+        return real(path, content)
+
+    monkeypatch.setattr(run, "write_atomic", fills_up)
+    out = tmp_path / "out"
+    assert _generate(tiny_bonito, docs_jsonl, out, "--chunk-size", "2") == 2
+    err = capsys.readouterr().err.splitlines()
+    assert err[-1].startswith("bonito: error: No space left on device (") and "run the same command" in err[-1]
+    monkeypatch.setattr(run, "write_atomic", real)
+    assert _generate(tiny_bonito, docs_jsonl, out, "--chunk-size", "2") == 0
+    assert "resuming the run" in capsys.readouterr().err and (out / "funnel.json").exists()
