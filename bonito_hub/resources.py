@@ -13,10 +13,13 @@ model_cards/, hold links to them, so they can be found and edited where the desi
 from __future__ import annotations
 
 from importlib import resources
-from importlib.resources.abc import Traversable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # importlib.resources.abc is Python 3.11+; we support 3.10
+    from importlib.resources.abc import Traversable
 
 
-def data_file(relative: str) -> Traversable:
+def data_file(relative: str) -> "Traversable":
     """The packaged data file at `relative` (a path under bonito_hub/data, with "/")."""
     path = resources.files("bonito_hub") / "data"
     for part in relative.split("/"):
