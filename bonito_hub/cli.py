@@ -190,6 +190,43 @@ def _generate(args) -> int:
     return 0
 
 
+def _add_push(sub, common) -> None:
+    p = sub.add_parser("push", help="publish a generated data set, an adapter or a CTGA build to the Hub, with its card")
+    kinds = p.add_subparsers(dest="push_kind", required=True)
+    about = {"dataset": "a `bonito generate` output folder", "adapter": "an adapter folder from recipes/sft.py",
+             "ctga": "a `bonito ctga build` output folder"}
+    for kind, what in about.items():
+        k = kinds.add_parser(kind, parents=[common], help=f"push {what}")
+        k.add_argument("folder", help=what)
+        k.add_argument("--repo-id", required=True, help="ORG/NAME on the Hub (created if missing)")
+        k.add_argument("--public", action="store_true", help="create the repo public (default: private)")
+        k.add_argument("--dry-run", action="store_true",
+                       help="write the exact folder that would be uploaded, print its files and card; send nothing")
+        if kind == "dataset":
+            k.add_argument("--include-examples", action="store_true",
+                           help="quote three generated rows in the card (by default the card quotes no text)")
+        if kind == "adapter":
+            k.add_argument("--base-model", metavar="HUB_ID",
+                           help="the base model's Hub id, needed when training loaded it from a local folder")
+
+
+def _push(args) -> int:
+    from bonito_hub.push import push
+
+    upload = push(args.push_kind, args.folder, args.repo_id, public=args.public, dry_run=args.dry_run,
+                  base_model=getattr(args, "base_model", None), include_examples=getattr(args, "include_examples", False))
+    if args.dry_run:
+        print(f"dry run: {upload.folder} holds what would be pushed to {args.repo_id} "
+              f"({'public' if args.public else 'private'}); nothing was sent")
+        for name in upload.files:
+            print(f"  {name}")
+        print("--- README.md ---")
+        print((upload.folder / "README.md").read_text(encoding="utf-8"))
+    else:
+        print(f"pushed {len(upload.files)} files to {upload.url} ({'public' if args.public else 'private'})")
+    return 0
+
+
 def _add_tasks(sub, common) -> None:
     sub.add_parser("tasks", parents=[common], help="list the 16 task types, short and full names")
 
@@ -211,6 +248,7 @@ def build_parser() -> argparse.ArgumentParser:
     common = _common()
     _add_ctga(sub, common)
     _add_generate(sub, common)
+    _add_push(sub, common)
     _add_tasks(sub, common)
     return parser
 
@@ -228,6 +266,8 @@ def main(argv: list[str] | None = None) -> int:
             return _generate(args)
         if args.command == "tasks":
             return _tasks(args)
+        if args.command == "push":
+            return _push(args)
     except BonitoError as exc:
         print(f"bonito: error: {exc}", file=sys.stderr)
         return 2

@@ -20,7 +20,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 DATA_FILES = ["data/task_types.yaml", "data/generation_presets.yaml", "data/ctga/sources.yaml",
               "data/ctga/task_types.yaml", "data/ctga/ctga_v1_task_types.csv", "data/cards/ctga.md",
-              "data/cards/generated.md"]
+              "data/cards/generated.md", "data/cards/adapter.md"]
 
 
 def _run(cmd, cwd, **kwargs):

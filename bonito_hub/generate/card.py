@@ -10,13 +10,19 @@ from bonito_hub import resources, tasks
 from bonito_hub.folders import write_atomic
 
 
-def write_generation_card(folder: Path, record: dict, funnel: dict, data_files: list[str]) -> Path:
-    """README.md of a finished run, from its record (run.json) and funnel; the corpus is not quoted."""
+def write_generation_card(folder: Path, record: dict, funnel: dict, data_files: list[str],
+                          examples: list[dict] | None = None) -> Path:
+    """README.md of a run, from its record (run.json) and funnel. The corpus is not quoted, unless
+    `examples` (rows to show, for `bonito push --include-examples`) are given."""
+    from bonito_hub.cards import size_category
+
     run = record["options"]
     data = DatasetCardData(
         license="other",
         task_categories=["text-generation"],
+        size_categories=[size_category(funnel["kept"])],
         tags=["bonito", "synthetic", tasks.normalize(run["task_type"])],
+        generator_model=record["model"],
         # Explicit file names, not a pattern: datasets keys its cache on the configs, and a pattern
         # that stays the same while the files change would serve an older run from the cache.
         configs=[{"config_name": "default", "data_files": [{"split": "train", "path": data_files}]}],
@@ -24,6 +30,7 @@ def write_generation_card(folder: Path, record: dict, funnel: dict, data_files: 
     card = DatasetCard.from_template(
         data, template_str=resources.read_text("cards/generated.md"), run=run, funnel=funnel,
         model=record["model"], num_documents=record["input"]["num_documents"], partial=not funnel["complete"],
+        fingerprint=record["input"].get("fingerprint"), examples=examples,
         task_type_full=tasks.full_name(run["task_type"]),
         prompt_columns="`prompt`/`completion`" if run["format"] == "prompt-completion" else "`messages`",
     )

@@ -1,0 +1,47 @@
+"""Cards the Hub reads: the adapter card, and the size category every data set card states.
+
+Cards are huggingface_hub card templates (bonito_hub/data/cards/) filled from a folder's run
+record, with metadata in huggingface_hub's card-data classes, which validate it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from bonito_hub import resources
+from bonito_hub.folders import write_atomic
+
+SIZE_CATEGORIES = [(1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"), (1_000_000, "100K<n<1M"),
+                   (10_000_000, "1M<n<10M"), (100_000_000, "10M<n<100M"), (1_000_000_000, "100M<n<1B")]
+
+
+def size_category(rows: int) -> str:
+    """The Hub's size category for a data set of `rows` rows."""
+    return next((name for limit, name in SIZE_CATEGORIES if rows < limit), "n>1B")
+
+
+def write_adapter_card(folder: Path, base_model: str, adapter_config: dict, record: dict | None) -> Path:
+    """README.md of an adapter: library_name peft, its base model on the Hub, what it was trained on
+    and how (from training_record.json when present)."""
+    from huggingface_hub import ModelCard, ModelCardData
+
+    options = (record or {}).get("options", {})
+    script = options.get("script_args", {})
+    training = options.get("training_args", {})
+    data_name = script.get("dataset_name")
+    objective = (record or {}).get("objective")
+    data = ModelCardData(
+        library_name="peft",
+        base_model=base_model,
+        datasets=[data_name] if data_name and "/" in data_name and not Path(data_name).exists() else None,
+        pipeline_tag="text-generation",
+        tags=["bonito", "peft", "lora", "sft", "trl"] + ([objective] if objective else []),
+    )
+    card = ModelCard.from_template(
+        data, template_str=resources.read_text("cards/adapter.md"), base_model=base_model, adapter=adapter_config,
+        record=record, script=script, training=training, objective=objective,
+        final_loss=(record or {}).get("metrics", {}).get("train_loss"),
+    )
+    path = Path(folder) / "README.md"
+    write_atomic(path, str(card))
+    return path

@@ -1,0 +1,203 @@
+"""`bonito push`: a generated data set, an adapter or a CTGA build to the Hub, with its card,
+private unless asked otherwise.
+
+Each push first writes the exact folder it would upload (only the files a reader needs, and a card
+rendered from the folder's run record); `--dry-run` stops there and shows it. The upload is one
+commit of that folder: an interrupted push leaves the repo as it was, and running it again sends
+what the Hub does not already hold. The token comes from huggingface_hub's usual places (a login,
+HF_TOKEN) and is never printed, logged or written.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bonito_hub import hub
+from bonito_hub.console import get_logger
+from bonito_hub.errors import BonitoError, cause
+
+KINDS = ("dataset", "adapter", "ctga")
+REPO_TYPES = {"dataset": "dataset", "ctga": "dataset", "adapter": "model"}
+ADAPTER_FILES = ("adapter_model.safetensors", "adapter_config.json", "training_record.json", "trainer_state.json",
+                 "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "chat_template.jinja",
+                 "tokenizer.model", "vocab.json", "merges.txt", "added_tokens.json")
+log = get_logger(__name__)
+
+
+class PushError(BonitoError):
+    """A push that cannot start, or that the Hub refused."""
+
+
+@dataclass
+class Upload:
+    kind: str
+    repo_id: str
+    folder: Path  # the exact folder uploaded
+    files: list[str] = field(default_factory=list)
+    url: str | None = None
+
+
+def _link_or_copy(src: Path, dst: Path) -> None:
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.link(src, dst)  # data files can be large: a hard link costs nothing
+    except OSError:
+        shutil.copy2(src, dst)
+
+
+def _record(folder: Path, name: str, what: str) -> dict:
+    path = folder / name
+    if not path.is_file():
+        raise PushError(f"{folder} is not {what} (no {name} in it)")
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def _prepare_dataset(source: Path, dest: Path, include_examples: bool, **_) -> None:
+    from bonito_hub.generate.card import write_generation_card
+    from bonito_hub.generate.run import FUNNEL_FILE, RUN_FILE, finished_chunks
+
+    record = _record(source, RUN_FILE, "a `bonito generate` folder")
+    if not (source / FUNNEL_FILE).is_file():
+        raise PushError(f"{source} holds an unfinished generation run; finish it (run the same `bonito generate` "
+                        "command again) before pushing")
+    funnel = json.loads((source / FUNNEL_FILE).read_text(encoding="utf-8"))
+    files = [r["data_file"] for _, r in sorted(finished_chunks(source).items()) if r["data_file"]]
+    if not files:
+        raise PushError(f"{source}: the run kept no rows, so there is nothing to push")
+    for name in (RUN_FILE, FUNNEL_FILE, *files):
+        _link_or_copy(source / name, dest / name)
+    examples = None
+    if include_examples:
+        import pyarrow.parquet as pq
+
+        examples = pq.read_table(source / files[0], columns=["input", "output"]).slice(0, 3).to_pylist()
+    write_generation_card(dest, record, funnel, files, examples=examples)
+
+
+def _prepare_ctga(source: Path, dest: Path, **_) -> None:
+    from bonito_hub.ctga.build import RECORD_NAME
+
+    record = _record(source, RECORD_NAME, "a CTGA build")
+    for name in [RECORD_NAME, "README.md"] + [p for files in record["files"].values() for ps in files.values() for p in ps]:
+        _link_or_copy(source / name, dest / name)
+
+
+def _prepare_adapter(source: Path, dest: Path, base_model: str | None = None, **_) -> None:
+    from bonito_hub.cards import write_adapter_card
+
+    config_path = source / "adapter_config.json"
+    if not config_path.is_file():
+        raise PushError(f"{source} is not an adapter folder (no adapter_config.json in it)")
+    config = json.loads(config_path.read_text(encoding="utf-8"))
+    trained_on = config.get("base_model_name_or_path")
+    if base_model is None:
+        if not trained_on or hub.is_local(trained_on):
+            raise PushError(f"the adapter was trained on {trained_on!r}, a local folder; name its Hub id with "
+                            "--base-model ORG/NAME so that others can load the adapter")
+        base_model = trained_on
+    for name in ADAPTER_FILES:
+        if (source / name).is_file() and name != "adapter_config.json":
+            _link_or_copy(source / name, dest / name)
+    # the uploaded config names the base model on the Hub, which is what PEFT loads
+    (dest / "adapter_config.json").write_text(json.dumps({**config, "base_model_name_or_path": base_model}, indent=2))
+    record = json.loads((source / "training_record.json").read_text()) if (source / "training_record.json").is_file() else None
+    write_adapter_card(dest, base_model, config, record)
+
+
+PREPARE = {"dataset": _prepare_dataset, "adapter": _prepare_adapter, "ctga": _prepare_ctga}
+
+
+def prepare(kind: str, folder, dest, *, base_model: str | None = None, include_examples: bool = False) -> Upload:
+    """Write into `dest` (a new folder) exactly what `push` would upload for `folder`."""
+    if kind not in KINDS:
+        raise PushError(f"unknown kind {kind!r}; choose one of {', '.join(KINDS)}")
+    source, dest = Path(folder), Path(dest)
+    if not source.is_dir():
+        raise PushError(f"{source}: no such folder")
+    dest.mkdir(parents=True, exist_ok=True)
+    PREPARE[kind](source, dest, base_model=base_model, include_examples=include_examples)
+    files = sorted(p.relative_to(dest).as_posix() for p in dest.rglob("*") if p.is_file())
+    return Upload(kind, "", dest, files)
+
+
+def _check_repo_id(repo_id: str) -> None:
+    from huggingface_hub.utils import HFValidationError, validate_repo_id
+
+    try:
+        validate_repo_id(repo_id)
+    except HFValidationError as exc:
+        raise PushError(f"--repo-id {repo_id!r} is not a Hub repo id (ORG/NAME): {cause(exc)}") from None
+    if "/" not in repo_id:
+        raise PushError(f"--repo-id {repo_id!r}: give ORG/NAME (your user name or an organisation, then the repo)")
+
+
+def push(kind: str, folder, repo_id: str, *, public: bool = False, dry_run: bool = False,
+         base_model: str | None = None, include_examples: bool = False) -> Upload:
+    """Push `folder` (a `bonito generate` output, an adapter from recipes/sft.py, or a CTGA build)
+    to `repo_id`, created private unless `public`. With `dry_run`, only write the folder that would
+    be uploaded (beside `folder`) and return it.
+
+    Example:
+        >>> push("dataset", "generated/", "me/my-synthetic-set", dry_run=True).files
+        ['README.md', 'data/chunk-000000-....parquet', 'funnel.json', 'run.json']
+    """
+    _check_repo_id(repo_id)
+    source = Path(folder).resolve()
+    staging = Path(tempfile.mkdtemp(prefix=f"{source.name}.push-", dir=source.parent if source.parent.is_dir() else None))
+    try:
+        upload = prepare(kind, source, staging, base_model=base_model, include_examples=include_examples)
+        upload.repo_id = repo_id
+        if dry_run:
+            return upload
+        upload.url = _send(upload, public)
+        return upload
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    finally:
+        if not dry_run:
+            shutil.rmtree(staging, ignore_errors=True)
+
+
+def _send(upload: Upload, public: bool) -> str:
+    from huggingface_hub import HfApi
+
+    hub.check_reachable(f"pushing to {upload.repo_id}")
+    api = HfApi(endpoint=hub.endpoint())
+    repo_type = REPO_TYPES[upload.kind]
+    try:
+        url = api.create_repo(upload.repo_id, repo_type=repo_type, private=not public, exist_ok=True)
+        if not public and not api.repo_info(upload.repo_id, repo_type=repo_type).private:
+            raise PushError(f"{upload.repo_id} already exists and is public; pass --public to push there, or "
+                            "choose another --repo-id")
+        log.info("uploading %d files to %s (%s)", len(upload.files), upload.repo_id, "public" if public else "private")
+        api.upload_folder(repo_id=upload.repo_id, repo_type=repo_type, folder_path=str(upload.folder),
+                          commit_message=f"bonito push {upload.kind}")
+    except PushError:
+        raise
+    except Exception as exc:
+        raise PushError(_explain(exc, upload.repo_id)) from None
+    return str(url)
+
+
+def _explain(exc: Exception, repo_id: str) -> str:
+    """The Hub's refusal, or a broken connection, as one line that says what to do."""
+    status = getattr(getattr(exc, "response", None), "status_code", None)
+    if status == 401:
+        return (f"the Hub refused the credentials pushing to {repo_id} (401): log in with `hf auth login` or set "
+                "HF_TOKEN to a token with write access")
+    if status == 403:
+        return f"no write access to {repo_id} (403): use a token with write access to its owner, or another --repo-id"
+    if status == 404:
+        return f"{repo_id} was not found (404): check the owner name, and that the token can see it"
+    if status == 429:
+        return "the Hub is rate-limiting these requests (429); wait a few minutes and run the same command again"
+    if status is not None:
+        return f"the Hub answered {status} pushing to {repo_id}: {cause(exc)}"
+    return (f"the connection to the Hub broke while pushing to {repo_id} ({cause(exc)}); nothing was committed: "
+            "run the same command again")

@@ -1,0 +1,160 @@
+"""`bonito push` against a local stand-in of the Hub's HTTP API (tests/standins/hub.py), driven by
+the real huggingface_hub client: what arrives, privacy, the token, failures, re-runs."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+from huggingface_hub import DatasetCard, ModelCard
+
+from bonito_hub.cli import main
+
+sys.path.insert(0, str(Path(__file__).parent))
+from standins.hub import FakeHub  # noqa: E402
+
+TOKEN = "hf_thisIsAFakeTokenThatMustNeverBeShown"
+
+
+@pytest.fixture(scope="module")
+def generated(tiny_bonito, tmp_path_factory, docs):
+    """A finished `bonito generate` folder."""
+    base = tmp_path_factory.mktemp("push")
+    corpus = base / "docs.jsonl"
+    corpus.write_text("".join(json.dumps({"text": t}) + "\n" for t in docs * 3))
+    out = base / "generated"
+    assert main(["generate", "--model", tiny_bonito, "--input", str(corpus), "--task-type", "exqa", "--output",
+                 str(out), "--max-tokens", "24", "--num-samples", "2", "--no-progress"]) == 0
+    return out
+
+
+@pytest.fixture()
+def hub_server(monkeypatch):
+    import huggingface_hub.constants
+
+    from bonito_hub import hub
+
+    with FakeHub() as server:
+        monkeypatch.setenv("HF_ENDPOINT", server.endpoint)
+        monkeypatch.setenv("HF_TOKEN", TOKEN)
+        monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+        monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
+        monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_DISABLE_XET", True)
+        monkeypatch.setattr(hub, "_reachable", {})
+        yield server
+
+
+def _dry_run(capsys, *args):
+    assert main(["push", *args, "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    folder = Path(out.split("dry run: ", 1)[1].split(" holds ", 1)[0])
+    return folder, out
+
+
+def test_dry_run_shows_the_folder_and_a_card_the_hub_reads(generated, capsys, docs):
+    folder, out = _dry_run(capsys, "dataset", str(generated), "--repo-id", "me/x")
+    files = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
+    assert files[:1] == ["README.md"] and "funnel.json" in files and "run.json" in files
+    assert all(f"  {name}" in out for name in files) and "--- README.md ---" in out and "nothing was sent" in out
+    card = DatasetCard.load(folder / "README.md")
+    assert "synthetic" in card.data.tags and "bonito" in card.data.tags
+    assert card.data.size_categories == ["n<1K"] and card.data.generator_model.endswith("tiny-bonito")
+    assert card.data.configs[0]["data_files"][0]["path"] == [f for f in files if f.startswith("data/")]
+    assert not any(doc.strip() and doc[:40] in card.text for doc in docs)  # no sample of the user's text
+    folder, _ = _dry_run(capsys, "dataset", str(generated), "--repo-id", "me/x", "--include-examples")
+    assert "## Examples" in (folder / "README.md").read_text()
+
+
+def test_push_creates_a_private_repo_with_exactly_those_files(generated, hub_server, capsys):
+    folder, _ = _dry_run(capsys, "dataset", str(generated), "--repo-id", "me/x")
+    expected = {p.relative_to(folder).as_posix(): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+    assert main(["push", "dataset", str(generated), "--repo-id", "me/x"]) == 0
+    captured = capsys.readouterr()
+    assert captured.out.startswith(f"pushed {len(expected)} files to {hub_server.endpoint}/datasets/me/x (private)")
+    repo = hub_server.repos[("dataset", "me/x")]
+    assert repo["private"] is True and repo["files"] == expected
+    # the token went in the Authorization header, and nowhere else
+    assert any(r["headers"].get("authorization") == f"Bearer {TOKEN}" for r in hub_server.requests)
+    assert TOKEN not in captured.out + captured.err
+    assert not any(TOKEN.encode() in content for content in repo["files"].values())
+    assert not any(TOKEN.encode() in r["body"] for r in hub_server.requests)
+    # run again: the same files, and none of them sent again
+    commits_before = len([r for r in hub_server.requests if "/commit/" in r["path"]])
+    assert main(["push", "dataset", str(generated), "--repo-id", "me/x"]) == 0
+    assert repo["files"] == expected
+    second = [r for r in hub_server.requests if "/commit/" in r["path"]][commits_before:]
+    assert all(b'"key": "file"' not in r["body"] for r in second)
+
+
+def test_public_only_when_asked_and_never_into_a_public_repo_by_default(generated, hub_server, capsys):
+    assert main(["push", "dataset", str(generated), "--repo-id", "me/open", "--public"]) == 0
+    assert hub_server.repos[("dataset", "me/open")]["private"] is False
+    capsys.readouterr()
+    assert main(["push", "dataset", str(generated), "--repo-id", "me/open"]) == 2
+    assert "me/open already exists and is public; pass --public" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("status, where, message", [
+    (401, "/api/repos/create", "the Hub refused the credentials pushing to me/y (401): log in with `hf auth login`"),
+    (403, "/api/repos/create", "no write access to me/y (403)"),
+    (404, "/preupload/", "me/y was not found (404)"),
+    (429, "/api/repos/create", "the Hub is rate-limiting these requests (429)"),
+    ("drop", "/api/repos/create", "the connection to the Hub broke while pushing to me/y"),
+])
+def test_each_failure_is_one_line_and_nothing_claims_success(generated, hub_server, capsys, status, where, message):
+    hub_server.fail(status, times=10, on=where)
+    assert main(["push", "dataset", str(generated), "--repo-id", "me/y"]) == 2
+    captured = capsys.readouterr()
+    lines = [line for line in captured.err.splitlines() if line.startswith("bonito: error:")]
+    assert len(lines) == 1 and message in lines[0], captured.err
+    assert "pushed" not in captured.out and TOKEN not in captured.err
+    assert not hub_server.repos.get(("dataset", "me/y"), {}).get("files")
+
+
+def test_an_unfinished_run_and_a_bad_repo_id_are_refused(generated, tmp_path, capsys):
+    assert main(["push", "dataset", str(generated), "--repo-id", "no-owner", "--dry-run"]) == 2
+    assert "give ORG/NAME" in capsys.readouterr().err
+    assert main(["push", "ctga", str(generated), "--repo-id", "me/x", "--dry-run"]) == 2
+    assert "is not a CTGA build (no ctga_build.json in it)" in capsys.readouterr().err
+
+
+@pytest.fixture(scope="module")
+def adapter(tiny_llama, tmp_path_factory):
+    """A LoRA adapter on the tiny Llama (a local folder, as a base model trained here would be)."""
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    from bonito_hub.records import make_record
+
+    out = tmp_path_factory.mktemp("adapter") / "adapter"
+    model = get_peft_model(AutoModelForCausalLM.from_pretrained(tiny_llama), LoraConfig(r=4, target_modules="all-linear"))
+    model.save_pretrained(str(out))
+    record = make_record({"script_args": {"dataset_name": "me/synthetic"}, "training_args": {"learning_rate": 1e-4}},
+                         objective="student", recipe="recipes/student/mistral-7b-qlora.yaml", effective_batch_size=16,
+                         processes=1, data={"rows": 10}, metrics={"train_loss": 1.25})
+    (out / "training_record.json").write_text(json.dumps(record))
+    return out
+
+
+def test_adapter_card_names_peft_and_its_base_model(adapter, capsys):
+    assert main(["push", "adapter", str(adapter), "--repo-id", "me/a", "--dry-run"]) == 2
+    assert "a local folder; name its Hub id with --base-model" in capsys.readouterr().err
+    folder, out = _dry_run(capsys, "adapter", str(adapter), "--repo-id", "me/a", "--base-model", "Org/Base-7B")
+    card = ModelCard.load(folder / "README.md")
+    assert card.data.library_name == "peft" and card.data.base_model == "Org/Base-7B"
+    assert card.data.datasets == ["me/synthetic"] and "student" in card.data.tags
+    assert "final training loss | 1.25" in card.text
+    assert json.loads((folder / "adapter_config.json").read_text())["base_model_name_or_path"] == "Org/Base-7B"
+    assert (folder / "adapter_model.safetensors").exists()
+
+
+def test_ctga_push_dry_run(ctga_fixture_build, capsys):
+    out, record = ctga_fixture_build
+    folder, _ = _dry_run(capsys, "ctga", str(out), "--repo-id", "me/ctga")
+    files = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
+    assert files == sorted(["README.md", "ctga_build.json"] + [p for ps in record["files"].values()
+                                                               for paths in ps.values() for p in paths])
+    assert [c["config_name"] for c in DatasetCard.load(folder / "README.md").data.configs][:2] == ["all", "coref"] \
+        or DatasetCard.load(folder / "README.md").data.configs[0]["config_name"] == "all"
