@@ -114,6 +114,9 @@ def _add_generate(sub, common) -> None:
     g.add_argument("--no-filter", action="append", default=[], choices=list(FILTERS), metavar="NAME",
                    help=f"switch a filter off (repeatable): {', '.join(FILTERS)}")
     g.add_argument("--overwrite", action="store_true", help="replace a folder holding a different run")
+    g.add_argument("--push-to-hub", metavar="ORG/NAME",
+                   help="when the run is complete, push it with its card (as `bonito push dataset`; private)")
+    g.add_argument("--public", action="store_true", help="with --push-to-hub: create the repo public")
 
 
 def _parse_shard(text: str) -> tuple[int, int]:
@@ -161,6 +164,11 @@ def _generate(args) -> int:
     )
     # Everything that can be checked before the model loads is checked here: fail in seconds, not hours.
     from bonito_hub import hub
+    from bonito_hub.push import check_repo_id
+
+    if args.push_to_hub:
+        check_repo_id(args.push_to_hub)
+        hub.check_reachable(f"--push-to-hub {args.push_to_hub}")
 
     if not hub.is_local(args.input):
         hub.check_reachable(f"--input {args.input}")
@@ -187,6 +195,14 @@ def _generate(args) -> int:
         print(f"done: {args.output} (load with datasets.load_dataset({args.output!r}); funnel in funnel.json)")
     else:
         print(f"shard {shard[0]}/{shard[1]} done; {funnel['chunks_done']} of {funnel['chunks']} chunks finished overall")
+    if args.push_to_hub and funnel["complete"] and funnel["kept"]:
+        from bonito_hub.push import push
+
+        upload = push("dataset", args.output, args.push_to_hub, public=args.public)
+        print(f"pushed {len(upload.files)} files to {upload.url} ({'public' if args.public else 'private'})")
+    elif args.push_to_hub:
+        print(f"not pushed to {args.push_to_hub}: " + ("the run kept no rows" if funnel["complete"] else
+              "the run is not complete; the command that finishes its last chunk pushes it"))
     return 0
 
 

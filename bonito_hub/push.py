@@ -125,7 +125,8 @@ def prepare(kind: str, folder, dest, *, base_model: str | None = None, include_e
     return Upload(kind, "", dest, files)
 
 
-def _check_repo_id(repo_id: str) -> None:
+def check_repo_id(repo_id: str) -> None:
+    """A Hub repo id of the form ORG/NAME, or a PushError saying what is wrong."""
     from huggingface_hub.utils import HFValidationError, validate_repo_id
 
     try:
@@ -146,7 +147,7 @@ def push(kind: str, folder, repo_id: str, *, public: bool = False, dry_run: bool
         >>> push("dataset", "generated/", "me/my-synthetic-set", dry_run=True).files
         ['README.md', 'data/chunk-000000-....parquet', 'funnel.json', 'run.json']
     """
-    _check_repo_id(repo_id)
+    check_repo_id(repo_id)
     source = Path(folder).resolve()
     staging = Path(tempfile.mkdtemp(prefix=f"{source.name}.push-", dir=source.parent if source.parent.is_dir() else None))
     try:

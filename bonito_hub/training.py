@@ -54,6 +54,9 @@ class RecipeConfig(ScriptArguments):
         "help": "examples per optimiser step over all processes; gradient_accumulation_steps is derived from it "
                 "at launch (global / (per_device_train_batch_size x processes))"})
     max_passage_chars: int | None = field(default=None, metadata={"help": "dapt: cut longer texts into pieces of this many characters"})
+    push_base_model: str | None = field(default=None, metadata={
+        "help": "with push_to_hub: the base model's Hub id for the adapter's card, when model_name_or_path is a "
+                "local folder"})
     merge: bool = field(default=False, metadata={"help": "also write the adapter merged into the base model to OUTPUT/merged"})
     recipe: str | None = field(default=None, metadata={"help": "set by sft.py: the recipe file, for the record"})
 
@@ -231,6 +234,33 @@ def parse_recipe(parser, argv: list[str]):
     return tuple(parsed)
 
 
+def plan_push(script_args: RecipeConfig, training_args, model_args) -> dict | None:
+    """With push_to_hub, bonito-hub pushes the adapter itself after training, with its own card
+    (TRL's and PEFT's cards say library_name transformers and drop a base model loaded from a
+    folder), so the Trainer is told not to push. Everything the push needs is checked here, before
+    training: the repo id, a Hub id for the base model, an adapter to push."""
+    from bonito_hub.errors import BonitoError
+    from bonito_hub.push import check_repo_id
+
+    if not training_args.push_to_hub:
+        return None
+    repo_id = training_args.hub_model_id
+    if not repo_id:
+        raise RecipeError("push_to_hub needs hub_model_id: the ORG/NAME to push the adapter to")
+    if not model_args.use_peft:
+        raise RecipeError("push_to_hub pushes an adapter (bonito push adapter); this recipe trains without use_peft")
+    base = script_args.push_base_model or model_args.model_name_or_path
+    if hub.is_local(base):
+        raise RecipeError(f"push_to_hub: the base model {base!r} is a local folder; set push_base_model to its Hub id")
+    try:
+        check_repo_id(repo_id)
+        hub.check_reachable(f"push_to_hub to {repo_id}")
+    except BonitoError as exc:
+        raise RecipeError(str(exc)) from None
+    training_args.push_to_hub = False
+    return {"repo_id": repo_id, "base_model": base, "public": training_args.hub_private_repo is False}
+
+
 def configure_trainer(training_args, model_args, objective: str, train_dataset) -> None:
     """Settle what SFTTrainer must be told about this data and model before it is built:
     the text field of dapt data, padding-free batching (which needs pre-tokenised rows here: with
@@ -284,9 +314,10 @@ def prepare_data(script_args: RecipeConfig, training_args, tokenizer) -> Trainin
 
 
 def save(trainer, tokenizer, script_args: RecipeConfig, training_args, model_args, data: TrainingData,
-         result, started: float) -> None:
-    """The adapter or model, its tokenizer, the loss history, the record, and (with `merge`) the
-    adapter merged into its base model in OUTPUT/merged."""
+         result, started: float, push: dict | None = None) -> None:
+    """The adapter or model, its tokenizer, the loss history, the record, (with `merge`) the
+    adapter merged into its base model in OUTPUT/merged, and (with `push`, from `plan_push`) the
+    adapter pushed with its card."""
     trainer.save_model(training_args.output_dir)
     trainer.save_state()  # trainer_state.json: the loss history, beside the adapter
     if not trainer.accelerator.is_main_process:
@@ -302,6 +333,12 @@ def save(trainer, tokenizer, script_args: RecipeConfig, training_args, model_arg
         merged.save_pretrained(f"{training_args.output_dir}/merged")
         tokenizer.save_pretrained(f"{training_args.output_dir}/merged")
     log.info("saved to %s (%s, %d examples)", training_args.output_dir, data.objective, len(data.train))
+    if push is not None:
+        from bonito_hub.push import push as push_folder
+
+        upload = push_folder("adapter", training_args.output_dir, push["repo_id"], public=push["public"],
+                             base_model=push["base_model"])
+        log.info("pushed %d files to %s (%s)", len(upload.files), upload.url, "public" if push["public"] else "private")
 
 
 def write_training_record(output_dir: str, recipe: RecipeConfig, training_args, model_args, objective: str,

@@ -22,6 +22,7 @@ def main(script_args: training.RecipeConfig, training_args: SFTConfig, model_arg
     started = time.time()
     training.apply_global_batch(script_args, training_args)
     training.check_model(model_args, training_args)
+    push = training.plan_push(script_args, training_args, model_args)
     tokenizer = training.load_tokenizer(model_args)
     data = training.prepare_data(script_args, training_args, tokenizer)
     training.configure_trainer(training_args, model_args, data.objective, data.train)
@@ -34,7 +35,7 @@ def main(script_args: training.RecipeConfig, training_args: SFTConfig, model_arg
         peft_config=get_peft_config(model_args),
     )
     result = trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
-    training.save(trainer, tokenizer, script_args, training_args, model_args, data, result, started)
+    training.save(trainer, tokenizer, script_args, training_args, model_args, data, result, started, push)
     return trainer
 
 

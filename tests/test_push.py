@@ -156,5 +156,59 @@ def test_ctga_push_dry_run(ctga_fixture_build, capsys):
     files = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
     assert files == sorted(["README.md", "ctga_build.json"] + [p for ps in record["files"].values()
                                                                for paths in ps.values() for p in paths])
-    assert [c["config_name"] for c in DatasetCard.load(folder / "README.md").data.configs][:2] == ["all", "coref"] \
-        or DatasetCard.load(folder / "README.md").data.configs[0]["config_name"] == "all"
+    configs = [c["config_name"] for c in DatasetCard.load(folder / "README.md").data.configs]
+    assert configs == ["all"] + list(record["rows_per_task_type"])
+
+
+def test_generate_pushes_when_the_run_is_complete(tiny_bonito, docs_jsonl, hub_server, tmp_path, capsys):
+    out = tmp_path / "sharded"
+    args = ["generate", "--model", tiny_bonito, "--input", docs_jsonl, "--task-type", "exqa", "--output", str(out),
+            "--max-tokens", "24", "--num-samples", "2", "--chunk-size", "6", "--push-to-hub", "me/gen"]
+    assert main(args + ["--shard", "0/2"]) == 0
+    assert "not pushed to me/gen: the run is not complete" in capsys.readouterr().out
+    assert ("dataset", "me/gen") not in hub_server.repos
+    assert main(args + ["--shard", "1/2"]) == 0  # the shard that finishes the run pushes it
+    assert "pushed" in capsys.readouterr().out
+    repo = hub_server.repos[("dataset", "me/gen")]
+    assert repo["private"] and "README.md" in repo["files"] and any(f.startswith("data/") for f in repo["files"])
+
+
+def test_a_recipe_with_push_to_hub_pushes_our_adapter_card(tiny_llama, generated, hub_server, tmp_path):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("bonito_sft_push", Path(__file__).parents[1] / "recipes" / "sft.py")
+    sft = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(sft)
+    recipe = Path(__file__).parents[1] / "recipes" / "smoke" / "student.yaml"
+    base = ["--config", str(recipe), "--model_name_or_path", tiny_llama, "--dataset_name", str(generated),
+            "--output_dir", str(tmp_path / "adapter"), "--max_steps", "2", "--push_to_hub", "true",
+            "--hub_model_id", "me/student"]
+    from bonito_hub.errors import RecipeError
+
+    with pytest.raises(RecipeError, match="is a local folder; set push_base_model to its Hub id"):
+        sft.main(*sft.parse(base))
+    assert not (tmp_path / "adapter" / "adapter_model.safetensors").exists()  # refused before training
+    sft.main(*sft.parse(base + ["--push_base_model", "Org/Tiny-Llama"]))
+    repo = hub_server.repos[("model", "me/student")]
+    card = repo["files"]["README.md"].decode()
+    assert repo["private"] and "library_name: peft" in card and "base_model: Org/Tiny-Llama" in card
+    assert "library_name: transformers" not in card and "adapter_model.safetensors" in repo["files"]
+    assert json.loads(repo["files"]["adapter_config.json"])["base_model_name_or_path"] == "Org/Tiny-Llama"
+
+
+@pytest.mark.slow
+def test_a_pushed_data_set_loads_back_through_the_hub(generated, hub_server, tmp_path):
+    import os
+    import subprocess
+
+    assert main(["push", "dataset", str(generated), "--repo-id", "me/back"]) == 0
+    env = {**os.environ, "HF_ENDPOINT": hub_server.endpoint, "HF_TOKEN": TOKEN, "HF_HUB_DISABLE_XET": "1",
+           "HF_DATASETS_CACHE": str(tmp_path / "datasets"), "HF_HUB_CACHE": str(tmp_path / "hub")}
+    env.pop("HF_HUB_OFFLINE", None)
+    code = "import datasets, json; d = datasets.load_dataset('me/back', split='train'); print(json.dumps(d.to_list()))"
+    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    loaded = json.loads(result.stdout.strip().splitlines()[-1])
+    import datasets
+
+    assert loaded == datasets.load_dataset(str(generated), split="train").to_list() and loaded

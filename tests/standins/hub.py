@@ -30,6 +30,24 @@ def git_blob_sha1(content: bytes) -> str:
     return hashlib.sha1(b"blob %d\0" % len(content) + content).hexdigest()
 
 
+def _tree(files: dict[str, bytes], prefix: str, recursive: bool) -> list[dict]:
+    """The Hub's tree listing of `prefix`: its files and folders (all below it when recursive)."""
+    entries, folders = [], set()
+    base = f"{prefix}/" if prefix else ""
+    for path in sorted(files):
+        if not path.startswith(base):
+            continue
+        rest = path[len(base):].split("/")
+        for depth in range(1, len(rest)):
+            if depth == 1 or recursive:
+                folders.add(base + "/".join(rest[:depth]))
+        if len(rest) == 1 or recursive:
+            entries.append({"type": "file", "path": path, "size": len(files[path]), "oid": git_blob_sha1(files[path])})
+    entries += [{"type": "directory", "path": f, "oid": hashlib.sha1(f.encode()).hexdigest(), "size": 0}
+                for f in sorted(folders)]
+    return entries
+
+
 class FakeHub:
     def __init__(self):
         self.repos: dict[tuple[str, str], dict] = {}  # (type, id) -> {"private", "files": {path: bytes}, "commits"}
@@ -148,6 +166,25 @@ class FakeHub:
                     oid = hashlib.sha1(str(sorted(files)).encode() + str(hub.repos[key]["commits"]).encode()).hexdigest()
                     return self._send(200, {"commitUrl": f"{hub.endpoint}/{PREFIX[key[0]]}{key[1]}/commit/{oid}",
                                             "commitOid": oid, "pullRequestUrl": None})
+                m = re.fullmatch(r"/api/(model|dataset|space)s/(.+?)/tree/([^/]+)(?:/(.*))?", path)
+                if m and self.command == "GET":
+                    repo = hub.repos.get((m.group(1), m.group(2)))
+                    if repo is None:
+                        return self._send(404, {"error": "Repository not found"}, {"X-Error-Code": "RepoNotFound"})
+                    prefix = (m.group(4) or "").strip("/")
+                    recursive = "recursive=true" in (urlparse(self.path).query or "").lower()
+                    return self._send(200, _tree(repo["files"], prefix, recursive))
+                m = re.fullmatch(r"/api/(model|dataset|space)s/(.+?)/paths-info/([^/]+)", path)
+                if m and self.command == "POST":
+                    repo = hub.repos.get((m.group(1), m.group(2)))
+                    if repo is None:
+                        return self._send(404, {"error": "Repository not found"}, {"X-Error-Code": "RepoNotFound"})
+                    from urllib.parse import parse_qs
+
+                    form = parse_qs(body.decode()) if not body.startswith(b"{") else json.loads(body)
+                    asked = form.get("paths", [])
+                    entries = _tree(repo["files"], "", True)
+                    return self._send(200, [e for e in entries if e["path"] in asked])
                 m = re.fullmatch(r"/api/(model|dataset|space)s/(.+?)(?:/revision/([^/]+))?", path)
                 if m and self.command == "GET":
                     key = (m.group(1), m.group(2))
