@@ -221,6 +221,10 @@ def _add_push(sub, common) -> None:
         if kind == "dataset":
             k.add_argument("--include-examples", action="store_true",
                            help="quote three generated rows in the card (by default the card quotes no text)")
+            k.add_argument("--generator", metavar="HUB_ID",
+                           help="the task generator's Hub id for the card (a generator loaded from a folder is "
+                                "otherwise named by the folder's name only)")
+            k.add_argument("--language", nargs="+", metavar="CODE", help="the corpus's language(s), e.g. en")
         if kind == "adapter":
             k.add_argument("--base-model", metavar="HUB_ID",
                            help="the base model's Hub id, needed when training loaded it from a local folder")
@@ -230,7 +234,8 @@ def _push(args) -> int:
     from bonito_hub.push import push
 
     upload = push(args.push_kind, args.folder, args.repo_id, public=args.public, dry_run=args.dry_run,
-                  base_model=getattr(args, "base_model", None), include_examples=getattr(args, "include_examples", False))
+                  base_model=getattr(args, "base_model", None), include_examples=getattr(args, "include_examples", False),
+                  generator=getattr(args, "generator", None), language=getattr(args, "language", None))
     if args.dry_run:
         print(f"dry run: {upload.folder} holds what would be pushed to {args.repo_id} "
               f"({'public' if args.public else 'private'}); nothing was sent")

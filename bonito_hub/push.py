@@ -57,7 +57,8 @@ def _record(folder: Path, name: str, what: str) -> dict:
     return json.loads(path.read_text(encoding="utf-8"))
 
 
-def _prepare_dataset(source: Path, dest: Path, include_examples: bool, **_) -> None:
+def _prepare_dataset(source: Path, dest: Path, include_examples: bool, generator: str | None = None,
+                     language: list[str] | None = None, **_) -> None:
     from bonito_hub.generate.card import write_generation_card
     from bonito_hub.generate.run import FUNNEL_FILE, RUN_FILE, finished_chunks
 
@@ -76,7 +77,10 @@ def _prepare_dataset(source: Path, dest: Path, include_examples: bool, **_) -> N
         import pyarrow.parquet as pq
 
         examples = pq.read_table(source / files[0], columns=["input", "output"]).slice(0, 3).to_pylist()
-    write_generation_card(dest, record, funnel, files, examples=examples)
+    # A generator loaded from a folder is named by the folder's name only: its full path can say
+    # more about the user's machine than they mean to publish.
+    model = generator or (Path(record["model"]).name if hub.is_local(record["model"]) else record["model"])
+    write_generation_card(dest, {**record, "model": model}, funnel, files, examples=examples, language=language)
 
 
 def _prepare_ctga(source: Path, dest: Path, **_) -> None:
@@ -112,7 +116,8 @@ def _prepare_adapter(source: Path, dest: Path, base_model: str | None = None, **
 PREPARE = {"dataset": _prepare_dataset, "adapter": _prepare_adapter, "ctga": _prepare_ctga}
 
 
-def prepare(kind: str, folder, dest, *, base_model: str | None = None, include_examples: bool = False) -> Upload:
+def prepare(kind: str, folder, dest, *, base_model: str | None = None, include_examples: bool = False,
+            generator: str | None = None, language: list[str] | None = None) -> Upload:
     """Write into `dest` (a new folder) exactly what `push` would upload for `folder`."""
     if kind not in KINDS:
         raise PushError(f"unknown kind {kind!r}; choose one of {', '.join(KINDS)}")
@@ -120,7 +125,8 @@ def prepare(kind: str, folder, dest, *, base_model: str | None = None, include_e
     if not source.is_dir():
         raise PushError(f"{source}: no such folder")
     dest.mkdir(parents=True, exist_ok=True)
-    PREPARE[kind](source, dest, base_model=base_model, include_examples=include_examples)
+    PREPARE[kind](source, dest, base_model=base_model, include_examples=include_examples, generator=generator,
+                  language=language)
     files = sorted(p.relative_to(dest).as_posix() for p in dest.rglob("*") if p.is_file())
     return Upload(kind, "", dest, files)
 
@@ -138,7 +144,8 @@ def check_repo_id(repo_id: str) -> None:
 
 
 def push(kind: str, folder, repo_id: str, *, public: bool = False, dry_run: bool = False,
-         base_model: str | None = None, include_examples: bool = False) -> Upload:
+         base_model: str | None = None, include_examples: bool = False, generator: str | None = None,
+         language: list[str] | None = None) -> Upload:
     """Push `folder` (a `bonito generate` output, an adapter from recipes/sft.py, or a CTGA build)
     to `repo_id`, created private unless `public`. With `dry_run`, only write the folder that would
     be uploaded (beside `folder`) and return it.
@@ -151,7 +158,8 @@ def push(kind: str, folder, repo_id: str, *, public: bool = False, dry_run: bool
     source = Path(folder).resolve()
     staging = Path(tempfile.mkdtemp(prefix=f"{source.name}.push-", dir=source.parent if source.parent.is_dir() else None))
     try:
-        upload = prepare(kind, source, staging, base_model=base_model, include_examples=include_examples)
+        upload = prepare(kind, source, staging, base_model=base_model, include_examples=include_examples,
+                         generator=generator, language=language)
         upload.repo_id = repo_id
         if dry_run:
             return upload

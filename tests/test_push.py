@@ -60,11 +60,15 @@ def test_dry_run_shows_the_folder_and_a_card_the_hub_reads(generated, capsys, do
     assert all(f"  {name}" in out for name in files) and "--- README.md ---" in out and "nothing was sent" in out
     card = DatasetCard.load(folder / "README.md")
     assert "synthetic" in card.data.tags and "bonito" in card.data.tags
-    assert card.data.size_categories == ["n<1K"] and card.data.generator_model.endswith("tiny-bonito")
+    assert card.data.size_categories == ["n<1K"] and card.data.generator_model == "tiny-bonito"  # not its path
+    assert "/tiny-bonito" not in card.content
     assert card.data.configs[0]["data_files"][0]["path"] == [f for f in files if f.startswith("data/")]
     assert not any(doc.strip() and doc[:40] in card.text for doc in docs)  # no sample of the user's text
-    folder, _ = _dry_run(capsys, "dataset", str(generated), "--repo-id", "me/x", "--include-examples")
-    assert "## Examples" in (folder / "README.md").read_text()
+    folder, _ = _dry_run(capsys, "dataset", str(generated), "--repo-id", "me/x", "--include-examples",
+                         "--generator", "BatsResearch/bonito-v1", "--language", "en")
+    card = DatasetCard.load(folder / "README.md")
+    assert "## Examples" in card.text and card.data.generator_model == "BatsResearch/bonito-v1"
+    assert card.data.language == ["en"]
 
 
 def test_push_creates_a_private_repo_with_exactly_those_files(generated, hub_server, capsys):

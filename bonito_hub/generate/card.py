@@ -11,13 +11,14 @@ from bonito_hub.folders import write_atomic
 
 
 def write_generation_card(folder: Path, record: dict, funnel: dict, data_files: list[str],
-                          examples: list[dict] | None = None) -> Path:
+                          examples: list[dict] | None = None, language: list[str] | None = None) -> Path:
     """README.md of a run, from its record (run.json) and funnel. The corpus is not quoted, unless
     `examples` (rows to show, for `bonito push --include-examples`) are given."""
     from bonito_hub.cards import size_category
 
     run = record["options"]
     data = DatasetCardData(
+        language=language,
         license="other",
         task_categories=["text-generation"],
         size_categories=[size_category(funnel["kept"])],
