@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import uuid
 from contextlib import contextmanager
@@ -94,13 +95,23 @@ def claim_output(output: str | os.PathLike, record_name: str, our_entries: set[s
             record = json.loads((output / record_name).read_text(encoding="utf-8"))
         except (OSError, ValueError):
             record = None
-        foreign = [name for name in existing if name not in our_entries]
-        if record is None or foreign:
+        foreign = [name for name in existing if name not in our_entries and not _OUR_TEMP.fullmatch(name)]
+        died_at_start = record is None and not foreign and all(_leftover(output / name) for name in existing)
+        if (record is None and not died_at_start) or foreign:
             shown = ", ".join((foreign or existing)[:5]) + (" ..." if len(foreign or existing) > 5 else "")
             raise OutputError(f"--output {output} holds files bonito-hub did not write ({shown}); it writes only "
                               f"into a new or empty folder, or one holding {what}: choose another --output")
     _check_writable(output)
     return record
+
+
+_OUR_TEMP = re.compile(r"\..+\.tmp-[0-9a-f]{8}")  # what write_atomic leaves when killed mid-write
+
+
+def _leftover(path: Path) -> bool:
+    """What a start of ours that died before writing its record leaves: a temporary file of
+    write_atomic, or an empty folder."""
+    return bool(_OUR_TEMP.fullmatch(path.name)) or (path.is_dir() and not any(path.iterdir()))
 
 
 def _check_writable(output: Path) -> None:

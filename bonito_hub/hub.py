@@ -52,9 +52,14 @@ def check_reachable(what: str) -> None:
                              "set HF_HUB_OFFLINE=1")
 
 
+LOCAL_SUFFIXES = (".jsonl", ".json", ".csv", ".parquet", ".txt", ".md", ".yaml")
+
+
 def is_local(name) -> bool:
-    """A name that is a path on this machine, not a Hub id."""
+    """A name that is a path on this machine, not a Hub id: it exists, starts like a path, or
+    ends like a file (a mistyped `docs.jsonl` is then reported missing, not sent to the Hub)."""
     from pathlib import Path
 
     text = os.fspath(name)
-    return Path(text).expanduser().exists() or text.startswith(("/", "./", "../", "~"))
+    return Path(text).expanduser().exists() or text.startswith(("/", "./", "../", "~")) or \
+        text.lower().endswith(LOCAL_SUFFIXES)

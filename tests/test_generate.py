@@ -381,3 +381,19 @@ def test_default_chunks_hold_a_small_corpus_whole(tiny_bonito, docs_jsonl, tmp_p
     i = args.index("--chunk-size")
     assert main(args[:i] + args[i + 2:]) == 0
     assert [p.name for p in (out / "chunks").iterdir()] == ["chunk-000000.json"]
+
+
+def test_a_run_killed_while_writing_its_record_resumes(tiny_bonito, docs_jsonl, tmp_path, capsys):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / ".run.json.tmp-0123abcd").write_text('{"half')  # what a kill inside write_atomic leaves
+    assert main(gen_args(tiny_bonito, docs_jsonl, out)) == 0
+    assert not list(out.glob(".run.json.tmp-*")) and (out / "funnel.json").exists()
+
+
+def test_a_mistyped_file_name_is_not_sent_to_the_hub(tiny_bonito, tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")
+    assert main(gen_args(tiny_bonito, "docs.jsonll.jsonl", tmp_path / "out")) == 2
+    err = capsys.readouterr().err
+    assert "Hugging Face Hub" not in err and "docs.jsonll.jsonl" in err

@@ -142,10 +142,13 @@ def _prepare_output(output: Path, record: dict, overwrite: bool) -> str:
                 remove_folder(path)
             else:
                 path.unlink(missing_ok=True)
-    for sub in ("data", "chunks"):
-        (output / sub).mkdir(parents=True, exist_ok=True)
-    if not (output / RUN_FILE).exists():
+    output.mkdir(parents=True, exist_ok=True)
+    for leftover in output.glob(f".{RUN_FILE}.tmp-*"):  # a write of run.json that was killed
+        leftover.unlink(missing_ok=True)
+    if not (output / RUN_FILE).exists():  # first, so that a folder we start is always recognisably ours
         write_record(output / RUN_FILE, record)
+    for sub in ("data", "chunks"):
+        (output / sub).mkdir(exist_ok=True)
     return state
 
 
@@ -262,8 +265,9 @@ class GenerationRun:
                         self._write_card(current)
         except KeyboardInterrupt:
             saved = len(finished_chunks(self.output))
-            raise Interrupted(f"{saved} of {self.n_chunks} chunks are saved in {self.output} (their rows load with "
-                              "datasets.load_dataset); run the same command to resume") from None
+            where = f"{saved} of {self.n_chunks} chunks are saved in {self.output}" + \
+                (" (their rows load with datasets.load_dataset)" if self.data_files() else "")
+            raise Interrupted(f"{where}; run the same command to resume") from None
         funnel = aggregate(self.output, self.n_chunks)
         if funnel["complete"]:
             self._finish(funnel)
