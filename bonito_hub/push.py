@@ -173,8 +173,17 @@ def push(kind: str, folder, repo_id: str, *, public: bool = False, dry_run: bool
             shutil.rmtree(staging, ignore_errors=True)
 
 
+NETWORK_MODULES = {"httpx", "httpx2", "httpcore", "httpcore2", "requests", "urllib3", "h11"}
+
+
+def _from_the_network(exc: Exception) -> bool:
+    """An error of the HTTP stack huggingface_hub runs on (which one depends on its version)."""
+    return any(cls.__module__.split(".")[0] in NETWORK_MODULES for cls in type(exc).__mro__)
+
+
 def _send(upload: Upload, public: bool) -> str:
     from huggingface_hub import HfApi
+    from huggingface_hub.errors import HfHubHTTPError
 
     hub.check_reachable(f"pushing to {upload.repo_id}")
     api = HfApi(endpoint=hub.endpoint())
@@ -187,9 +196,9 @@ def _send(upload: Upload, public: bool) -> str:
         log.info("uploading %d files to %s (%s)", len(upload.files), upload.repo_id, "public" if public else "private")
         api.upload_folder(repo_id=upload.repo_id, repo_type=repo_type, folder_path=str(upload.folder),
                           commit_message=f"bonito push {upload.kind}")
-    except PushError:
-        raise
     except Exception as exc:
+        if not (isinstance(exc, (HfHubHTTPError, OSError)) or _from_the_network(exc)):
+            raise  # a bug, not the Hub or the network: keep its traceback
         raise PushError(_explain(exc, upload.repo_id)) from None
     return str(url)
 
