@@ -20,6 +20,7 @@ from pathlib import Path
 from bonito_hub import hub
 from bonito_hub.console import get_logger
 from bonito_hub.errors import BonitoError, cause
+from bonito_hub.records import read_record
 
 KINDS = ("dataset", "adapter", "ctga")
 REPO_TYPES = {"dataset": "dataset", "ctga": "dataset", "adapter": "model"}
@@ -51,23 +52,23 @@ def _link_or_copy(src: Path, dst: Path) -> None:
 
 
 def _record(folder: Path, name: str, what: str) -> dict:
-    path = folder / name
-    if not path.is_file():
+    record = read_record(folder / name)
+    if record is None:
         raise PushError(f"{folder} is not {what} (no {name} in it)")
-    return json.loads(path.read_text(encoding="utf-8"))
+    return record
 
 
 def _prepare_dataset(source: Path, dest: Path, include_examples: bool, generator: str | None = None,
                      language: list[str] | None = None, **_) -> None:
     from bonito_hub.generate.card import write_generation_card
-    from bonito_hub.generate.run import FUNNEL_FILE, RUN_FILE, finished_chunks
+    from bonito_hub.generate.run import FUNNEL_FILE, RUN_FILE, data_files, finished_chunks
 
     record = _record(source, RUN_FILE, "a `bonito generate` folder")
-    if not (source / FUNNEL_FILE).is_file():
+    funnel = read_record(source / FUNNEL_FILE)
+    if funnel is None:
         raise PushError(f"{source} holds an unfinished generation run; finish it (run the same `bonito generate` "
                         "command again) before pushing")
-    funnel = json.loads((source / FUNNEL_FILE).read_text(encoding="utf-8"))
-    files = [r["data_file"] for _, r in sorted(finished_chunks(source).items()) if r["data_file"]]
+    files = data_files(finished_chunks(source))
     if not files:
         raise PushError(f"{source}: the run kept no rows, so there is nothing to push")
     for name in (RUN_FILE, FUNNEL_FILE, *files):
@@ -109,8 +110,7 @@ def _prepare_adapter(source: Path, dest: Path, base_model: str | None = None, **
             _link_or_copy(source / name, dest / name)
     # the uploaded config names the base model on the Hub, which is what PEFT loads
     (dest / "adapter_config.json").write_text(json.dumps({**config, "base_model_name_or_path": base_model}, indent=2))
-    record = json.loads((source / "training_record.json").read_text()) if (source / "training_record.json").is_file() else None
-    write_adapter_card(dest, base_model, config, record)
+    write_adapter_card(dest, base_model, config, read_record(source / "training_record.json"))
 
 
 PREPARE = {"dataset": _prepare_dataset, "adapter": _prepare_adapter, "ctga": _prepare_ctga}

@@ -397,3 +397,18 @@ def test_a_mistyped_file_name_is_not_sent_to_the_hub(tiny_bonito, tmp_path, caps
     assert main(gen_args(tiny_bonito, "docs.jsonll.jsonl", tmp_path / "out")) == 2
     err = capsys.readouterr().err
     assert "Hugging Face Hub" not in err and "docs.jsonll.jsonl" in err
+
+
+def test_a_resumed_shard_removes_only_its_own_chunks_leftovers(tmp_path):
+    from bonito_hub.generate.run import _remove_unfinished_data
+
+    for sub in ("data", "chunks"):
+        (tmp_path / sub).mkdir()
+    mine = [tmp_path / "data" / ".chunk-000001-0123456789ab.parquet.tmp-0123abcd",
+            tmp_path / "chunks" / ".chunk-000001.json.tmp-0123abcd"]
+    theirs = [tmp_path / "data" / ".chunk-000002-0123456789ab.parquet.tmp-0123abcd",  # another shard, mid-write
+              tmp_path / "chunks" / ".chunk-000002.json.tmp-0123abcd"]
+    for path in mine + theirs:
+        path.write_bytes(b"x")
+    _remove_unfinished_data(tmp_path, {}, [1, 3])
+    assert not any(p.exists() for p in mine) and all(p.exists() for p in theirs)

@@ -20,6 +20,7 @@ killed run resumed, or a run split over machines, ends with the same rows as one
 from __future__ import annotations
 
 import json
+import re
 import time
 import uuid
 from collections import Counter
@@ -143,9 +144,9 @@ def _prepare_output(output: Path, record: dict, overwrite: bool) -> str:
             else:
                 path.unlink(missing_ok=True)
     output.mkdir(parents=True, exist_ok=True)
-    for leftover in output.glob(f".{RUN_FILE}.tmp-*"):  # a write of run.json that was killed
-        leftover.unlink(missing_ok=True)
     if not (output / RUN_FILE).exists():  # first, so that a folder we start is always recognisably ours
+        for leftover in output.glob(f".{RUN_FILE}.tmp-*"):  # a first write of run.json that was killed
+            leftover.unlink(missing_ok=True)
         write_record(output / RUN_FILE, record)
     for sub in ("data", "chunks"):
         (output / sub).mkdir(exist_ok=True)
@@ -157,12 +158,24 @@ def finished_chunks(output: Path) -> dict[int, dict]:
     return {int(p.stem.split("-")[1]): json.loads(p.read_text()) for p in sorted((output / "chunks").glob("chunk-*.json"))}
 
 
+def data_files(done: dict[int, dict]) -> list[str]:
+    """The data files (relative to the output folder) of finished chunks, in chunk order."""
+    return [r["data_file"] for _, r in sorted(done.items()) if r["data_file"]]
+
+
+_TEMP_OF_CHUNK = re.compile(r"\.chunk-(\d{6})[-.].*\.tmp-[0-9a-f]{8}")
+
+
 def _remove_unfinished_data(output: Path, done: dict[int, dict], chunks: list[int]) -> None:
-    """Data files of our chunks that no record names: a run killed between the two writes."""
-    for sub in ("data", "chunks"):  # temporary files of a write that was killed
-        for path in (output / sub).glob(".*.tmp-*"):
-            path.unlink(missing_ok=True)
-    named = {r["data_file"] for r in done.values() if r["data_file"]}
+    """What a run killed inside our chunks left: temporary files of a write, and data files that no
+    chunk record names (killed between the two writes). Only these chunks': other shards may be
+    writing theirs in the same folder."""
+    for sub in ("data", "chunks"):
+        for path in (output / sub).glob(".chunk-*.tmp-*"):
+            match = _TEMP_OF_CHUNK.fullmatch(path.name)
+            if match and int(match.group(1)) in chunks:
+                path.unlink(missing_ok=True)
+    named = set(data_files(done))
     for path in (output / "data").glob("chunk-*.parquet"):
         if int(path.name.split("-")[1]) in chunks and f"data/{path.name}" not in named:
             path.unlink(missing_ok=True)
@@ -180,9 +193,9 @@ def _add(total: dict, part: dict) -> None:
     total["dropped"] = dict(sorted(dropped.items()))
 
 
-def aggregate(output: Path, n_chunks: int) -> dict:
+def aggregate(done: dict[int, dict], n_chunks: int) -> dict:
+    """The funnel over the finished chunks' records (`finished_chunks`)."""
     total = _empty_counts()
-    done = finished_chunks(output)
     for record in done.values():
         _add(total, record["counts"])
     total["chunks_done"] = len(done)
@@ -243,14 +256,13 @@ class GenerationRun:
         done = finished_chunks(self.output)
         todo = [k for k in mine if k not in done]
         _remove_unfinished_data(self.output, done, todo)
-        so_far = aggregate(self.output, self.n_chunks)
+        so_far = aggregate(done, self.n_chunks)
         if state == "resume":
             log.info("resuming the run in %s: %d of %d chunks were finished (%d rows kept)", self.output,
                      so_far["chunks_done"], self.n_chunks, so_far["kept"])
         docs = sum(self.chunk_range(k)[1] - self.chunk_range(k)[0] for k in todo)
         log.info("%d of %d chunks to generate (%d documents) with the %s engine", len(todo), len(mine), docs,
                  self.engine.name)
-        kept, dropped = so_far["kept"], sum(so_far["dropped"].values())
         bar = progress_bar(unit="passage", desc=f"bonito generate {self.settings.task_type}", enabled=progress)
         try:
             with bar:
@@ -258,24 +270,25 @@ class GenerationRun:
                     started = time.time()
                     rows, counts = self.process_chunk(k, progress=bar.update)
                     self._write_chunk(k, rows, counts, seconds=round(time.time() - started, 2))
-                    kept, dropped = kept + counts["kept"], dropped + sum(counts["dropped"].values())
-                    bar.set_postfix(kept=kept, dropped=dropped, refresh=False)
-                    current = aggregate(self.output, self.n_chunks)
-                    if not current["complete"]:  # the finished run's card is written by _finish
-                        self._write_card(current)
+                    done = finished_chunks(self.output)  # ours and, with shards, the other processes'
+                    funnel = aggregate(done, self.n_chunks)
+                    bar.set_postfix(kept=funnel["kept"], dropped=sum(funnel["dropped"].values()), refresh=False)
+                    if not funnel["complete"]:  # the finished run's card is written by _finish
+                        self._write_card(funnel, done)
         except KeyboardInterrupt:
-            saved = len(finished_chunks(self.output))
-            where = f"{saved} of {self.n_chunks} chunks are saved in {self.output}" + \
-                (" (their rows load with datasets.load_dataset)" if self.data_files() else "")
+            done = finished_chunks(self.output)
+            where = f"{len(done)} of {self.n_chunks} chunks are saved in {self.output}" + \
+                (" (their rows load with datasets.load_dataset)" if data_files(done) else "")
             raise Interrupted(f"{where}; run the same command to resume") from None
-        funnel = aggregate(self.output, self.n_chunks)
+        done = finished_chunks(self.output)
+        funnel = aggregate(done, self.n_chunks)
         if funnel["complete"]:
-            self._finish(funnel)
+            self._finish(funnel, done)
         return funnel
 
     def data_files(self, relative: bool = False) -> list[str]:
         """The finished chunks' data files in chunk order (relative to the output folder, or absolute)."""
-        files = [r["data_file"] for _, r in sorted(finished_chunks(self.output).items()) if r["data_file"]]
+        files = data_files(finished_chunks(self.output))
         return files if relative else [str(self.output / f) for f in files]
 
     def process_chunk(self, k: int, progress=None) -> tuple[list[dict], dict]:
@@ -335,19 +348,19 @@ class GenerationRun:
                      json.dumps({"chunk": k, "documents": list(self.chunk_range(k)), "data_file": data_file,
                                  "seconds": seconds, "counts": counts}))
 
-    def _write_card(self, funnel: dict) -> None:
+    def _write_card(self, funnel: dict, done: dict[int, dict], record: dict | None = None) -> None:
         """The card, whose `configs:` list the finished chunks' files: load_dataset(OUTPUT) opens a
         partial run too (the card says it is partial)."""
         from bonito_hub.generate.card import write_generation_card
 
-        files = self.data_files(relative=True)
+        files = data_files(done)
         if files:
-            write_generation_card(self.output, read_record(self.output / RUN_FILE), funnel, files)
+            write_generation_card(self.output, record or read_record(self.output / RUN_FILE), funnel, files)
 
-    def _finish(self, funnel: dict) -> None:
+    def _finish(self, funnel: dict, done: dict[int, dict]) -> None:
         record = read_record(self.output / RUN_FILE)
-        record["seconds"] = round(sum(r.get("seconds", 0) for r in finished_chunks(self.output).values()), 1)
+        record["seconds"] = round(sum(r.get("seconds", 0) for r in done.values()), 1)
         write_record(self.output / RUN_FILE, record)
-        self._write_card(funnel)
+        self._write_card(funnel, done, record)
         # funnel.json last: the run is complete exactly when it exists
         write_atomic(self.output / FUNNEL_FILE, json.dumps(funnel, indent=2) + "\n")
