@@ -150,7 +150,6 @@ def _generate(args) -> int:
     from bonito_hub.corpus import check_text_column, load_texts
     from bonito_hub.generate.presets import resolve
     from bonito_hub import resources
-    from bonito_hub.models import check_model_source
     from bonito_hub.generate.run import GenerationRun, RunConfig, check_output, run_record
 
     shard = _parse_shard(args.shard)
@@ -176,8 +175,7 @@ def _generate(args) -> int:
     check_text_column(texts, args.text_column)
     check_output(args.output, run_record(config, args.model, texts), args.overwrite)
     resources.data_file("cards/generated.md")
-    check_model_source(args.model)
-    if not hub.is_local(args.model):
+    if not hub.is_local(args.model):  # a path is checked by make_engine, before anything loads
         hub.check_reachable(f"--model {args.model}")
     # Only what the user set; make_engine refuses an option the chosen engine does not take.
     engine_options = {"batch_size": args.batch_size, "tensor_parallel_size": args.tensor_parallel_size,
@@ -198,8 +196,7 @@ def _generate(args) -> int:
     if args.push_to_hub and funnel["complete"] and funnel["kept"]:
         from bonito_hub.push import push
 
-        upload = push("dataset", args.output, args.push_to_hub, public=args.public)
-        print(f"pushed {len(upload.files)} files to {upload.url} ({'public' if args.public else 'private'})")
+        _say_pushed(push("dataset", args.output, args.push_to_hub, public=args.public), args.public)
     elif args.push_to_hub:
         print(f"not pushed to {args.push_to_hub}: " + ("the run kept no rows" if funnel["complete"] else
               "the run is not complete; the command that finishes its last chunk pushes it"))
@@ -244,8 +241,12 @@ def _push(args) -> int:
         print("--- README.md ---")
         print((upload.folder / "README.md").read_text(encoding="utf-8"))
     else:
-        print(f"pushed {len(upload.files)} files to {upload.url} ({'public' if args.public else 'private'})")
+        _say_pushed(upload, args.public)
     return 0
+
+
+def _say_pushed(upload, public: bool) -> None:
+    print(f"pushed {len(upload.files)} files to {upload.url} ({'public' if public else 'private'})")
 
 
 def _add_tasks(sub, common) -> None:

@@ -21,9 +21,6 @@ class _Stderr(logging.StreamHandler):
     """Writes to whatever sys.stderr is when a message is emitted (as logging's last resort does),
     so a handler set up once keeps working when stderr is replaced."""
 
-    def __init__(self):
-        super().__init__()
-
     @property
     def stream(self):
         return sys.stderr

@@ -56,10 +56,11 @@ LOCAL_SUFFIXES = (".jsonl", ".json", ".csv", ".parquet", ".txt", ".md", ".yaml")
 
 
 def is_local(name) -> bool:
-    """A name that is a path on this machine, not a Hub id: it exists, starts like a path, or
-    ends like a file (a mistyped `docs.jsonl` is then reported missing, not sent to the Hub)."""
+    """A name that is a path on this machine, not a Hub id: it exists, starts like a path, has
+    more than one "/" (a Hub id has ORG/NAME at most), or ends like a file (a mistyped
+    `docs.jsonl` is then reported missing, not sent to the Hub)."""
     from pathlib import Path
 
     text = os.fspath(name)
     return Path(text).expanduser().exists() or text.startswith(("/", "./", "../", "~")) or \
-        text.lower().endswith(LOCAL_SUFFIXES)
+        text.count("/") > 1 or text.lower().endswith(LOCAL_SUFFIXES)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from bonito_hub import hub
 from bonito_hub.errors import ModelLoadError
 
 
@@ -15,11 +16,10 @@ def check_model_source(model, flag: str = "--model") -> None:
         return
     text = os.fspath(model)
     path = Path(text).expanduser()
-    looks_like_path = text.startswith(("/", "./", "../", "~")) or text.count("/") > 1
     if path.is_dir():
         if not (path / "config.json").is_file():
             raise ModelLoadError(f"{flag} {text} is a folder but not a model folder (no config.json in it)")
     elif path.exists():
         raise ModelLoadError(f"{flag} {text} is a file; give the model's folder")
-    elif looks_like_path:
+    elif hub.is_local(text):
         raise ModelLoadError(f"{flag} {text}: no such folder")
