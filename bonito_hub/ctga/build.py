@@ -64,7 +64,8 @@ def build(config: CtgaConfig, output: str | Path, *, num_proc: int = 1, overwrit
             builder.download_and_prepare(num_proc=num_proc if num_proc > 1 else None,
                                          download_mode=datasets.DownloadMode.FORCE_REDOWNLOAD)
         counts = builder.counts()
-        log.info("rendered %d rows; writing Parquet", sum(sum(n.values()) for n in counts["rows_per_task_type"].values()))
+        kept = sum(sum(n.values()) for n in counts["rows_per_task_type"].values())
+        log.info("rendered %d rows; writing Parquet", kept)
         files = write_parquet(builder, folder, build_id, max_rows_per_shard)
         plan = builder.plan
         del builder
@@ -80,9 +81,8 @@ def build(config: CtgaConfig, output: str | Path, *, num_proc: int = 1, overwrit
             templates_per_task_type=templates_per_task_type(config),
             templates_per_source={s: len(a) for s, a in meta_templates(config).items() if s in plan.sources},
             sources=plan.sources, skipped_sources=plan.skipped,
-            files=files, configs=configs(files, build_id), **counts,
+            files=files, configs=configs(files, build_id), **counts, rows=kept,
         )
-        record["rows"] = sum(sum(n.values()) for n in counts["rows_per_task_type"].values())
         write_record(folder / RECORD_NAME, record)
         write_card(folder, record)
     return record
