@@ -21,16 +21,11 @@ from trl import ScriptArguments
 from bonito_hub import hub
 from bonito_hub.console import get_logger
 from bonito_hub.errors import ModelLoadError, RecipeError, cause
+from bonito_hub.format import PLAIN_PROMPT, STUDENT_PROMPTS  # noqa: F401 (PLAIN_PROMPT: part of this module's API)
 from bonito_hub.models import check_model_source
 from bonito_hub.records import make_record, write_record
 
 OBJECTIVES = ("auto", "generator", "student", "dapt")
-# The plain student format, for base models without a chat template: the instruction, a blank
-# line, then the response (and EOS).
-PLAIN_PROMPT = "{input}\n\n"
-# The paper's student format for base models (Bonito's training code): BOS, this, the response, EOS.
-BONITO_PROMPT = "<|input|>\n{input}\n<|output|>\n"
-STUDENT_PROMPTS = {"plain": PLAIN_PROMPT, "bonito": BONITO_PROMPT}
 RECORD_NAME = "training_record.json"
 PACKAGES = ("torch", "transformers", "trl", "peft", "accelerate", "datasets")
 log = get_logger(__name__)
@@ -143,6 +138,14 @@ def tokenize_pair(tokenizer, prompt: str, completion: str) -> dict:
     return {"input_ids": prompt_ids + completion_ids, "labels": [-100] * len(prompt_ids) + completion_ids}
 
 
+def student_format(args: RecipeConfig, tokenizer) -> str:
+    """The student format a recipe resolves to: `auto` is chat when the tokenizer has a chat
+    template, else plain. Evaluation presents its prompts the same way."""
+    if args.student_format == "auto":
+        return "chat" if getattr(tokenizer, "chat_template", None) else "plain"
+    return args.student_format
+
+
 def prepare_dataset(dataset, objective: str, tokenizer, args: RecipeConfig, max_length: int | None = None):
     """The split in a form SFTTrainer consumes as is."""
     columns = dataset.column_names
@@ -159,9 +162,7 @@ def prepare_dataset(dataset, objective: str, tokenizer, args: RecipeConfig, max_
             n = args.max_passage_chars
             ds = ds.map(lambda b: {"text": [t[i:i + n] for t in b["text"] for i in range(0, len(t), n)]}, batched=True)
         return ds
-    fmt = args.student_format
-    if objective == "student" and fmt == "auto":
-        fmt = "chat" if getattr(tokenizer, "chat_template", None) else "plain"
+    fmt = student_format(args, tokenizer)
     if objective == "student" and fmt == "chat":
         return dataset.map(
             lambda i, o: {"prompt": [{"role": "user", "content": i}], "completion": [{"role": "assistant", "content": o}]},
@@ -289,6 +290,7 @@ class TrainingData:
     objective: str
     train: object
     evaluation: object | None
+    student_format: str | None = None  # how the student saw its instructions (chat, plain, bonito)
 
 
 def load_tokenizer(model_args):
@@ -310,7 +312,8 @@ def prepare_data(script_args: RecipeConfig, training_args, tokenizer) -> Trainin
         evaluation = prepare_dataset(splits[script_args.dataset_test_split], objective, tokenizer, script_args,
                                      training_args.max_length)
     log.info("%s objective: %d training examples from %s", objective, len(train), script_args.dataset_name)
-    return TrainingData(objective, train, evaluation)
+    fmt = student_format(script_args, tokenizer) if objective == "student" else None
+    return TrainingData(objective, train, evaluation, fmt)
 
 
 def save(trainer, tokenizer, script_args: RecipeConfig, training_args, model_args, data: TrainingData,
@@ -327,7 +330,7 @@ def save(trainer, tokenizer, script_args: RecipeConfig, training_args, model_arg
     if data.evaluation is not None:
         metrics.update(trainer.evaluate())
     write_training_record(training_args.output_dir, script_args, training_args, model_args, data.objective,
-                          data.train, metrics, started)
+                          data.train, metrics, started, data.student_format)
     if script_args.merge and model_args.use_peft:
         merged = trainer.model.merge_and_unload()
         merged.save_pretrained(f"{training_args.output_dir}/merged")
@@ -342,11 +345,11 @@ def save(trainer, tokenizer, script_args: RecipeConfig, training_args, model_arg
 
 
 def write_training_record(output_dir: str, recipe: RecipeConfig, training_args, model_args, objective: str,
-                          train_dataset, metrics: dict, started: float) -> Path:
+                          train_dataset, metrics: dict, started: float, student_format: str | None = None) -> Path:
     record = make_record(
         {"script_args": recipe, "training_args": training_args, "model_args": model_args},
         packages=PACKAGES, started=started,
-        objective=objective, recipe=recipe.recipe,
+        objective=objective, recipe=recipe.recipe, student_format=student_format,
         effective_batch_size=effective_batch_size(training_args), processes=training_args.world_size,
         data={"name": recipe.dataset_name, "config": recipe.dataset_config, "rows": len(train_dataset),
               "fingerprint": getattr(train_dataset, "_fingerprint", None)},
