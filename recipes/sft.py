@@ -4,57 +4,12 @@ and the next-word-prediction baseline, each from a YAML recipe.
     accelerate launch recipes/sft.py --config recipes/generator/bonito-v1-mistral-7b.yaml
     python recipes/sft.py --config recipes/smoke/student.yaml --max_steps 5
 
-Any recipe key can be overridden on the command line (--learning_rate 2e-4). What each objective
-trains on, and every decision about the data, lives in bonito_hub.training.
+Any recipe key can be overridden on the command line (--learning_rate 2e-4). The script is
+bonito_hub.sft (installed with the package, so `bonito adapt` trains with the same code); what
+each objective trains on lives in bonito_hub.training.
 """
 
-import sys
-import time
-import warnings
-
-from trl import ModelConfig, SFTConfig, SFTTrainer, TrlParser, get_peft_config
-
-from bonito_hub import console, training
-from bonito_hub.errors import BonitoError
-
-
-def main(script_args: training.RecipeConfig, training_args: SFTConfig, model_args: ModelConfig) -> SFTTrainer:
-    started = time.time()
-    training.apply_global_batch(script_args, training_args)
-    training.check_model(model_args, training_args)
-    push = training.plan_push(script_args, training_args, model_args)
-    tokenizer = training.load_tokenizer(model_args)
-    data = training.prepare_data(script_args, training_args, tokenizer)
-    training.configure_trainer(training_args, model_args, data.objective, data.train)
-    trainer = SFTTrainer(
-        model=model_args.model_name_or_path,
-        args=training_args,
-        train_dataset=data.train,
-        eval_dataset=data.evaluation,
-        processing_class=tokenizer,
-        peft_config=get_peft_config(model_args),
-    )
-    result = trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
-    training.save(trainer, tokenizer, script_args, training_args, model_args, data, result, started, push)
-    return trainer
-
-
-def parse(argv=None):
-    argv = list(sys.argv[1:] if argv is None else argv)
-    parser = TrlParser((training.RecipeConfig, SFTConfig, ModelConfig))
-    script_args, training_args, model_args = training.parse_recipe(parser, argv)
-    if "--config" in argv:
-        script_args.recipe = argv[argv.index("--config") + 1]
-    return script_args, training_args, model_args
-
+from bonito_hub.sft import cli, main, parse  # noqa: F401 (main and parse: for callers that load this file)
 
 if __name__ == "__main__":
-    # The recipes say gradient_checkpointing, which every transformers 5.x reads; its new name,
-    # activation_checkpointing, exists only from 5.18 (above our floor), so the rename notice is noise.
-    warnings.filterwarnings("ignore", message="`gradient_checkpointing` is deprecated", category=FutureWarning)
-    console.configure()
-    try:
-        main(*parse())
-    except BonitoError as exc:
-        print(f"sft.py: error: {exc}", file=sys.stderr)
-        sys.exit(2)
+    cli()
