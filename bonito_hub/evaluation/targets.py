@@ -1,0 +1,175 @@
+"""Evaluation targets: a labelled test set, its kind, and its five prompts.
+
+A target is one of the paper's seven (data/evaluation/targets.yaml: Hub id, config, split and
+fields) or a user's JSON Lines file. Either way its rows are normalised to one shape:
+
+  classification  {"passage", "question", "choices": [...], "label": index into choices}
+  exqa            {"passage", "question", "answers": [gold strings]}
+
+A user's file holds one object a line: `passage`, `question` (or `hypothesis`), `answer`, and for
+classification `choices` (the answer is one of them). Without `choices` the file is extractive
+QA, and `answer` is a string or a list of acceptable strings.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from bonito_hub import resources
+from bonito_hub.errors import InputError
+
+KINDS = ("classification", "exqa")
+
+
+@dataclass(frozen=True)
+class Prompt:
+    name: str
+    text: str
+    choices: tuple[str, ...] | None = None  # the words scored for each class, when not the row's
+
+
+@dataclass
+class Target:
+    name: str
+    title: str
+    kind: str
+    task_type: str
+    prompts: list[Prompt]
+    rows: list[dict] = field(repr=False)
+    source: dict = field(default_factory=dict)  # where the rows came from, for the record
+    classes: list[str] | None = None  # fixed answer choices of a built-in classification target
+
+    @property
+    def is_classification(self) -> bool:
+        return self.kind == "classification"
+
+
+def builtin_targets() -> dict[str, dict]:
+    return yaml.safe_load(resources.read_text("evaluation/targets.yaml"))
+
+
+def prompt_family(name: str) -> list[Prompt]:
+    families = yaml.safe_load(resources.read_text("evaluation/prompts.yaml"))
+    return [Prompt(p["name"], p["text"], tuple(p["choices"]) if p.get("choices") else None) for p in families[name]]
+
+
+def _field(row: dict, dotted: str):
+    value = row
+    for part in dotted.split("."):
+        if not isinstance(value, dict) or part not in value:
+            raise InputError(f"a row has no field {dotted!r} (its fields: {', '.join(row)})")
+        value = value[part]
+    return value
+
+
+def _text(value) -> str:
+    if isinstance(value, list):
+        return " ".join(str(v).strip() for v in value)
+    return str(value)
+
+
+def normalise_builtin(spec: dict, rows) -> list[dict]:
+    """Rows of a built-in target's Hub test set in the normalised shape."""
+    out = []
+    for row in rows:
+        item = {"passage": _text(_field(row, spec["passage"])), "question": _text(_field(row, spec["question"]))}
+        if spec["kind"] == "classification":
+            raw = _field(row, spec["label"])
+            labels = spec["labels"]
+            if raw not in labels:
+                raise InputError(f"{spec['title']}: label {raw!r} is not one of {', '.join(map(str, labels))}")
+            item.update(choices=list(spec["classes"]), label=labels[raw])
+        else:
+            answers = _field(row, spec["answers"])
+            item["answers"] = [str(a) for a in (answers if isinstance(answers, list) else [answers])]
+        out.append(item)
+    return out
+
+
+def load_builtin(name: str, data_files: str | None = None) -> Target:
+    """A built-in target, read from the Hub (or from `data_files`, a local copy of its test split
+    in the same schema: .parquet, .arrow, .json or .jsonl)."""
+    from datasets import load_dataset
+
+    spec = builtin_targets()[name]
+    if data_files:
+        path = Path(data_files)
+        if not path.exists():
+            raise InputError(f"--data {data_files}: no such file")
+        builder = {".parquet": "parquet", ".arrow": "arrow", ".json": "json", ".jsonl": "json"}.get(path.suffix)
+        if builder is None:
+            raise InputError(f"--data {data_files}: give a .parquet, .arrow, .json or .jsonl file")
+        rows = load_dataset(builder, data_files=str(path), split="train")
+        source = {"data_files": str(path.resolve())}
+    else:
+        rows = load_dataset(spec["dataset"], spec["config"], split=spec["split"], revision=spec.get("revision"))
+        source = {k: spec.get(k) for k in ("dataset", "config", "split", "revision")}
+    return Target(name=name, title=spec["title"], kind=spec["kind"], task_type=spec["task_type"],
+                  prompts=prompt_family(spec["prompts"]), rows=normalise_builtin(spec, rows), source=source,
+                  classes=list(spec.get("classes") or []) or None)
+
+
+def _user_row(obj, where: str) -> dict:
+    if not isinstance(obj, dict):
+        raise InputError(f"{where}: each line must be a JSON object")
+    missing = [k for k in ("passage", "answer") if k not in obj]
+    if missing or not ("question" in obj or "hypothesis" in obj):
+        need = missing + ([] if ("question" in obj or "hypothesis" in obj) else ["question or hypothesis"])
+        raise InputError(f"{where}: missing {', '.join(need)} (a target line holds passage, question or hypothesis, "
+                         "answer, and for classification choices)")
+    row = {"passage": str(obj["passage"]), "question": str(obj.get("question", obj.get("hypothesis")))}
+    if "choices" in obj:
+        choices = obj["choices"]
+        if not isinstance(choices, list) or len(choices) < 2 or not all(isinstance(c, str) for c in choices):
+            raise InputError(f"{where}: choices must be a list of at least two strings")
+        if obj["answer"] not in choices:
+            raise InputError(f"{where}: answer {obj['answer']!r} is not one of its choices {choices}")
+        row.update(choices=choices, label=choices.index(obj["answer"]))
+    else:
+        answers = obj["answer"] if isinstance(obj["answer"], list) else [obj["answer"]]
+        if not answers or not all(isinstance(a, str) and a.strip() for a in answers):
+            raise InputError(f"{where}: answer must be a non-empty string or a list of them")
+        row["answers"] = answers
+    return row
+
+
+def load_user(path: str | Path) -> Target:
+    """A user's labelled JSON Lines file as a target."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"--target {path}: no such file, and not a built-in target ({', '.join(builtin_targets())})")
+    rows, nli = [], False
+    with path.open(encoding="utf-8") as f:
+        for n, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise InputError(f"{path.name}, line {n}: not JSON ({exc.msg})") from None
+            rows.append(_user_row(obj, f"{path.name}, line {n}"))
+            nli = nli or (isinstance(obj, dict) and "hypothesis" in obj)
+    if not rows:
+        raise InputError(f"{path.name} holds no rows")
+    kinds = {"classification" if "choices" in r else "exqa" for r in rows}
+    if len(kinds) > 1:
+        raise InputError(f"{path.name}: some lines have choices and some do not; a target is either classification "
+                         "(every line has choices) or extractive QA (none has)")
+    kind = kinds.pop()
+    family = "exqa" if kind == "exqa" else ("nli" if nli else "yes_no")
+    task_type = {"exqa": "exqa", "nli": "nli", "yes_no": "ynqa"}[family]
+    return Target(name=path.stem, title=path.name, kind=kind, task_type=task_type, prompts=prompt_family(family),
+                  rows=rows, source={"file": str(path.resolve())})
+
+
+def load_target(target: str, data_files: str | None = None) -> Target:
+    """`target`: a built-in name (see `builtin_targets()`) or the path of a JSON Lines file."""
+    if target in builtin_targets():
+        return load_builtin(target, data_files)
+    if data_files:
+        raise InputError("--data gives a local copy of a built-in target; for your own file pass it as --target")
+    return load_user(target)
