@@ -20,9 +20,30 @@ def size_category(rows: int) -> str:
     return next((name for limit, name in SIZE_CATEGORIES if rows < limit), "n>1B")
 
 
-def write_adapter_card(folder: Path, base_model: str, adapter_config: dict, record: dict | None) -> Path:
+HF_TASKS = {"classification": "text-classification", "exqa": "question-answering"}
+
+
+def eval_results(evaluation: dict | None) -> list:
+    """The card's model-index: the adapter's mean scores (the `after` evaluation), one EvalResult a metric."""
+    from huggingface_hub import EvalResult
+
+    after = (evaluation or {}).get("after")
+    if not after:
+        return []
+    target = after["target"]
+    dataset = target["source"].get("dataset") or "local"
+    return [EvalResult(task_type=HF_TASKS[target["kind"]], dataset_type=dataset, dataset_name=target["title"],
+                       dataset_config=target["source"].get("config"), dataset_split=target["source"].get("split"),
+                       metric_type=metric, metric_name=f"{metric} (mean of {len(target['prompts'])} prompts)",
+                       metric_value=round(after["scores"]["mean"][metric], 2))
+            for metric in after["metrics"]]
+
+
+def write_adapter_card(folder: Path, base_model: str, adapter_config: dict, record: dict | None,
+                       evaluation: dict | None = None, name: str | None = None) -> Path:
     """README.md of an adapter: library_name peft, its base model on the Hub, what it was trained on
-    and how (from training_record.json when present)."""
+    and how (from training_record.json when present), and its scores before and after adaptation
+    (from evaluation.json, which `bonito adapt` writes), also as the model-index."""
     from huggingface_hub import ModelCard, ModelCardData
 
     options = (record or {}).get("options", {})
@@ -36,11 +57,13 @@ def write_adapter_card(folder: Path, base_model: str, adapter_config: dict, reco
         datasets=[data_name] if data_name and "/" in data_name and not Path(data_name).exists() else None,
         pipeline_tag="text-generation",
         tags=["bonito", "peft", "lora", "sft", "trl"] + ([objective] if objective else []),
+        eval_results=eval_results(evaluation) or None,
+        model_name=(name or Path(folder).name) if evaluation else None,
     )
     card = ModelCard.from_template(
         data, template_str=resources.read_text("cards/adapter.md"), base_model=base_model, adapter=adapter_config,
         record=record, script=script, training=training, objective=objective,
-        final_loss=(record or {}).get("metrics", {}).get("train_loss"),
+        final_loss=(record or {}).get("metrics", {}).get("train_loss"), evaluation=evaluation or {},
     )
     path = Path(folder) / "README.md"
     write_atomic(path, str(card))

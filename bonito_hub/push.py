@@ -25,6 +25,7 @@ from bonito_hub.records import read_record
 KINDS = ("dataset", "adapter", "ctga")
 REPO_TYPES = {"dataset": "dataset", "ctga": "dataset", "adapter": "model"}
 ADAPTER_FILES = ("adapter_model.safetensors", "adapter_config.json", "training_record.json", "trainer_state.json",
+                 "evaluation.json",
                  "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "chat_template.jinja",
                  "tokenizer.model", "vocab.json", "merges.txt", "added_tokens.json")
 log = get_logger(__name__)
@@ -92,7 +93,7 @@ def _prepare_ctga(source: Path, dest: Path, **_) -> None:
         _link_or_copy(source / name, dest / name)
 
 
-def _prepare_adapter(source: Path, dest: Path, base_model: str | None = None, **_) -> None:
+def _prepare_adapter(source: Path, dest: Path, base_model: str | None = None, repo_id: str | None = None, **_) -> None:
     from bonito_hub.cards import write_adapter_card
 
     config_path = source / "adapter_config.json"
@@ -110,14 +111,15 @@ def _prepare_adapter(source: Path, dest: Path, base_model: str | None = None, **
             _link_or_copy(source / name, dest / name)
     # the uploaded config names the base model on the Hub, which is what PEFT loads
     (dest / "adapter_config.json").write_text(json.dumps({**config, "base_model_name_or_path": base_model}, indent=2))
-    write_adapter_card(dest, base_model, config, read_record(source / "training_record.json"))
+    write_adapter_card(dest, base_model, config, read_record(source / "training_record.json"),
+                       read_record(source / "evaluation.json"), name=(repo_id or source.name).split("/")[-1])
 
 
 PREPARE = {"dataset": _prepare_dataset, "adapter": _prepare_adapter, "ctga": _prepare_ctga}
 
 
 def prepare(kind: str, folder, dest, *, base_model: str | None = None, include_examples: bool = False,
-            generator: str | None = None, language: list[str] | None = None) -> Upload:
+            generator: str | None = None, language: list[str] | None = None, repo_id: str | None = None) -> Upload:
     """Write into `dest` (a new folder) exactly what `push` would upload for `folder`."""
     if kind not in KINDS:
         raise PushError(f"unknown kind {kind!r}; choose one of {', '.join(KINDS)}")
@@ -126,7 +128,7 @@ def prepare(kind: str, folder, dest, *, base_model: str | None = None, include_e
         raise PushError(f"{source}: no such folder")
     dest.mkdir(parents=True, exist_ok=True)
     PREPARE[kind](source, dest, base_model=base_model, include_examples=include_examples, generator=generator,
-                  language=language)
+                  language=language, repo_id=repo_id)
     files = sorted(p.relative_to(dest).as_posix() for p in dest.rglob("*") if p.is_file())
     return Upload(kind, "", dest, files)
 
@@ -159,7 +161,7 @@ def push(kind: str, folder, repo_id: str, *, public: bool = False, dry_run: bool
     staging = Path(tempfile.mkdtemp(prefix=f"{source.name}.push-", dir=source.parent if source.parent.is_dir() else None))
     try:
         upload = prepare(kind, source, staging, base_model=base_model, include_examples=include_examples,
-                         generator=generator, language=language)
+                         generator=generator, language=language, repo_id=repo_id)
         upload.repo_id = repo_id
         if dry_run:
             return upload

@@ -1,0 +1,109 @@
+"""`bonito adapt` (the loop as one resumable command) and `bonito demo`."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from bonito_hub.adapt import AdaptConfig, Adaptation, summary_table
+from bonito_hub.errors import OutputError, RunError
+
+TARGET = [
+    {"passage": "The harbour town of Ellmere sits at the mouth of a slow brown river.", "question": "Is the river slow?",
+     "choices": ["yes", "no"], "answer": "yes"},
+    {"passage": "This contract is governed by the laws of the state.", "question": "Is the pier made of stone?",
+     "choices": ["yes", "no"], "answer": "no"},
+]
+
+
+@pytest.fixture()
+def config(tmp_path, docs_jsonl, tiny_bonito, tiny_llama):
+    target = tmp_path / "target.jsonl"
+    target.write_text("".join(json.dumps(r) + "\n" for r in TARGET))
+    return AdaptConfig(corpus=docs_jsonl, task_type="exqa", generator=tiny_bonito, student=tiny_llama,
+                       target=str(target), recipe="smoke/student", recipe_args=["--max_steps", "2"], max_tokens=24,
+                       backend="transformers", push="me/tiny-student", dry_run=True, base_model="org/tiny-llama")
+
+
+def test_adapt_resumes_at_the_step_that_failed(config, tmp_path, monkeypatch):
+    calls = {"generate": 0, "before": 0, "train": 0}
+    real = {step: getattr(Adaptation, f"_{step}") for step in calls}
+
+    def counting(step):
+        def run(self):
+            calls[step] += 1
+            if step == "train" and calls["train"] == 1:
+                raise RunError("the GPU fell over")  # the step is made to fail once
+            return real[step](self)
+        return run
+
+    for step in calls:
+        monkeypatch.setattr(Adaptation, f"_{step}", counting(step))
+    out = tmp_path / "run"
+    with pytest.raises(RunError, match="fell over"):
+        Adaptation(config, out, progress=False).run()
+    record = json.loads((out / "adapt.json").read_text())
+    assert record["steps"]["generate"]["status"] == "done" and record["steps"]["before"]["status"] == "done"
+    assert record["steps"]["train"] == {**record["steps"]["train"], "status": "failed", "error": "the GPU fell over"}
+    assert "after" not in record["steps"] and not (out / "after").exists()
+    generated = (out / "generated" / "funnel.json").read_text()
+
+    record = Adaptation(config, out, progress=False).run()  # the same command again
+    assert calls == {"generate": 1, "before": 1, "train": 2}  # generation and the first evaluation are not redone
+    assert (out / "generated" / "funnel.json").read_text() == generated
+    assert [record["steps"][s]["status"] for s in ("generate", "before", "train", "after", "push")] == ["done"] * 5
+    assert (out / "student" / "adapter_config.json").is_file() and (out / "after" / "scores.json").is_file()
+    summary = record["summary"]
+    assert summary["examples_kept"] > 0 and set(summary["scores"]) == {"before", "after"}
+    table = summary_table(record)
+    assert "before" in table and "after" in table and f"examples kept: {summary['examples_kept']}" in table
+    # the adapter's card carries the scores, also as the model-index
+    card = (out / "push" / "adapter" / "README.md").read_text()
+    assert "model-index:" in card and "name: tiny-student" in card and "## Evaluation" in card
+    after = json.loads((out / "after" / "scores.json").read_text())
+    assert f"value: {round(after['scores']['mean']['f1'], 2)}" in card
+    assert (out / "push" / "dataset" / "README.md").is_file()
+    push = json.loads((out / "push" / "push.json").read_text())
+    assert push["dry_run"] and push["adapter"]["repo_id"] == "me/tiny-student"
+    assert push["dataset"]["repo_id"] == "me/tiny-student-tasks"
+
+
+def test_adapt_refuses_to_resume_another_run(config, tmp_path):
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "adapt.json").write_text(json.dumps({"identity": {**config.identity(), "student": "other/model"}, "steps": {}}))
+    with pytest.raises(OutputError, match="student was 'other/model'"):
+        Adaptation(config, out, progress=False).run()
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("mine")
+    with pytest.raises(OutputError, match="did not write"):
+        Adaptation(config, tmp_path / "mine", progress=False).run()
+
+
+def test_adapt_checks_the_recipe_before_generating(config, tmp_path):
+    from bonito_hub.errors import BonitoError
+
+    config.recipe_args = ["--lerning_rate", "1"]
+    with pytest.raises(BonitoError, match="did you mean 'learning_rate'"):
+        Adaptation(config, tmp_path / "run", progress=False).run()
+    assert not (tmp_path / "run" / "generated").exists()
+    config.recipe_args = []
+    config.recipe = "student/nope"
+    with pytest.raises(BonitoError, match="not a packaged recipe"):
+        Adaptation(config, tmp_path / "run2", progress=False).run()
+
+
+@pytest.mark.slow
+def test_demo_finishes_and_writes_every_artifact(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "bonito_hub.cli", "demo", "--output", str(tmp_path / "demo"),
+                             "--no-progress"], capture_output=True, text=True, cwd=tmp_path, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    out = result.stdout
+    assert "mean nothing" in out and "BatsResearch/bonito-v1" in out
+    assert "before" in out and "after" in out and "accuracy" in out and "(MISSING)" not in out
+    record = json.loads((tmp_path / "demo" / "demo.json").read_text())
+    assert record["adapt"]["examples_kept"] > 0
+    assert all(item["exists"] for item in record["artifacts"]) and len(record["artifacts"]) == 9
+    for item in record["artifacts"]:
+        assert item["path"] in out
