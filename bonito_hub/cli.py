@@ -203,6 +203,131 @@ def _generate(args) -> int:
     return 0
 
 
+def _add_evaluate(sub, common) -> None:
+    from bonito_hub.evaluation.harness import FORMATS
+    from bonito_hub.evaluation.targets import builtin_targets
+
+    e = sub.add_parser("evaluate", parents=[common],
+                       help="score a model (and its adapter) on a target with the paper's protocol, on lm-eval")
+    e.add_argument("--model", help="base model: a local folder or a Hub id (default: the adapter's base model)")
+    e.add_argument("--adapter", help="a LoRA adapter folder (recipes/sft.py output) to evaluate on top of --model")
+    e.add_argument("--target", required=True,
+                   help="a built-in target (" + ", ".join(builtin_targets()) + ") or your labelled JSON Lines file: "
+                        "passage, question or hypothesis, answer, and choices for classification")
+    e.add_argument("--output", required=True, help="folder to write: scores.json, predictions/, tasks/")
+    e.add_argument("--data", help="a built-in target's test split from a local file (.parquet/.arrow/.jsonl) "
+                                  "instead of the Hub")
+    e.add_argument("--prompt-format", choices=["auto", *FORMATS], default="auto",
+                   help="how prompts reach the model; auto: as the adapter's student was trained (its training "
+                        "record), else chat when the tokenizer has a chat template, else plain")
+    e.add_argument("--backend", choices=["auto", "transformers", "vllm"], default="auto",
+                   help="lm-eval's model: auto picks vLLM when it is installed and a GPU is visible")
+    e.add_argument("--batch-size", type=int, help="prompts a batch (default: 8 on a CPU, lm-eval's auto on a GPU)")
+    e.add_argument("--dtype", default="auto", help="weights' dtype (default: float32 on a CPU, the model's own on a GPU)")
+    e.add_argument("--limit", type=int, help="only the first N rows: a quick look, not the protocol")
+    e.add_argument("--overwrite", action="store_true", help="replace an earlier evaluation in --output")
+
+
+def _evaluate(args) -> int:
+    from bonito_hub.evaluation.run import EvaluationConfig, evaluate
+
+    config = EvaluationConfig(target=args.target, model=args.model, adapter=args.adapter, data=args.data,
+                              prompt_format=args.prompt_format, backend=args.backend, batch_size=args.batch_size,
+                              dtype=args.dtype, limit=args.limit)
+    record = evaluate(config, args.output, overwrite=args.overwrite)
+    print(_scores_table(record))
+    print(f"scores: {args.output}/scores.json; predictions: {args.output}/predictions/")
+    return 0
+
+
+def _scores_table(record: dict) -> str:
+    target, scores, metrics = record["target"], record["scores"], record["metrics"]
+    who = record["model"] + (f" + {record['adapter']}" if record["adapter"] else "")
+    lines = [f"{target['title']} ({target['kind']}, {target['rows']} rows, {record['prompt_format']} format): {who}",
+             f"  {'template':<22}" + "".join(f"{m:>13}" for m in metrics)]
+    for name, row in scores["per_template"].items():
+        lines.append(f"  {name:<22}" + "".join(f"{row[m]:>13.1f}" for m in metrics))
+    lines.append(f"  {'mean':<22}" + "".join(f"{scores['mean'][m]:>13.1f}" for m in metrics))
+    return "\n".join(lines)
+
+
+def _add_adapt(sub, common) -> None:
+    from bonito_hub import tasks
+    from bonito_hub.adapt import DEFAULT_RECIPE
+    from bonito_hub.generate.presets import presets
+
+    a = sub.add_parser("adapt", parents=[common], help="generate, train the student, evaluate before and after, "
+                                                      "push: one resumable command")
+    a.add_argument("--corpus", required=True, help="your unannotated text (any input bonito generate reads)")
+    a.add_argument("--task-type", required=True, metavar="TYPE", help="task type: " + ", ".join(tasks.short_names()))
+    a.add_argument("--generator", required=True, help="task generator (e.g. BatsResearch/bonito-v1)")
+    a.add_argument("--student", required=True, help="the model to adapt: a local folder or a Hub id")
+    a.add_argument("--output", required=True,
+                   help="folder for the run; one subfolder a step; the same command resumes an interrupted run")
+    a.add_argument("--target", help="evaluate before and after on this target (built-in name or JSON Lines file)")
+    a.add_argument("--target-data", help="a built-in target's test split from a local file instead of the Hub")
+    a.add_argument("--recipe", default=DEFAULT_RECIPE,
+                   help=f"student recipe: packaged name or YAML file (default: {DEFAULT_RECIPE}, the paper's Q-LoRA)")
+    a.add_argument("--recipe-arg", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a recipe key (repeatable), e.g. --recipe-arg max_steps=500")
+    a.add_argument("--text-column", default="text", help="column holding the documents (default: text)")
+    a.add_argument("--preset", choices=list(presets()), default="default", help="generation preset (bonito generate)")
+    a.add_argument("--backend", choices=["auto", "transformers", "vllm"], default="auto", help="generation engine")
+    a.add_argument("--eval-limit", type=int, help="evaluate on the first N target rows only (a quick look)")
+    a.add_argument("--push", metavar="ORG/NAME", help="push the adapter to ORG/NAME and the generated set to "
+                                                     "ORG/NAME-tasks, with cards (private unless --public)")
+    a.add_argument("--public", action="store_true", help="with --push: create the repos public")
+    a.add_argument("--dry-run", action="store_true", help="with --push: write the folders and cards, send nothing")
+    a.add_argument("--base-model", metavar="HUB_ID", help="with --push: the student's Hub id when --student is a folder")
+
+
+def _adapt(args) -> int:
+    from bonito_hub.adapt import AdaptConfig, Adaptation, summary_table
+    from bonito_hub.errors import ConfigError
+
+    recipe_args = []
+    for pair in args.recipe_arg:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"--recipe-arg takes KEY=VALUE, got {pair!r}")
+        recipe_args += [f"--{key.lstrip('-')}", value]
+    config = AdaptConfig(corpus=args.corpus, task_type=args.task_type, generator=args.generator, student=args.student,
+                         target=args.target, target_data=args.target_data, recipe=args.recipe, recipe_args=recipe_args,
+                         text_column=args.text_column, preset=args.preset, backend=args.backend, push=args.push,
+                         public=args.public, dry_run=args.dry_run, base_model=args.base_model,
+                         eval_limit=args.eval_limit)
+    if args.push:
+        from bonito_hub.push import check_repo_id
+
+        check_repo_id(args.push)
+    record = Adaptation(config, args.output, progress=not args.no_progress).run()
+    print(summary_table(record))
+    print(f"done: {args.output} (record in {args.output}/adapt.json)")
+    return 0
+
+
+def _add_demo(sub, common) -> None:
+    d = sub.add_parser("demo", parents=[common], help="the whole loop offline on a CPU with tiny models (about a minute)")
+    d.add_argument("--output", default="bonito-demo", help="folder to write (default: ./bonito-demo)")
+
+
+def _demo(args) -> int:
+    from bonito_hub.adapt import summary_table
+    from bonito_hub.demo import REAL_RUN, run_demo
+
+    record = run_demo(args.output, progress=not args.no_progress)
+    print("bonito demo: the whole loop ran on tiny models built just now. They are random and tiny, so the tasks "
+          "they write and the scores below mean nothing; the demo shows the machinery, not quality.")
+    print(summary_table({"summary": record["adapt"]}))
+    print("steps: " + ", ".join(f"{k} {v} s" for k, v in record["steps"].items()) + f"; total {record['seconds']} s")
+    print("artifacts:")
+    for item in record["artifacts"]:
+        print(f"  {item['path']:<44} {item['about']}{'' if item['exists'] else ' (MISSING)'}")
+    print()
+    print(REAL_RUN)
+    return 0 if all(item["exists"] for item in record["artifacts"]) else 1
+
+
 def _add_push(sub, common) -> None:
     p = sub.add_parser("push", help="publish a generated data set, an adapter or a CTGA build to the Hub, with its card")
     kinds = p.add_subparsers(dest="push_kind", required=True)
@@ -270,6 +395,9 @@ def build_parser() -> argparse.ArgumentParser:
     common = _common()
     _add_ctga(sub, common)
     _add_generate(sub, common)
+    _add_evaluate(sub, common)
+    _add_adapt(sub, common)
+    _add_demo(sub, common)
     _add_push(sub, common)
     _add_tasks(sub, common)
     return parser
@@ -290,6 +418,12 @@ def main(argv: list[str] | None = None) -> int:
             return _tasks(args)
         if args.command == "push":
             return _push(args)
+        if args.command == "evaluate":
+            return _evaluate(args)
+        if args.command == "adapt":
+            return _adapt(args)
+        if args.command == "demo":
+            return _demo(args)
     except BonitoError as exc:
         print(f"bonito: error: {exc}", file=sys.stderr)
         return 2

@@ -20,7 +20,9 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 DATA_FILES = ["data/task_types.yaml", "data/generation_presets.yaml", "data/ctga/sources.yaml",
               "data/ctga/task_types.yaml", "data/ctga/ctga_v1_task_types.csv", "data/cards/ctga.md",
-              "data/cards/generated.md", "data/cards/adapter.md"]
+              "data/cards/generated.md", "data/cards/adapter.md", "data/evaluation/targets.yaml",
+              "data/evaluation/prompts.yaml", "data/recipes/student/mistral-7b-qlora.yaml",
+              "data/recipes/smoke/student.yaml", "data/recipes/smoke/generator.yaml"]
 
 
 def _run(cmd, cwd, **kwargs):
@@ -76,3 +78,14 @@ def test_wheel_builds_ctga_and_generates_outside_the_checkout(installed_wheel, s
     funnel = json.loads((elsewhere / "generated" / "funnel.json").read_text())
     assert funnel["complete"] and funnel["kept"] > 0 and (elsewhere / "generated" / "README.md").exists()
     assert datasets.load_dataset(str(elsewhere / "generated"), split="train").num_rows == funnel["kept"]
+
+
+def test_wheel_runs_the_demo_outside_the_checkout(installed_wheel, tmp_path):
+    """`bonito demo` from the installed wheel: its corpus, CTGA rows, target, recipes and prompts all
+    come from the package, and the recipe script it trains with is bonito_hub.sft."""
+    env = {**os.environ, "PYTHONPATH": ""}
+    result = _run([installed_wheel / "bonito", "demo", "--output", "demo", "--no-progress"], cwd=tmp_path, env=env)
+    assert "(MISSING)" not in result.stdout and "examples kept" in result.stdout
+    record = json.loads((tmp_path / "demo" / "demo.json").read_text())
+    assert all(item["exists"] for item in record["artifacts"])
+    assert "site-packages" in json.loads((tmp_path / "demo" / "adapt" / "adapt.json").read_text())["options"]["corpus"]
