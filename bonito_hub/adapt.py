@@ -95,7 +95,8 @@ class Adaptation:
 
     def run(self) -> dict:
         self._claim()
-        self.training_args = self._parse_recipe()  # a bad recipe fails now, not after generation
+        self._check_inputs()  # what can be checked in seconds is, before hours of generation
+        self.training_args = self._parse_recipe()
         for step in self.steps():
             entry = self.record["steps"].setdefault(step, {})
             if self.done(step):
@@ -134,6 +135,24 @@ class Adaptation:
         else:
             self.output.mkdir(parents=True, exist_ok=True)
             self.record = make_record(self.config, identity=identity, steps={})
+
+    def _check_inputs(self) -> None:
+        from bonito_hub import hub
+        from bonito_hub.errors import InputError
+        from bonito_hub.evaluation.targets import builtin_targets, load_target
+        from bonito_hub.models import check_model_source
+
+        c = self.config
+        for flag, model in (("--generator", c.generator), ("--student", c.student)):
+            check_model_source(model, flag)
+            if not hub.is_local(model):
+                hub.check_reachable(f"{flag} {model}")
+        if hub.is_local(c.corpus) and not Path(c.corpus).exists():
+            raise InputError(f"--corpus {c.corpus}: no such file or folder")
+        if c.target and (c.target not in builtin_targets() or c.target_data):
+            load_target(c.target, c.target_data)  # a user's file is read (and checked) now
+        elif c.target:
+            hub.check_reachable(f"--target {c.target}")
 
     def _save(self) -> None:
         write_record(self.output / RECORD_NAME, self.record)

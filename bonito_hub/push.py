@@ -93,7 +93,8 @@ def _prepare_ctga(source: Path, dest: Path, **_) -> None:
         _link_or_copy(source / name, dest / name)
 
 
-def _prepare_adapter(source: Path, dest: Path, base_model: str | None = None, repo_id: str | None = None, **_) -> None:
+def _prepare_adapter(source: Path, dest: Path, base_model: str | None = None, repo_id: str | None = None,
+                     evaluation: dict | None = None, **_) -> None:
     from bonito_hub.cards import write_adapter_card
 
     config_path = source / "adapter_config.json"
@@ -111,16 +112,22 @@ def _prepare_adapter(source: Path, dest: Path, base_model: str | None = None, re
             _link_or_copy(source / name, dest / name)
     # the uploaded config names the base model on the Hub, which is what PEFT loads
     (dest / "adapter_config.json").write_text(json.dumps({**config, "base_model_name_or_path": base_model}, indent=2))
-    write_adapter_card(dest, base_model, config, read_record(source / "training_record.json"),
-                       read_record(source / "evaluation.json"), name=(repo_id or source.name).split("/")[-1])
+    evaluation = evaluation or read_record(source / "evaluation.json")
+    if evaluation:  # what the card reports travels with the adapter
+        (dest / "evaluation.json").unlink(missing_ok=True)
+        (dest / "evaluation.json").write_text(json.dumps(evaluation, indent=2, ensure_ascii=False) + "\n")
+    write_adapter_card(dest, base_model, config, read_record(source / "training_record.json"), evaluation,
+                       name=(repo_id or source.name).split("/")[-1])
 
 
 PREPARE = {"dataset": _prepare_dataset, "adapter": _prepare_adapter, "ctga": _prepare_ctga}
 
 
 def prepare(kind: str, folder, dest, *, base_model: str | None = None, include_examples: bool = False,
-            generator: str | None = None, language: list[str] | None = None, repo_id: str | None = None) -> Upload:
-    """Write into `dest` (a new folder) exactly what `push` would upload for `folder`."""
+            generator: str | None = None, language: list[str] | None = None, repo_id: str | None = None,
+            evaluation: dict | None = None) -> Upload:
+    """Write into `dest` (a new folder) exactly what `push` would upload for `folder`. An adapter's
+    `evaluation` ({"before": scores.json record or None, "after": ...}) goes into its card."""
     if kind not in KINDS:
         raise PushError(f"unknown kind {kind!r}; choose one of {', '.join(KINDS)}")
     source, dest = Path(folder), Path(dest)
@@ -128,7 +135,7 @@ def prepare(kind: str, folder, dest, *, base_model: str | None = None, include_e
         raise PushError(f"{source}: no such folder")
     dest.mkdir(parents=True, exist_ok=True)
     PREPARE[kind](source, dest, base_model=base_model, include_examples=include_examples, generator=generator,
-                  language=language, repo_id=repo_id)
+                  language=language, repo_id=repo_id, evaluation=evaluation)
     files = sorted(p.relative_to(dest).as_posix() for p in dest.rglob("*") if p.is_file())
     return Upload(kind, "", dest, files)
 
@@ -147,7 +154,7 @@ def check_repo_id(repo_id: str) -> None:
 
 def push(kind: str, folder, repo_id: str, *, public: bool = False, dry_run: bool = False,
          base_model: str | None = None, include_examples: bool = False, generator: str | None = None,
-         language: list[str] | None = None) -> Upload:
+         language: list[str] | None = None, evaluation: dict | None = None) -> Upload:
     """Push `folder` (a `bonito generate` output, an adapter from recipes/sft.py, or a CTGA build)
     to `repo_id`, created private unless `public`. With `dry_run`, only write the folder that would
     be uploaded (beside `folder`) and return it.
@@ -161,7 +168,7 @@ def push(kind: str, folder, repo_id: str, *, public: bool = False, dry_run: bool
     staging = Path(tempfile.mkdtemp(prefix=f"{source.name}.push-", dir=source.parent if source.parent.is_dir() else None))
     try:
         upload = prepare(kind, source, staging, base_model=base_model, include_examples=include_examples,
-                         generator=generator, language=language, repo_id=repo_id)
+                         generator=generator, language=language, repo_id=repo_id, evaluation=evaluation)
         upload.repo_id = repo_id
         if dry_run:
             return upload

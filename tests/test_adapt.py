@@ -107,3 +107,16 @@ def test_demo_finishes_and_writes_every_artifact(tmp_path):
     assert all(item["exists"] for item in record["artifacts"]) and len(record["artifacts"]) == 9
     for item in record["artifacts"]:
         assert item["path"] in out
+
+
+def test_adapt_checks_its_inputs_before_any_step(config, tmp_path):
+    from bonito_hub.errors import BonitoError
+
+    cases = {"corpus": (str(tmp_path / "nope.jsonl"), "--corpus .*: no such file"),
+             "student": (str(tmp_path / "no-model"), "--student .*: no such folder"),
+             "target": (str(tmp_path / "no-target.jsonl"), "not a built-in target")}
+    for i, (field, (value, message)) in enumerate(cases.items()):
+        bad = AdaptConfig(**{**config.__dict__, field: value})
+        with pytest.raises(BonitoError, match=message):
+            Adaptation(bad, tmp_path / f"run{i}", progress=False).run()
+        assert not (tmp_path / f"run{i}" / "generated").exists()

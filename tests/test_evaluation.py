@@ -232,3 +232,49 @@ def test_prompt_formats(tmp_path):
     assert "doc_to_choice: '{{choices}}'" in (tmp_path / "tasks" / "bonito_contractnli_follows.yaml").read_text()
     harness.write_tasks(target, tmp_path / "tasks2", "plain")  # a user's file: its own choices everywhere
     assert all("{{choices}}" in p.read_text() for p in (tmp_path / "tasks2").glob("bonito_yn_*.yaml"))
+
+
+def test_evaluate_says_what_is_wrong_in_one_line(tmp_path, capsys, tiny_llama):
+    from bonito_hub.cli import main
+
+    target = write_jsonl(tmp_path / "yn.jsonl", CLASSIFICATION_ROWS)
+    cases = [
+        (["--model", str(tmp_path / "nope"), "--target", target], "--model .*nope: no such folder"),
+        (["--model", tiny_llama, "--target", str(tmp_path / "none.jsonl")], "not a built-in target"),
+        (["--adapter", str(tmp_path)], "no adapter_config.json"),
+        (["--model", tiny_llama, "--target", target, "--limit", "0"], "--limit takes a positive number"),
+        (["--model", tiny_llama, "--target", "pubmedqa", "--data", str(tmp_path / "x.csv")], "no such file"),
+    ]
+    for args, message in cases:
+        if "--target" not in args:
+            args = args + ["--target", target]
+        assert main(["evaluate", *args, "--output", str(tmp_path / "out")]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith("bonito: error: "), err
+        assert __import__("re").search(message, err[0]), err[0]
+        assert not (tmp_path / "out").exists()
+
+
+def test_push_adapter_with_scores_puts_them_in_the_card(tiny_llama, tmp_path):
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    from bonito_hub.cli import main
+
+    torch.manual_seed(0)
+    model = get_peft_model(AutoModelForCausalLM.from_pretrained(tiny_llama), LoraConfig(r=2, target_modules="all-linear"))
+    model.save_pretrained(tmp_path / "adapter")
+    target = write_jsonl(tmp_path / "yn.jsonl", CLASSIFICATION_ROWS)
+    after = evaluate(EvaluationConfig(target=target, adapter=str(tmp_path / "adapter")), tmp_path / "after")
+    evaluate(EvaluationConfig(target=target, model=tiny_llama), tmp_path / "before")
+    assert main(["push", "adapter", str(tmp_path / "adapter"), "--repo-id", "me/yn-adapter", "--base-model", "org/tiny",
+                 "--dry-run", "--scores", str(tmp_path / "after" / "scores.json"), "--baseline-scores",
+                 str(tmp_path / "before" / "scores.json")]) == 0
+    folder = next(tmp_path.glob("adapter.push-*"))
+    card = (folder / "README.md").read_text()
+    assert "model-index:" in card and "name: yn-adapter" in card and "type: text-classification" in card
+    assert f"value: {round(after['scores']['mean']['accuracy'], 2)}" in card
+    assert "(before)" in card and json.loads((folder / "evaluation.json").read_text())["after"]["scores"] == after["scores"]
+    assert main(["push", "adapter", str(tmp_path / "adapter"), "--repo-id", "me/x", "--base-model", "org/tiny",
+                 "--dry-run", "--scores", str(target)]) == 2

@@ -16,11 +16,13 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from bonito_hub import hub
 from bonito_hub.console import get_logger
 from bonito_hub.errors import ConfigError, InputError, OutputError
 from bonito_hub.evaluation import harness
-from bonito_hub.evaluation.targets import Target, load_target
+from bonito_hub.evaluation.targets import Target, builtin_targets, load_target
 from bonito_hub.folders import claim_output, staged
+from bonito_hub.models import check_model_source
 from bonito_hub.records import make_record, read_record, write_record
 
 RECORD_NAME = "scores.json"
@@ -121,6 +123,12 @@ def evaluate(config: EvaluationConfig, output: str | Path, overwrite: bool = Fal
         raise ConfigError("--model is required (the adapter's config names no base model)")
     if config.limit is not None and config.limit < 1:
         raise ConfigError("--limit takes a positive number of rows")
+    # Everything that can be checked before a model loads is checked here.
+    check_model_source(model)
+    if not hub.is_local(model):
+        hub.check_reachable(f"--model {model}")
+    if config.target in builtin_targets() and not config.data:
+        hub.check_reachable(f"--target {config.target} (or give a local copy with --data)")
     target = load_target(config.target, config.data)
     prompt_format = resolve_format(config.prompt_format, model, adapter)
     backend = resolve_backend(config.backend)
