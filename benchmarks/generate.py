@@ -13,8 +13,14 @@ is its own:
 Then, unless --skip-memory, the memory check: the whole run on a 100x larger corpus with
 max_tokens=1 on a tiny model, against the same run on the small corpus.
 
+With --ray, instead: `bonito generate` in one process against `bonito generate --ray` (a local
+Ray started by the command, its default workers: one per CPU here) on 4,096 passages, five chunks
+at the default chunk budget, timed as the user waits (Ray's start and each worker's model load
+included), and the two outputs compared row for row.
+
     python benchmarks/generate.py                                 # this CPU
     python benchmarks/generate.py --device cuda --model-size 150m --new-tokens 96 --pipeline-batch-size 16 64
+    python benchmarks/generate.py --ray --new-tokens 32           # Ray's overhead on this machine
 """
 
 from __future__ import annotations
@@ -29,6 +35,8 @@ import tempfile
 import time
 from pathlib import Path
 
+# --ray: about 4.4 MB of text, five chunks at the default chunk budget (2**18 tokens of 4 characters)
+RAY_PASSAGES = 4096
 MODEL_SIZES = {  # hidden, layers, heads, intermediate
     "tiny": (384, 6, 6, 1536),
     "150m": (768, 16, 12, 3072),
@@ -98,7 +106,7 @@ def run_method(method: str, model_dir: str, n: int, new_tokens: int, device: str
         engine = TransformersEngine(model_dir, device=device)  # its defaults for this device
         start = time.perf_counter()
         engine.generate(prompts, SamplingConfig(n=1, temperature=0.5, top_p=0.95, max_tokens=new_tokens), seed=0)
-    elif method == "generate":
+    elif method in ("generate", "generate-ray"):
         from bonito_hub.cli import main
 
         path = Path(work) / f"corpus-{n}.jsonl"
@@ -106,12 +114,31 @@ def run_method(method: str, model_dir: str, n: int, new_tokens: int, device: str
         out = Path(work) / f"generate-out-{time.time_ns()}"
         start = time.perf_counter()  # the user's wait: model load, passages, generation, filters, Parquet
         rc = main(["generate", "--model", model_dir, "--input", str(path), "--task-type", "exqa", "--output",
-                   str(out), "--max-tokens", str(new_tokens), "--no-progress", "--backend", "transformers"])
+                   str(out), "--max-tokens", str(new_tokens), "--no-progress", "--backend", "transformers"]
+                  + (["--ray"] if method == "generate-ray" else []))  # a local Ray with its default workers
         assert rc == 0
+        if method == "generate-ray":  # the same funnel and rows as the single-process run of the same corpus
+            single = sorted(Path(work).glob("generate-out-*"))[0]
+            assert single != out and same_output(single, out), f"{out} differs from {single}"
     sync()
     seconds = time.perf_counter() - start
     return {"method": method, "seconds": seconds, "examples_per_s": n / seconds,
             "tokens_per_s": n * new_tokens / seconds, "peak_gb": peak_memory_gb(device)}
+
+
+def same_output(a: Path, b: Path) -> bool:
+    """Two finished runs with the same funnel and the same rows in chunk order."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from bonito_hub.generate.run import data_files, finished_chunks
+
+    def rows(out: Path):
+        files = data_files(finished_chunks(out))
+        return pa.concat_tables([pq.read_table(out / f) for f in files]).to_pylist() if files else []
+
+    funnel = [json.loads((out / "funnel.json").read_text()) for out in (a, b)]
+    return funnel[0] == funnel[1] and rows(a) == rows(b)
 
 
 def run_memory(model_dir: str, docs: int, work: str) -> dict:
@@ -147,6 +174,9 @@ def main() -> None:
     parser.add_argument("--methods", nargs="+", default=["pipeline", "engine", "generate"],
                         help="any of loop, pipeline, engine, generate")
     parser.add_argument("--skip-memory", action="store_true")
+    parser.add_argument("--ray", action="store_true",
+                        help="instead: `bonito generate` in one process against `bonito generate --ray` (a local "
+                             "Ray, its default workers) on a corpus of several default-sized chunks")
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -159,6 +189,10 @@ def main() -> None:
     import torch
     from transformers import AutoModelForCausalLM
 
+    if args.ray:
+        args.methods, args.skip_memory = ["generate", "generate-ray"], True
+        if args.passages == parser.get_default("passages"):
+            args.passages = RAY_PASSAGES
     work = tempfile.mkdtemp(prefix="bonito-bench-gen-")
     model_dir = str(Path(work) / "llama")
     build_model(Path(model_dir), args.model_size, args.new_tokens)
@@ -186,6 +220,11 @@ def main() -> None:
         if "generate" in results:
             ratio = results["generate"]["examples_per_s"] / e
             print(f"generate vs engine: {ratio:.2f}x (target 0.85x: {'met' if ratio >= 0.85 else 'missed'})")
+    if "generate-ray" in results:
+        single, on_ray = results["generate"]["seconds"], results["generate-ray"]["seconds"]
+        overhead = (on_ray - single) / single
+        print(f"Ray overhead: {on_ray:.1f} s on a local Ray against {single:.1f} s in one process = {overhead:+.1%} "
+              f"(target <= +15%: {'met' if overhead <= 0.15 else 'missed'}); the same rows")
     if not args.skip_memory:
         tiny = str(Path(work) / "tiny")
         from bonito_hub.testing import make_tiny_llama

@@ -117,6 +117,35 @@ def _add_generate(sub, common) -> None:
     g.add_argument("--push-to-hub", metavar="ORG/NAME",
                    help="when the run is complete, push it with its card (as `bonito push dataset`; private)")
     g.add_argument("--public", action="store_true", help="with --push-to-hub: create the repo public")
+    r = g.add_argument_group("Ray (pip install 'bonito-hub[ray]'): the chunks on a Ray cluster, same rows and files")
+    r.add_argument("--ray", action="store_true", help="run the chunks on Ray workers (a local Ray unless --ray-address)")
+    r.add_argument("--ray-address", metavar="ADDR", help="join a running cluster: HOST:PORT, ray://HOST:PORT or auto")
+    r.add_argument("--workers", type=int, help="Ray workers, each loading the engine once (default: the cluster's "
+                   "GPUs / --gpus-per-worker, or its CPUs / --cpus-per-worker without GPUs)")
+    r.add_argument("--gpus-per-worker", type=float, help="GPUs a worker takes (default: 1 on a cluster with GPUs, else 0)")
+    r.add_argument("--cpus-per-worker", type=float, default=1, help="CPUs a worker takes (default: 1)")
+
+
+def _generate_on_ray(args, texts, config, shard, engine_options) -> dict:
+    from bonito_hub.errors import ConfigError
+    from bonito_hub.generate.engines import BACKENDS, check_engine_options
+    from bonito_hub.generate.run import GenerationRun
+    from bonito_hub.models import check_model_source
+
+    if shard != (0, 1):
+        raise ConfigError("--ray schedules every chunk itself; leave --shard out")
+    try:
+        from bonito_hub.generate.cluster import run_on_ray
+    except ImportError as exc:
+        raise ConfigError(f"--ray needs Ray: pip install 'bonito-hub[ray]' ({exc})") from None
+    check_model_source(args.model)
+    if args.backend in BACKENDS and args.backend != "auto":
+        check_engine_options(args.backend, engine_options)
+    run = GenerationRun(None, texts, args.output, config, model_name=args.model, engine_name=args.backend)
+    return run_on_ray(run, args.model, args.backend, {k: v for k, v in engine_options.items() if v is not None},
+                      address=args.ray_address, workers=args.workers, gpus_per_worker=args.gpus_per_worker,
+                      cpus_per_worker=args.cpus_per_worker, overwrite=args.overwrite,
+                      progress=not args.no_progress)
 
 
 def _parse_shard(text: str) -> tuple[int, int]:
@@ -150,9 +179,16 @@ def _generate(args) -> int:
     from bonito_hub.corpus import check_text_column, load_texts
     from bonito_hub.generate.presets import resolve
     from bonito_hub import resources
+    from bonito_hub.errors import ConfigError
     from bonito_hub.generate.run import GenerationRun, RunConfig, check_output, run_record
 
     shard = _parse_shard(args.shard)
+    if args.ray and args.ray_address:  # an unreachable cluster is said in seconds, before any reading
+        try:
+            from bonito_hub.generate.cluster import check_address
+        except ImportError as exc:
+            raise ConfigError(f"--ray needs Ray: pip install 'bonito-hub[ray]' ({exc})") from None
+        check_address(args.ray_address)
     sampling, filters = resolve(args.preset, {"n": args.num_samples, "temperature": args.temperature,
                                               "top_p": args.top_p, "max_tokens": args.max_tokens}, args.no_filter)
     config = RunConfig(
@@ -181,9 +217,14 @@ def _generate(args) -> int:
     engine_options = {"batch_size": args.batch_size, "tensor_parallel_size": args.tensor_parallel_size,
                       "gpu_memory_utilization": args.gpu_memory_utilization, "max_model_len": args.max_model_len,
                       "dtype": args.dtype, "engine_args": _parse_engine_args(args.engine_arg) or None}
-    engine = make_engine(args.model, args.backend, **engine_options)
-    funnel = GenerationRun(engine, texts, args.output, config).run(shard=shard, overwrite=args.overwrite)
-    print(f"funnel ({engine.name} engine): documents {funnel['documents']} (empty {funnel['empty_documents']}) -> "
+    if args.ray:
+        funnel = _generate_on_ray(args, texts, config, shard, engine_options)
+    else:
+        if args.ray_address or args.workers or args.gpus_per_worker is not None:
+            raise ConfigError("--ray-address, --workers and --gpus-per-worker go with --ray")
+        engine = make_engine(args.model, args.backend, **engine_options)
+        funnel = GenerationRun(engine, texts, args.output, config).run(shard=shard, overwrite=args.overwrite)
+    print(f"funnel ({'Ray, ' + args.backend if args.ray else engine.name} engine): documents {funnel['documents']} (empty {funnel['empty_documents']}) -> "
           f"passages {funnel['passages']} -> generations {funnel['generations']} -> kept {funnel['kept']}")
     for reason, n in funnel["dropped"].items():
         print(f"  dropped {reason}: {n}")
@@ -350,14 +391,41 @@ def _add_push(sub, common) -> None:
         if kind == "adapter":
             k.add_argument("--base-model", metavar="HUB_ID",
                            help="the base model's Hub id, needed when training loaded it from a local folder")
+            k.add_argument("--scores", metavar="SCORES_JSON",
+                           help="`bonito evaluate --adapter` output (its scores.json): the card reports it and "
+                                "carries it as the model-index")
+            k.add_argument("--baseline-scores", metavar="SCORES_JSON",
+                           help="the same target's scores.json for the base model alone, shown beside --scores")
+
+
+def _scores_file(path: str) -> dict:
+    import json
+
+    from bonito_hub.errors import InputError
+
+    try:
+        record = json.loads(open(path, encoding="utf-8").read())
+    except (OSError, ValueError) as exc:
+        raise InputError(f"{path}: not a readable scores.json ({exc})") from None
+    if not isinstance(record, dict) or "scores" not in record or "target" not in record:
+        raise InputError(f"{path} is not a `bonito evaluate` scores.json (no scores or target in it)")
+    return record
 
 
 def _push(args) -> int:
+    from bonito_hub.errors import ConfigError
     from bonito_hub.push import push
 
+    evaluation = None
+    if getattr(args, "scores", None):
+        evaluation = {"before": _scores_file(args.baseline_scores) if args.baseline_scores else None,
+                      "after": _scores_file(args.scores)}
+    elif getattr(args, "baseline_scores", None):
+        raise ConfigError("--baseline-scores goes with --scores")
     upload = push(args.push_kind, args.folder, args.repo_id, public=args.public, dry_run=args.dry_run,
                   base_model=getattr(args, "base_model", None), include_examples=getattr(args, "include_examples", False),
-                  generator=getattr(args, "generator", None), language=getattr(args, "language", None))
+                  generator=getattr(args, "generator", None), language=getattr(args, "language", None),
+                  evaluation=evaluation)
     if args.dry_run:
         print(f"dry run: {upload.folder} holds what would be pushed to {args.repo_id} "
               f"({'public' if args.public else 'private'}); nothing was sent")
@@ -433,8 +501,10 @@ def main(argv: list[str] | None = None) -> int:
               "to resume a generation)", file=sys.stderr)
         return 2
     except KeyboardInterrupt as exc:
-        said = str(exc) or ("nothing was written; the output folder is as it was" if args.command == "ctga"
-                            else "nothing was saved")
+        said = str(exc) or {"ctga": "nothing was written; the output folder is as it was",
+                            "evaluate": "nothing was written; the output folder is as it was",
+                            "adapt": "the finished steps are kept; run the same command to resume"}.get(
+                                args.command, "nothing was saved")
         print(f"bonito: interrupted; {said}", file=sys.stderr)
         return 130
     return 1

@@ -20,19 +20,24 @@ class Bonito:
     ...                                   sampling_params={"max_tokens": 256, "top_p": 0.95, "temperature": 0.5})
     """
 
-    def __init__(self, model, backend: str = "auto", engine=None, **engine_kwargs):
-        self.engine = engine if engine is not None else make_engine(model, backend, **engine_kwargs)
+    def __init__(self, model, backend: str = "auto", engine=None, ray: bool = False, **engine_kwargs):
+        """With `ray`, no engine loads here: each Ray worker loads its own (generate_tasks(ray_...))."""
+        self.model, self.backend, self.engine_kwargs = model, backend, engine_kwargs
+        self.engine = None if ray else engine if engine is not None else make_engine(model, backend, **engine_kwargs)
 
     def generate_tasks(self, text_dataset, context_col: str, task_type: str, sampling_params=None, *,
                        output_dir: str | Path | None = None, filters=DEFAULT_FILTERS, format: str = "prompt-completion",
                        chunk_docs: int | None = None, chunk_tokens: int = CHUNK_TOKENS,
                        max_passage_tokens: int | None = None, shard: tuple[int, int] = (0, 1),
-                       overwrite: bool = False, progress: bool = True):
+                       overwrite: bool = False, progress: bool = True, ray_address: str | None = None,
+                       workers: int | None = None, gpus_per_worker: float | None = None):
         """Generate tasks of `task_type` from the `context_col` of `text_dataset` (a Dataset, or
         anything `bonito generate --input` accepts). Returns a `datasets.Dataset` with `input`,
         `output` and provenance columns; `.funnel` on this object holds the counts.
 
-        With `output_dir` the run is written there chunk by chunk and resumes when called again."""
+        With `output_dir` the run is written there chunk by chunk and resumes when called again.
+        A `Bonito(..., ray=True)` runs the chunks on Ray (a local one, or the cluster at
+        `ray_address`) with `workers` workers of `gpus_per_worker` GPUs: the same rows."""
         import datasets
 
         config = RunConfig(task_type=task_type, text_column=context_col,
@@ -45,8 +50,16 @@ class Bonito:
             scratch = Path(tempfile.mkdtemp(prefix="bonito-generate-"))
             output_dir = scratch / "out"
         try:
-            run = GenerationRun(self.engine, texts, output_dir, config)
-            self.funnel = run.run(shard=shard, overwrite=overwrite, progress=progress)
+            if self.engine is None:
+                from bonito_hub.generate.cluster import run_on_ray
+
+                run = GenerationRun(None, texts, output_dir, config, model_name=self.model, engine_name=self.backend)
+                self.funnel = run_on_ray(run, self.model, self.backend, self.engine_kwargs, address=ray_address,
+                                         workers=workers, gpus_per_worker=gpus_per_worker, overwrite=overwrite,
+                                         progress=progress)
+            else:
+                run = GenerationRun(self.engine, texts, output_dir, config)
+                self.funnel = run.run(shard=shard, overwrite=overwrite, progress=progress)
             files = run.data_files()
             if not files:  # every generation was dropped: an empty set with the run's columns
                 return datasets.Dataset(run.schema.empty_table())

@@ -114,19 +114,24 @@ ENGINE_ONLY_OPTIONS = {
 }
 
 
+def check_engine_options(chosen: str, options: dict, asked: str | None = None) -> None:
+    """A ConfigError naming any option (not None) that only the engine other than `chosen` takes."""
+    other = "vllm" if chosen == "transformers" else "transformers"
+    foreign = [name for name in ENGINE_ONLY_OPTIONS[other] if options.get(name) is not None]
+    if foreign:
+        flags = ", ".join(f"{n} (--{n.replace('_', '-')})" for n in foreign)
+        why = " (--backend auto found vLLM and a GPU)" if asked == "auto" and chosen == "vllm" else \
+            " (vLLM is not installed or no GPU is visible)" if asked == "auto" else ""
+        raise ConfigError(f"{flags} applies to the {other} engine, but the {chosen} engine runs{why}")
+
+
 def make_engine(model, backend: str = "auto", **options):
     """The engine for `backend` ("auto": vLLM where it is installed and a GPU is visible, else
     transformers), given only options it understands. An option meant for the other engine is an
     error that names it: silently dropping a setting the user chose would hide a mistake."""
     chosen = resolve_backend(backend)
     check_model_source(model)
-    other = "vllm" if chosen == "transformers" else "transformers"
-    foreign = [name for name in ENGINE_ONLY_OPTIONS[other] if options.get(name) is not None]
-    if foreign:
-        flags = ", ".join(f"{n} (--{n.replace('_', '-')})" for n in foreign)
-        why = " (--backend auto found vLLM and a GPU)" if backend == "auto" and chosen == "vllm" else \
-            " (vLLM is not installed or no GPU is visible)" if backend == "auto" else ""
-        raise ConfigError(f"{flags} applies to the {other} engine, but the {chosen} engine runs{why}")
+    check_engine_options(chosen, options, backend)
     options = {k: v for k, v in options.items() if v is not None}
     if chosen == "vllm":
         return VllmEngine(model, **options)

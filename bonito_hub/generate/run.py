@@ -226,22 +226,36 @@ def chunk_bounds(texts, column: str, chunk_tokens: int, chunk_docs: int | None =
 
 
 class GenerationRun:
-    def __init__(self, engine: Engine, texts, output, settings: RunConfig):
+    """A run over `texts` into `output`. `engine` generates; a driver that hands its chunks to
+    workers elsewhere (bonito_hub.generate.cluster) passes none, and names the model instead."""
+
+    def __init__(self, engine: Engine | None, texts, output, settings: RunConfig, model_name: str | None = None,
+                 engine_name: str | None = None):
         check_text_column(texts, settings.text_column)
         self.engine, self.texts, self.settings = engine, texts, settings
+        self.model_name = str(engine.model_name) if engine is not None else str(model_name)
+        self.engine_name = engine.name if engine is not None else engine_name
         self.output = Path(output)
         self.n_docs = len(texts)
         self.bounds = chunk_bounds(texts, settings.text_column, settings.chunk_tokens, settings.chunk_docs)
         self.n_chunks = len(self.bounds) - 1
         self.schema = _schema(settings.format)
         self.full_type = tasks.full_name(settings.task_type)
-        budget = settings.max_passage_tokens
-        if budget is None:
-            overhead = len(engine.tokenizer(generator_input(settings.task_type, "x"))["input_ids"])
-            budget = engine.max_context - settings.sampling.max_tokens - overhead
-        self.splitter = PassageSplitter(engine.tokenizer, budget)
-        log.debug("passages of at most %d tokens; %d documents in %d chunks", budget, self.n_docs, self.n_chunks)
         self.id_column = "id" if "id" in texts.column_names and settings.text_column != "id" else None
+        self._splitter = None
+
+    @property
+    def splitter(self) -> PassageSplitter:
+        """Passages of at most what the engine's context leaves (built with the engine, on first use)."""
+        if self._splitter is None:
+            settings, engine = self.settings, self.engine
+            budget = settings.max_passage_tokens
+            if budget is None:
+                overhead = len(engine.tokenizer(generator_input(settings.task_type, "x"))["input_ids"])
+                budget = engine.max_context - settings.sampling.max_tokens - overhead
+            self._splitter = PassageSplitter(engine.tokenizer, budget)
+            log.debug("passages of at most %d tokens; %d documents in %d chunks", budget, self.n_docs, self.n_chunks)
+        return self._splitter
 
     def chunk_range(self, k: int) -> tuple[int, int]:
         return self.bounds[k], self.bounds[k + 1]
@@ -250,19 +264,7 @@ class GenerationRun:
         index, count = shard
         if not 0 <= index < count:
             raise ConfigError(f"shard {index}/{count}: need 0 <= i < N")
-        record = run_record(self.settings, self.engine.model_name, self.texts, self.engine.name)
-        state = _prepare_output(self.output, record, overwrite)
-        mine = [k for k in range(self.n_chunks) if k % count == index]
-        done = finished_chunks(self.output)
-        todo = [k for k in mine if k not in done]
-        _remove_unfinished_data(self.output, done, todo)
-        so_far = aggregate(done, self.n_chunks)
-        if state == "resume":
-            log.info("resuming the run in %s: %d of %d chunks were finished (%d rows kept)", self.output,
-                     so_far["chunks_done"], self.n_chunks, so_far["kept"])
-        docs = sum(self.chunk_range(k)[1] - self.chunk_range(k)[0] for k in todo)
-        log.info("%d of %d chunks to generate (%d documents) with the %s engine", len(todo), len(mine), docs,
-                 self.engine.name)
+        todo, mine = self.start(shard, overwrite)
         bar = progress_bar(unit="passage", desc=f"bonito generate {self.settings.task_type}", enabled=progress)
         try:
             with bar:
@@ -276,10 +278,36 @@ class GenerationRun:
                     if not funnel["complete"]:  # the finished run's card is written by _finish
                         self._write_card(funnel, done)
         except KeyboardInterrupt:
-            done = finished_chunks(self.output)
-            where = f"{len(done)} of {self.n_chunks} chunks are saved in {self.output}" + \
-                (" (their rows load with datasets.load_dataset)" if data_files(done) else "")
-            raise Interrupted(f"{where}; run the same command to resume") from None
+            raise self.interrupted() from None
+        return self.finish()
+
+    def start(self, shard: tuple[int, int] = (0, 1), overwrite: bool = False) -> tuple[list[int], list[int]]:
+        """Claim the output (new, resumed or replaced) and clear what a killed run left in this
+        shard's chunks; returns (chunks to generate, chunks of this shard)."""
+        index, count = shard
+        record = run_record(self.settings, self.model_name, self.texts, self.engine_name)
+        state = _prepare_output(self.output, record, overwrite)
+        mine = [k for k in range(self.n_chunks) if k % count == index]
+        done = finished_chunks(self.output)
+        todo = [k for k in mine if k not in done]
+        _remove_unfinished_data(self.output, done, todo)
+        so_far = aggregate(done, self.n_chunks)
+        if state == "resume":
+            log.info("resuming the run in %s: %d of %d chunks were finished (%d rows kept)", self.output,
+                     so_far["chunks_done"], self.n_chunks, so_far["kept"])
+        docs = sum(self.chunk_range(k)[1] - self.chunk_range(k)[0] for k in todo)
+        log.info("%d of %d chunks to generate (%d documents) with the %s engine", len(todo), len(mine), docs,
+                 self.engine_name)
+        return todo, mine
+
+    def interrupted(self) -> Interrupted:
+        done = finished_chunks(self.output)
+        where = f"{len(done)} of {self.n_chunks} chunks are saved in {self.output}" + \
+            (" (their rows load with datasets.load_dataset)" if data_files(done) else "")
+        return Interrupted(f"{where}; run the same command to resume")
+
+    def finish(self) -> dict:
+        """The funnel over every finished chunk; the card and funnel.json once all are done."""
         done = finished_chunks(self.output)
         funnel = aggregate(done, self.n_chunks)
         if funnel["complete"]:
