@@ -208,7 +208,8 @@ def main() -> None:
         results[method] = r
         print(f"{method:>12}: {r['seconds']:7.1f} s  {r['examples_per_s']:7.2f} examples/s  "
               f"{r['tokens_per_s']:8.0f} generated tokens/s  peak {'GPU' if args.device != 'cpu' else 'RSS'} "
-              f"{r['peak_gb']:.2f} GB")
+              f"{r['peak_gb']:.2f} GB" + (" (the driver; Ray's workers are not its children)"
+                                          if method == "generate-ray" else ""))
     on_gpu = args.device.startswith("cuda")
     targets = {"loop": 5.0, "pipeline-16": 5.0 if on_gpu else 1.8, "pipeline-64": 2.0}
     if "engine" in results:

@@ -243,6 +243,8 @@ class GenerationRun:
         self.full_type = tasks.full_name(settings.task_type)
         self.id_column = "id" if "id" in texts.column_names and settings.text_column != "id" else None
         self._splitter = None
+        if engine is not None:
+            self.splitter  # built now, so its budget is logged when the run starts  # noqa: B018
 
     @property
     def splitter(self) -> PassageSplitter:
