@@ -129,6 +129,7 @@ def run_on_ray(run: GenerationRun, model: str, backend: str, engine_options: dic
         if workers < 1:
             raise ConfigError(f"the Ray cluster has {resources.get('GPU', 0):g} GPUs and {resources.get('CPU', 0):g} "
                               f"CPUs: not enough for one worker of {gpus_per_worker:g} GPU(s) and {cpus_per_worker:g} CPU(s)")
+        workers = min(workers, len(todo)) or 1  # no worker to load a model for no chunk
         log.info("Ray: %d workers (%g GPU, %g CPU each) for %d chunks", workers, gpus_per_worker, cpus_per_worker,
                  len(todo))
         if todo:
