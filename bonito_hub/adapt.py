@@ -79,6 +79,7 @@ class Adaptation:
         self.config, self.output, self.progress = config, Path(output), progress
         self.folders = {step: self.output / name for step, name in FOLDERS.items()}
         self.record: dict = {}
+        self._format: str | None = None
 
     # --- the run ---
 
@@ -140,13 +141,11 @@ class Adaptation:
         from bonito_hub import hub
         from bonito_hub.errors import InputError
         from bonito_hub.evaluation.targets import builtin_targets, load_target
-        from bonito_hub.models import check_model_source
+        from bonito_hub.models import check_model_available
 
         c = self.config
-        for flag, model in (("--generator", c.generator), ("--student", c.student)):
-            check_model_source(model, flag)
-            if not hub.is_local(model):
-                hub.check_reachable(f"{flag} {model}")
+        check_model_available(c.generator, "--generator")
+        check_model_available(c.student, "--student")
         if hub.is_local(c.corpus) and not Path(c.corpus).exists():
             raise InputError(f"--corpus {c.corpus}: no such file or folder")
         if c.target and (c.target not in builtin_targets() or c.target_data):
@@ -198,14 +197,17 @@ class Adaptation:
         """Before and after are prompted the same way: as the student is (or will be) trained."""
         from bonito_hub import training
 
-        script_args, _, model_args = self.training_args
-        return training.student_format(script_args, training.load_tokenizer(model_args))
+        if self._format is None:
+            script_args, _, model_args = self.training_args
+            self._format = training.student_format(script_args, training.load_tokenizer(model_args))
+        return self._format
 
     def _before(self) -> None:
         self._evaluate("before", None)
 
     def _after(self) -> None:
         self._evaluate("after", str(self.folders["train"]))
+        self._write_evaluation_into_adapter()
 
     def _train(self) -> None:
         from bonito_hub import sft
@@ -221,10 +223,9 @@ class Adaptation:
             shutil.rmtree(folder)  # a start that died before its first checkpoint
         with contextlib.redirect_stdout(sys.stderr):  # the trainer prints its log lines; stdout is for results
             sft.main(*sft.parse(argv))
-        self._write_evaluation_into_adapter()
 
     def _write_evaluation_into_adapter(self) -> None:
-        """The adapter's card reports the scores: evaluation.json beside the adapter (after: once known)."""
+        """The adapter's card reports the scores: evaluation.json beside the adapter, before and after."""
         scores = {s: read_record(self.folders[s] / "scores.json") for s in ("before", "after")}
         if any(scores.values()):
             write_record(self.folders["train"] / "evaluation.json", scores)
@@ -232,7 +233,6 @@ class Adaptation:
     def _push(self) -> None:
         from bonito_hub.push import push
 
-        self._write_evaluation_into_adapter()
         repo, folder = self.config.push, self.folders["push"]
         uploads = {
             "adapter": push("adapter", self.folders["train"], repo, public=self.config.public,

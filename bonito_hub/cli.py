@@ -126,6 +126,17 @@ def _add_generate(sub, common) -> None:
     r.add_argument("--cpus-per-worker", type=float, default=1, help="CPUs a worker takes (default: 1)")
 
 
+def _cluster():
+    """bonito_hub.generate.cluster, which needs Ray; without Ray, one line saying how to install it."""
+    from bonito_hub.errors import ConfigError
+
+    try:
+        from bonito_hub.generate import cluster
+    except ImportError as exc:
+        raise ConfigError(f"--ray needs Ray: pip install 'bonito-hub[ray]' ({exc})") from None
+    return cluster
+
+
 def _generate_on_ray(args, texts, config, shard, engine_options) -> dict:
     from bonito_hub.errors import ConfigError
     from bonito_hub.generate.engines import BACKENDS, check_engine_options
@@ -134,10 +145,7 @@ def _generate_on_ray(args, texts, config, shard, engine_options) -> dict:
 
     if shard != (0, 1):
         raise ConfigError("--ray schedules every chunk itself; leave --shard out")
-    try:
-        from bonito_hub.generate.cluster import run_on_ray
-    except ImportError as exc:
-        raise ConfigError(f"--ray needs Ray: pip install 'bonito-hub[ray]' ({exc})") from None
+    run_on_ray = _cluster().run_on_ray
     check_model_source(args.model)
     if args.backend in BACKENDS and args.backend != "auto":
         check_engine_options(args.backend, engine_options)
@@ -160,18 +168,24 @@ def _parse_shard(text: str) -> tuple[int, int]:
     return i, n
 
 
-def _parse_engine_args(pairs: list[str]) -> dict:
-    import yaml
-
+def _key_values(pairs: list[str], flag: str) -> list[tuple[str, str]]:
+    """A repeatable KEY=VALUE flag's (key, value) pairs; a pair without `=` or key is an error."""
     from bonito_hub.errors import ConfigError
 
-    parsed = {}
+    out = []
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key.strip():
-            raise ConfigError(f"--engine-arg takes KEY=VALUE, got {pair!r}")
-        parsed[key.strip().replace("-", "_")] = yaml.safe_load(value) if value else ""
-    return parsed
+            raise ConfigError(f"{flag} takes KEY=VALUE, got {pair!r}")
+        out.append((key.strip(), value))
+    return out
+
+
+def _parse_engine_args(pairs: list[str]) -> dict:
+    import yaml
+
+    return {key.replace("-", "_"): yaml.safe_load(value) if value else ""
+            for key, value in _key_values(pairs, "--engine-arg")}
 
 
 def _generate(args) -> int:
@@ -184,11 +198,7 @@ def _generate(args) -> int:
 
     shard = _parse_shard(args.shard)
     if args.ray and args.ray_address:  # an unreachable cluster is said in seconds, before any reading
-        try:
-            from bonito_hub.generate.cluster import check_address
-        except ImportError as exc:
-            raise ConfigError(f"--ray needs Ray: pip install 'bonito-hub[ray]' ({exc})") from None
-        check_address(args.ray_address)
+        _cluster().check_address(args.ray_address)
     sampling, filters = resolve(args.preset, {"n": args.num_samples, "temperature": args.temperature,
                                               "top_p": args.top_p, "max_tokens": args.max_tokens}, args.no_filter)
     config = RunConfig(
@@ -324,14 +334,9 @@ def _add_adapt(sub, common) -> None:
 
 def _adapt(args) -> int:
     from bonito_hub.adapt import AdaptConfig, Adaptation, summary_table
-    from bonito_hub.errors import ConfigError
 
-    recipe_args = []
-    for pair in args.recipe_arg:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise ConfigError(f"--recipe-arg takes KEY=VALUE, got {pair!r}")
-        recipe_args += [f"--{key.lstrip('-')}", value]
+    recipe_args = [arg for key, value in _key_values(args.recipe_arg, "--recipe-arg")
+                   for arg in (f"--{key.lstrip('-')}", value)]
     config = AdaptConfig(corpus=args.corpus, task_type=args.task_type, generator=args.generator, student=args.student,
                          target=args.target, target_data=args.target_data, recipe=args.recipe, recipe_args=recipe_args,
                          text_column=args.text_column, preset=args.preset, backend=args.backend, push=args.push,
@@ -471,6 +476,10 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+COMMANDS = {"ctga": _ctga_build, "generate": _generate, "evaluate": _evaluate, "adapt": _adapt, "demo": _demo,
+            "push": _push, "tasks": _tasks}  # `ctga` has one sub-command, build
+
+
 def main(argv: list[str] | None = None) -> int:
     from bonito_hub import console
     from bonito_hub.errors import BonitoError
@@ -478,20 +487,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     console.configure(verbosity=-1 if args.quiet else args.verbose, progress=False if args.no_progress else None)
     try:
-        if args.command == "ctga" and args.ctga_command == "build":
-            return _ctga_build(args)
-        if args.command == "generate":
-            return _generate(args)
-        if args.command == "tasks":
-            return _tasks(args)
-        if args.command == "push":
-            return _push(args)
-        if args.command == "evaluate":
-            return _evaluate(args)
-        if args.command == "adapt":
-            return _adapt(args)
-        if args.command == "demo":
-            return _demo(args)
+        return COMMANDS[args.command](args)
     except BonitoError as exc:
         print(f"bonito: error: {exc}", file=sys.stderr)
         return 2
@@ -507,7 +503,6 @@ def main(argv: list[str] | None = None) -> int:
                                 args.command, "nothing was saved")
         print(f"bonito: interrupted; {said}", file=sys.stderr)
         return 130
-    return 1
 
 
 if __name__ == "__main__":

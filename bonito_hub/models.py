@@ -23,3 +23,10 @@ def check_model_source(model, flag: str = "--model") -> None:
         raise ModelLoadError(f"{flag} {text} is a file; give the model's folder")
     elif hub.is_local(text):
         raise ModelLoadError(f"{flag} {text}: no such folder")
+
+
+def check_model_available(model, flag: str = "--model") -> None:
+    """`check_model_source`, then, for a Hub id, whether the Hub answers (hub.check_reachable)."""
+    check_model_source(model, flag)
+    if not hub.is_local(os.fspath(model)):
+        hub.check_reachable(f"{flag} {model}")

@@ -25,7 +25,6 @@ from bonito_hub.records import read_record
 KINDS = ("dataset", "adapter", "ctga")
 REPO_TYPES = {"dataset": "dataset", "ctga": "dataset", "adapter": "model"}
 ADAPTER_FILES = ("adapter_model.safetensors", "adapter_config.json", "training_record.json", "trainer_state.json",
-                 "evaluation.json",
                  "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "chat_template.jinja",
                  "tokenizer.model", "vocab.json", "merges.txt", "added_tokens.json")
 log = get_logger(__name__)
@@ -114,7 +113,6 @@ def _prepare_adapter(source: Path, dest: Path, base_model: str | None = None, re
     (dest / "adapter_config.json").write_text(json.dumps({**config, "base_model_name_or_path": base_model}, indent=2))
     evaluation = evaluation or read_record(source / "evaluation.json")
     if evaluation:  # what the card reports travels with the adapter
-        (dest / "evaluation.json").unlink(missing_ok=True)
         (dest / "evaluation.json").write_text(json.dumps(evaluation, indent=2, ensure_ascii=False) + "\n")
     write_adapter_card(dest, base_model, config, read_record(source / "training_record.json"), evaluation,
                        name=(repo_id or source.name).split("/")[-1])

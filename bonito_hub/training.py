@@ -22,7 +22,7 @@ from bonito_hub import hub
 from bonito_hub.console import get_logger
 from bonito_hub.errors import ModelLoadError, RecipeError, cause
 from bonito_hub.format import PLAIN_PROMPT, STUDENT_PROMPTS  # noqa: F401 (PLAIN_PROMPT: part of this module's API)
-from bonito_hub.models import check_model_source
+from bonito_hub.models import check_model_available
 from bonito_hub.records import make_record, write_record
 
 OBJECTIVES = ("auto", "generator", "student", "dapt")
@@ -190,9 +190,7 @@ def check_model(model_args, training_args) -> None:
     if not name:
         raise RecipeError("no model_name_or_path")
     try:
-        check_model_source(name, "model_name_or_path")
-        if not hub.is_local(name):
-            hub.check_reachable(f"model_name_or_path {name}")
+        check_model_available(name, "model_name_or_path")
     except (ModelLoadError, hub.HubUnreachable) as exc:
         raise RecipeError(str(exc)) from None
     try:

@@ -32,6 +32,8 @@ from bonito_hub.format import STUDENT_PROMPTS
 HOOKS_MODULE = "bonito_hooks"
 MAX_NEW_TOKENS = 25  # the paper's extractive-QA decoding budget
 FORMATS = ("chat", *STUDENT_PROMPTS)
+# Each kind's metrics: our name (scores.json) -> the metric lm-eval computes and reports.
+METRICS = {"classification": {"accuracy": "acc", "f1": "f1"}, "exqa": {"f1": "f1", "exact_match": "exact_match"}}
 
 
 def task_name(target: Target, prompt_name: str) -> str:
@@ -120,7 +122,7 @@ def write_tasks(target: Target, folder: Path, prompt_format: str, limit: int | N
         (folder / f"{task_name(target, prompt.name)}.yaml").write_text(
             task_config(target, prompt, (data_at or folder.absolute()) / data_file.name, prompt_format),
             encoding="utf-8")
-    metrics = ["acc", "f1"] if target.is_classification else ["f1", "exact_match"]
+    metrics = METRICS[target.kind].values()
     group = {
         "group": group_name(target),
         "task": [task_name(target, p.name) for p in target.prompts],

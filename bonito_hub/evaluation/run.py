@@ -22,14 +22,12 @@ from bonito_hub.errors import ConfigError, InputError, OutputError
 from bonito_hub.evaluation import harness
 from bonito_hub.evaluation.targets import Target, builtin_targets, load_target
 from bonito_hub.folders import claim_output, staged
-from bonito_hub.models import check_model_source
+from bonito_hub.models import check_model_available
 from bonito_hub.records import make_record, read_record, write_record
 
 RECORD_NAME = "scores.json"
 OUR_ENTRIES = {RECORD_NAME, "predictions", "tasks"}
 PACKAGES = ("lm_eval", "torch", "transformers", "peft", "datasets")
-METRICS = {"classification": ("accuracy", "f1"), "exqa": ("f1", "exact_match")}
-LM_EVAL_KEYS = {"accuracy": "acc,none", "f1": "f1,none", "exact_match": "exact_match,none"}
 log = get_logger(__name__)
 
 
@@ -79,8 +77,9 @@ def _scores(target: Target, results: dict) -> dict:
     per_template = {}
     for prompt in target.prompts:
         row = results["results"][harness.task_name(target, prompt.name)]
-        per_template[prompt.name] = {m: 100 * float(row[LM_EVAL_KEYS[m]]) for m in METRICS[target.kind]}
-    mean = {m: statistics.fmean(s[m] for s in per_template.values()) for m in METRICS[target.kind]}
+        per_template[prompt.name] = {m: 100 * float(row[f"{key},none"])
+                                     for m, key in harness.METRICS[target.kind].items()}
+    mean = {m: statistics.fmean(s[m] for s in per_template.values()) for m in harness.METRICS[target.kind]}
     return {"per_template": per_template, "mean": mean}
 
 
@@ -124,9 +123,7 @@ def evaluate(config: EvaluationConfig, output: str | Path, overwrite: bool = Fal
     if config.limit is not None and config.limit < 1:
         raise ConfigError("--limit takes a positive number of rows")
     # Everything that can be checked before a model loads is checked here.
-    check_model_source(model)
-    if not hub.is_local(model):
-        hub.check_reachable(f"--model {model}")
+    check_model_available(model)
     if config.target in builtin_targets() and not config.data:
         hub.check_reachable(f"--target {config.target} (or give a local copy with --data)")
     target = load_target(config.target, config.data)
@@ -149,7 +146,7 @@ def evaluate(config: EvaluationConfig, output: str | Path, overwrite: bool = Fal
         model=model, adapter=config.adapter, prompt_format=prompt_format, backend=backend, device=device,
         target={"name": target.name, "title": target.title, "kind": target.kind, "task_type": target.task_type,
                 "rows": rows, "source": target.source, "group": group, "prompts": [p.name for p in target.prompts]},
-        metrics=list(METRICS[target.kind]), scores=scores,
+        metrics=list(harness.METRICS[target.kind]), scores=scores,
     )
     with staged(output) as folder:
         harness.write_tasks(target, folder / "tasks", prompt_format, config.limit, data_at=output.absolute() / "tasks")

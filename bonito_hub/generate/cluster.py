@@ -27,6 +27,7 @@ machine (or a shared filesystem) no document passes through the driver or Ray's 
 
 from __future__ import annotations
 
+import json
 import socket
 import time
 from pathlib import Path
@@ -65,7 +66,7 @@ class ChunkWorker:
             record_file = self.run.output / "chunks" / f"chunk-{k:06d}.json"
             retried = record_file.exists()  # written by an attempt whose actor died before it could return
             if retried:
-                counts = finished_chunks(self.run.output)[k]["counts"]
+                counts = json.loads(record_file.read_text())["counts"]
             else:
                 started = time.time()
                 rows, counts = self.run.process_chunk(k)
@@ -119,7 +120,7 @@ def run_on_ray(run: GenerationRun, model: str, backend: str, engine_options: dic
 
     started_ray = _connect(address)
     try:
-        todo, _ = run.start((0, 1), overwrite)
+        todo = run.start((0, 1), overwrite)
         resources = ray.cluster_resources()
         if gpus_per_worker is None:
             gpus_per_worker = 1 if resources.get("GPU") else 0

@@ -263,10 +263,7 @@ class GenerationRun:
         return self.bounds[k], self.bounds[k + 1]
 
     def run(self, shard: tuple[int, int] = (0, 1), overwrite: bool = False, progress: bool = True) -> dict:
-        index, count = shard
-        if not 0 <= index < count:
-            raise ConfigError(f"shard {index}/{count}: need 0 <= i < N")
-        todo, mine = self.start(shard, overwrite)
+        todo = self.start(shard, overwrite)
         bar = progress_bar(unit="passage", desc=f"bonito generate {self.settings.task_type}", enabled=progress)
         try:
             with bar:
@@ -283,10 +280,12 @@ class GenerationRun:
             raise self.interrupted() from None
         return self.finish()
 
-    def start(self, shard: tuple[int, int] = (0, 1), overwrite: bool = False) -> tuple[list[int], list[int]]:
+    def start(self, shard: tuple[int, int] = (0, 1), overwrite: bool = False) -> list[int]:
         """Claim the output (new, resumed or replaced) and clear what a killed run left in this
-        shard's chunks; returns (chunks to generate, chunks of this shard)."""
+        shard's chunks; returns the shard's chunks still to generate."""
         index, count = shard
+        if not 0 <= index < count:
+            raise ConfigError(f"shard {index}/{count}: need 0 <= i < N")
         record = run_record(self.settings, self.model_name, self.texts, self.engine_name)
         state = _prepare_output(self.output, record, overwrite)
         mine = [k for k in range(self.n_chunks) if k % count == index]
@@ -300,7 +299,7 @@ class GenerationRun:
         docs = sum(self.chunk_range(k)[1] - self.chunk_range(k)[0] for k in todo)
         log.info("%d of %d chunks to generate (%d documents) with the %s engine", len(todo), len(mine), docs,
                  self.engine_name)
-        return todo, mine
+        return todo
 
     def interrupted(self) -> Interrupted:
         done = finished_chunks(self.output)
