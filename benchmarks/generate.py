@@ -131,7 +131,7 @@ def same_output(a: Path, b: Path) -> bool:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from bonito_hub.generate.run import data_files, finished_chunks
+    from bonito_hub.generate.folder import data_files, finished_chunks
 
     def rows(out: Path):
         files = data_files(finished_chunks(out))

@@ -41,6 +41,16 @@ def get_logger(module: str) -> logging.Logger:
     return logging.getLogger(LOGGER_NAME + module.removeprefix("bonito_hub"))
 
 
+_said: set[str] = set()
+
+
+def deprecated(message: str) -> None:
+    """A spelling or option that still works but goes in the next release: one warning a process."""
+    if message not in _said:
+        _said.add(message)
+        logging.getLogger(LOGGER_NAME + ".deprecated").warning("deprecated: %s", message)
+
+
 def configure(verbosity: int = 0, progress: bool | None = None) -> None:
     """Set up the `bonito` log and the progress bars for a command-line run. `verbosity`: -1
     quiet, 0 normal, 1 or more verbose. `progress`: False for no bars, None for bars only on a

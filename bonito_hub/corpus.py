@@ -29,7 +29,7 @@ def check_decoding(path: Path, encoding: str = "utf-8") -> None:
     try:
         decoder = codecs.getincrementaldecoder(encoding)(errors="strict")
     except LookupError:
-        raise InputError(f"--encoding {encoding!r} is not an encoding Python knows") from None
+        raise InputError(f"`encoding` {encoding!r} is not an encoding Python knows", field="encoding") from None
     lines, offset = 1, 0
     with open(path, "rb") as f:
         first = True
@@ -44,7 +44,7 @@ def check_decoding(path: Path, encoding: str = "utf-8") -> None:
             except UnicodeDecodeError as exc:
                 line = lines + block[:exc.start].count(b"\n")
                 raise InputError(f"{path}, line {line} (byte {offset + exc.start}): not valid {encoding} "
-                                 f"({exc.reason}); pass --encoding with the file's encoding (for example latin-1)") from None
+                                 f"({exc.reason}); pass `encoding` with the file's encoding (for example latin-1)") from None
             lines += block.count(b"\n")
             offset += len(block)
         if first:

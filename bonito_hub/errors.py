@@ -8,7 +8,16 @@ from __future__ import annotations
 
 
 class BonitoError(Exception):
-    """An input, option or environment bonito-hub cannot work with; the message says why."""
+    """An input, option or environment bonito-hub cannot work with; the message says why.
+
+    A message names the options of the library call it is about in backticks, in the caller's
+    language (`chunk_docs` must be at least 1, got 0); `field` is the option at fault, when there
+    is one. A command line that spells an option as a flag says the flag instead (--chunk-size
+    must be at least 1, got 0): bonito_hub.commands.base maps them."""
+
+    def __init__(self, message: str = "", *, field: str | None = None):
+        super().__init__(message)
+        self.field = field
 
 
 class ConfigError(BonitoError, ValueError):
@@ -46,6 +55,14 @@ class CtgaBuildError(BonitoError):
 
 class RecipeError(BonitoError, ValueError):
     """A training recipe that cannot start; raised before any training step."""
+
+
+class PushError(BonitoError):
+    """A push that cannot start, or that the Hub refused."""
+
+
+class HubUnreachable(BonitoError):
+    """The Hub is needed and cannot be reached."""
 
 
 def cause(exc: BaseException) -> str:

@@ -87,7 +87,7 @@ def claim_output(output: str | os.PathLike, record_name: str, our_entries: set[s
 
     output = Path(output).absolute()
     if output.exists() and not output.is_dir():
-        raise OutputError(f"--output {output} exists and is not a folder")
+        raise OutputError(f"`output` {output} exists and is not a folder", field="output")
     existing = sorted(p.name for p in output.iterdir()) if output.exists() else []
     record = None
     if existing:
@@ -99,8 +99,9 @@ def claim_output(output: str | os.PathLike, record_name: str, our_entries: set[s
         died_at_start = record is None and not foreign and all(_leftover(output / name) for name in existing)
         if (record is None and not died_at_start) or foreign:
             shown = ", ".join((foreign or existing)[:5]) + (" ..." if len(foreign or existing) > 5 else "")
-            raise OutputError(f"--output {output} holds files bonito-hub did not write ({shown}); it writes only "
-                              f"into a new or empty folder, or one holding {what}: choose another --output")
+            raise OutputError(f"`output` {output} holds files bonito-hub did not write ({shown}); it writes only "
+                              f"into a new or empty folder, or one holding {what}: choose another `output`",
+                              field="output")
     _check_writable(output)
     return record
 
@@ -124,4 +125,5 @@ def _check_writable(output: Path) -> None:
         probe.write_bytes(b"")
         probe.unlink()
     except OSError as exc:
-        raise OutputError(f"--output {output}: cannot write in {probe_dir} ({exc.strerror or exc})") from None
+        raise OutputError(f"`output` {output}: cannot write in {probe_dir} ({exc.strerror or exc})",
+                          field="output") from None

@@ -28,13 +28,14 @@ def generator_target(instruction: str, response: str) -> str:
     return f"{instruction}\n{PIPE}\n{response}"
 
 
-# How a student sees an instruction (recipes/sft.py trains it so; `bonito evaluate` prompts it so).
-# plain, for base models without a chat template: the instruction, a blank line, then the response
-# (and EOS). bonito, the paper's format for base models (Bonito's training code): BOS, this, the
-# response, EOS. The third, chat, is the tokenizer's chat template.
+# A student's prompt style: how it sees an instruction (recipes/sft.py trains it so; `bonito
+# evaluate` prompts it so). plain, for base models without a chat template: the instruction, a
+# blank line, then the response (and EOS). bonito, the paper's style for base models (Bonito's
+# training code): BOS, this, the response, EOS. The third, chat, is the tokenizer's chat template.
 PLAIN_PROMPT = "{input}\n\n"
 BONITO_PROMPT = "<|input|>\n{input}\n<|output|>\n"
 STUDENT_PROMPTS = {"plain": PLAIN_PROMPT, "bonito": BONITO_PROMPT}
+PROMPT_STYLES = ("chat", *STUDENT_PROMPTS)
 
 # Reasons a generation is rejected, as they appear in funnels and cards.
 NO_SEPARATOR = "no_separator"

@@ -12,14 +12,10 @@ import os
 import urllib.error
 import urllib.request
 
-from bonito_hub.errors import BonitoError
+from bonito_hub.errors import HubUnreachable  # noqa: F401 (raised here; part of this module's API)
 
 TIMEOUT_S = 5.0
 _reachable: dict[str, bool] = {}
-
-
-class HubUnreachable(BonitoError):
-    """The Hub is needed and cannot be reached."""
 
 
 def offline() -> bool:

@@ -9,7 +9,7 @@ from bonito_hub import hub
 from bonito_hub.errors import ModelLoadError
 
 
-def check_model_source(model, flag: str = "--model") -> None:
+def check_model_source(model, flag: str = "`model`") -> None:
     """A model named by a path must be a model folder; anything else is taken as a Hub id. Told
     apart before loading, so a mistyped path is not reported as a bad repository id."""
     if not isinstance(model, (str, os.PathLike)):
@@ -25,8 +25,34 @@ def check_model_source(model, flag: str = "--model") -> None:
         raise ModelLoadError(f"{flag} {text}: no such folder")
 
 
-def check_model_available(model, flag: str = "--model") -> None:
+def check_model_available(model, flag: str = "`model`") -> None:
     """`check_model_source`, then, for a Hub id, whether the Hub answers (hub.check_reachable)."""
     check_model_source(model, flag)
     if not hub.is_local(os.fspath(model)):
         hub.check_reachable(f"{flag} {model}")
+
+
+BACKENDS = ("auto", "transformers", "vllm")  # the engines a model can run on, here and in lm-eval
+
+
+def vllm_available() -> bool:
+    """vLLM is importable and torch sees a CUDA GPU."""
+    try:
+        import importlib.util
+
+        import torch
+
+        return importlib.util.find_spec("vllm") is not None and torch.cuda.is_available()
+    except Exception:
+        return False
+
+
+def resolve_backend(backend: str = "auto") -> str:
+    """`auto`: vLLM where it is installed and a GPU is visible, else transformers."""
+    from bonito_hub.errors import ConfigError
+
+    if backend not in BACKENDS:
+        raise ConfigError(f"`backend` must be one of {', '.join(BACKENDS)}, got {backend!r}", field="backend")
+    if backend == "auto":
+        return "vllm" if vllm_available() else "transformers"
+    return backend

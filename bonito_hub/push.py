@@ -19,7 +19,7 @@ from pathlib import Path
 
 from bonito_hub import hub
 from bonito_hub.console import get_logger
-from bonito_hub.errors import BonitoError, cause
+from bonito_hub.errors import PushError, cause
 from bonito_hub.records import read_record
 
 KINDS = ("dataset", "adapter", "ctga")
@@ -28,10 +28,6 @@ ADAPTER_FILES = ("adapter_model.safetensors", "adapter_config.json", "training_r
                  "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "chat_template.jinja",
                  "tokenizer.model", "vocab.json", "merges.txt", "added_tokens.json")
 log = get_logger(__name__)
-
-
-class PushError(BonitoError):
-    """A push that cannot start, or that the Hub refused."""
 
 
 @dataclass
@@ -61,7 +57,7 @@ def _record(folder: Path, name: str, what: str) -> dict:
 def _prepare_dataset(source: Path, dest: Path, include_examples: bool, generator: str | None = None,
                      language: list[str] | None = None, **_) -> None:
     from bonito_hub.generate.card import write_generation_card
-    from bonito_hub.generate.run import FUNNEL_FILE, RUN_FILE, data_files, finished_chunks
+    from bonito_hub.generate.folder import FUNNEL_FILE, RUN_FILE, data_files, finished_chunks
 
     record = _record(source, RUN_FILE, "a `bonito generate` folder")
     funnel = read_record(source / FUNNEL_FILE)
@@ -138,30 +134,51 @@ def prepare(kind: str, folder, dest, *, base_model: str | None = None, include_e
     return Upload(kind, "", dest, files)
 
 
-def check_repo_id(repo_id: str) -> None:
-    """A Hub repo id of the form ORG/NAME, or a PushError saying what is wrong."""
+def check_repo_id(repo_id: str, field: str = "repo_id") -> None:
+    """A Hub repo id of the form ORG/NAME, or a PushError naming the option `field` and saying what
+    is wrong."""
     from huggingface_hub.utils import HFValidationError, validate_repo_id
 
     try:
         validate_repo_id(repo_id)
     except HFValidationError as exc:
-        raise PushError(f"--repo-id {repo_id!r} is not a Hub repo id (ORG/NAME): {cause(exc)}") from None
+        raise PushError(f"`{field}` {repo_id!r} is not a Hub repo id (ORG/NAME): {cause(exc)}", field=field) from None
     if "/" not in repo_id:
-        raise PushError(f"--repo-id {repo_id!r}: give ORG/NAME (your user name or an organisation, then the repo)")
+        raise PushError(f"`{field}` {repo_id!r}: give ORG/NAME (your user name or an organisation, then the repo)",
+                        field=field)
+
+
+def load_scores(path: str) -> dict:
+    """A `bonito evaluate` scores.json, or a PushError saying why it is not one."""
+    try:
+        record = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise PushError(f"{path}: not a readable scores.json ({exc})") from None
+    if not isinstance(record, dict) or "scores" not in record or "target" not in record:
+        raise PushError(f"{path} is not a `bonito evaluate` scores.json (no scores or target in it)")
+    return record
 
 
 def push(kind: str, folder, repo_id: str, *, public: bool = False, dry_run: bool = False,
          base_model: str | None = None, include_examples: bool = False, generator: str | None = None,
-         language: list[str] | None = None, evaluation: dict | None = None) -> Upload:
+         language: list[str] | None = None, evaluation: dict | None = None, scores: str | None = None,
+         baseline_scores: str | None = None) -> Upload:
     """Push `folder` (a `bonito generate` output, an adapter from recipes/sft.py, or a CTGA build)
     to `repo_id`, created private unless `public`. With `dry_run`, only write the folder that would
-    be uploaded (beside `folder`) and return it.
+    be uploaded (beside `folder`) and return it. An adapter's card reports `evaluation` ({"before":
+    a scores.json record or None, "after": ...}), or the scores.json files `scores` (the adapter's)
+    and `baseline_scores` (the base model's on the same target).
 
     Example:
         >>> push("dataset", "generated/", "me/my-synthetic-set", dry_run=True).files
         ['README.md', 'data/chunk-000000-....parquet', 'funnel.json', 'run.json']
     """
     check_repo_id(repo_id)
+    if baseline_scores and not scores:
+        raise PushError("`baseline_scores` goes with `scores`", field="baseline_scores")
+    if scores:
+        evaluation = {"before": load_scores(baseline_scores) if baseline_scores else None,
+                      "after": load_scores(scores)}
     source = Path(folder).resolve()
     staging = Path(tempfile.mkdtemp(prefix=f"{source.name}.push-", dir=source.parent if source.parent.is_dir() else None))
     try:
@@ -198,8 +215,8 @@ def _send(upload: Upload, public: bool) -> str:
     try:
         url = api.create_repo(upload.repo_id, repo_type=repo_type, private=not public, exist_ok=True)
         if not public and not api.repo_info(upload.repo_id, repo_type=repo_type).private:
-            raise PushError(f"{upload.repo_id} already exists and is public; pass --public to push there, or "
-                            "choose another --repo-id")
+            raise PushError(f"{upload.repo_id} already exists and is public; pass `public` to push there, or "
+                            "choose another `repo_id`")
         log.info("uploading %d files to %s (%s)", len(upload.files), upload.repo_id, "public" if public else "private")
         api.upload_folder(repo_id=upload.repo_id, repo_type=repo_type, folder_path=str(upload.folder),
                           commit_message=f"bonito push {upload.kind}")

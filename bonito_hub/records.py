@@ -13,6 +13,18 @@ from pathlib import Path
 
 from bonito_hub.folders import write_atomic
 
+# Every record's file name, in one place: a stage that reads another stage's folder names the file
+# from here, never by importing that stage.
+CTGA_BUILD = "ctga_build.json"          # a CTGA build
+RUN = "run.json"                        # a generation run: what identifies it
+FUNNEL = "funnel.json"                  # a generation run, once complete: its counts
+TRAINING = "training_record.json"       # a trained adapter or model
+SCORES = "scores.json"                  # an evaluation
+EVALUATION = "evaluation.json"          # beside an adapter: its scores before and after, for its card
+ADAPT = "adapt.json"                    # a `bonito adapt` run
+PUSH = "push.json"                      # what `bonito adapt` pushed
+DEMO = "demo.json"                      # a `bonito demo` folder
+
 
 def package_versions(*names: str) -> dict:
     """Installed versions of `names` (None for one that is not installed); bonito-hub's first."""

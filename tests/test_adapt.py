@@ -6,6 +6,7 @@ import sys
 
 import pytest
 
+from bonito_hub import adapt
 from bonito_hub.adapt import AdaptConfig, Adaptation, summary_table
 from bonito_hub.errors import OutputError, RunError
 
@@ -27,19 +28,20 @@ def config(tmp_path, docs_jsonl, tiny_bonito, tiny_llama):
 
 
 def test_adapt_resumes_at_the_step_that_failed(config, tmp_path, monkeypatch):
-    calls = {"generate": 0, "before": 0, "train": 0}
-    real = {step: getattr(Adaptation, f"_{step}") for step in calls}
+    functions = {"generate": "generate_tasks", "before": "evaluate_before", "train": "train_student"}
+    calls = {step: 0 for step in functions}
+    real = {step: getattr(adapt, name) for step, name in functions.items()}
 
     def counting(step):
-        def run(self):
+        def run(run):
             calls[step] += 1
             if step == "train" and calls["train"] == 1:
                 raise RunError("the GPU fell over")  # the step is made to fail once
-            return real[step](self)
+            return real[step](run)
         return run
 
-    for step in calls:
-        monkeypatch.setattr(Adaptation, f"_{step}", counting(step))
+    for step, name in functions.items():
+        monkeypatch.setattr(adapt, name, counting(step))
     out = tmp_path / "run"
     with pytest.raises(RunError, match="fell over"):
         Adaptation(config, out, progress=False).run()
@@ -112,8 +114,8 @@ def test_demo_finishes_and_writes_every_artifact(tmp_path):
 def test_adapt_checks_its_inputs_before_any_step(config, tmp_path):
     from bonito_hub.errors import BonitoError
 
-    cases = {"corpus": (str(tmp_path / "nope.jsonl"), "--corpus .*: no such file"),
-             "student": (str(tmp_path / "no-model"), "--student .*: no such folder"),
+    cases = {"corpus": (str(tmp_path / "nope.jsonl"), "`corpus` .*: no such file"),
+             "student": (str(tmp_path / "no-model"), "`student` .*: no such folder"),
              "target": (str(tmp_path / "no-target.jsonl"), "not a built-in target")}
     for i, (field, (value, message)) in enumerate(cases.items()):
         bad = AdaptConfig(**{**config.__dict__, field: value})

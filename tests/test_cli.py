@@ -116,7 +116,7 @@ def test_help_documents_every_option_and_lists_the_task_types(capsys):
 def test_a_full_disk_mid_run_is_one_line_and_the_run_resumes(tiny_bonito, docs_jsonl, tmp_path, capsys, monkeypatch):
     import errno
 
-    from bonito_hub.generate import run
+    from bonito_hub.generate import folder as run
 
     real, calls = run.write_atomic, []
 

@@ -21,7 +21,7 @@ def _jsonl(path, texts, encoding="utf-8"):
 
 def test_a_non_utf8_line_is_named_and_latin1_reads_with_encoding(tmp_path):
     path = _jsonl(tmp_path / "docs.jsonl", ["plain ascii", LATIN1], encoding="latin-1")
-    with pytest.raises(InputError, match=r"docs.jsonl, line 2 \(byte 37\): not valid utf-8 .*--encoding"):
+    with pytest.raises(InputError, match=r"docs.jsonl, line 2 \(byte 37\): not valid utf-8 .*`encoding`"):
         load_texts(str(path))
     assert load_texts(str(path), encoding="latin-1")["text"] == ["plain ascii", LATIN1]
 

@@ -79,7 +79,7 @@ def test_vllm_options_reach_llm(vllm_on_a_gpu, tiny_llama, docs_jsonl, tmp_path)
 
 
 @pytest.mark.parametrize("extra, message", [
-    (["--batch-size", "8"], "batch_size (--batch-size) applies to the transformers engine, but the vllm engine runs "
+    (["--batch-size", "8"], "--batch-size applies to the transformers engine, but the vllm engine runs "
                             "(--backend auto found vLLM and a GPU)"),
     (["--engine-arg", "bogus=1"], "EngineArgs.__init__() got an unexpected keyword argument 'bogus'"),
     (["--engine-arg", "novalue"], "--engine-arg takes KEY=VALUE"),
@@ -93,7 +93,7 @@ def test_vllm_option_errors(vllm_on_a_gpu, tiny_llama, docs_jsonl, tmp_path, cap
 def test_vllm_options_on_the_transformers_engine_are_errors(tiny_llama, docs_jsonl, tmp_path, capsys):
     assert main(gen_args(tiny_llama, docs_jsonl, tmp_path / "out", "--backend", "transformers",
                          "--tensor-parallel-size", "2")) == 2
-    assert "tensor_parallel_size (--tensor-parallel-size) applies to the vllm engine, but the transformers engine runs" \
+    assert "--tensor-parallel-size applies to the vllm engine, but the transformers engine runs" \
         in capsys.readouterr().err
     with pytest.raises(ValueError, match="gpu_memory_utilization"):
         make_engine(tiny_llama, "transformers", gpu_memory_utilization=0.5)

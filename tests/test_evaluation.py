@@ -140,7 +140,7 @@ def test_ranked_choice_picks_the_highest_summed_log_probability(tiny_llama, tmp_
     from jinja2 import Environment
 
     target = write_jsonl(tmp_path / "yn.jsonl", CLASSIFICATION_ROWS)
-    record = evaluate(EvaluationConfig(target=target, model=tiny_llama, prompt_format="plain"), tmp_path / "eval")
+    record = evaluate(EvaluationConfig(target=target, model=tiny_llama, prompt_style="plain"), tmp_path / "eval")
     prompts = {p.name: p.text for p in prompt_family("yes_no")}
     rows = load_target(target).rows
     agreed = 0
@@ -213,7 +213,7 @@ def test_an_adapter_changes_the_scores(tiny_llama, tmp_path):
     assert before["scores"] != after["scores"] or b != a
 
 
-def test_prompt_formats(tmp_path):
+def test_prompt_styles(tmp_path):
     from bonito_hub.evaluation import harness
 
     target = load_target(write_jsonl(tmp_path / "yn.jsonl", CLASSIFICATION_ROWS))
@@ -242,7 +242,7 @@ def test_evaluate_says_what_is_wrong_in_one_line(tmp_path, capsys, tiny_llama):
         (["--model", str(tmp_path / "nope"), "--target", target], "--model .*nope: no such folder"),
         (["--model", tiny_llama, "--target", str(tmp_path / "none.jsonl")], "not a built-in target"),
         (["--adapter", str(tmp_path)], "no adapter_config.json"),
-        (["--model", tiny_llama, "--target", target, "--limit", "0"], "--limit takes a positive number"),
+        (["--model", tiny_llama, "--target", target, "--limit", "0"], "--limit must be at least 1 row, got 0"),
         (["--model", tiny_llama, "--target", "pubmedqa", "--data", str(tmp_path / "x.csv")], "no such file"),
     ]
     for args, message in cases:

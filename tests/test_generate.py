@@ -14,9 +14,9 @@ import pytest
 from bonito_hub.cli import main
 from bonito_hub.format import generator_input, parse_generation
 from bonito_hub.generate import Bonito, SamplingConfig
-from bonito_hub.generate.run import GenerationRun
+from bonito_hub.generate.folder import RunFolder
 from bonito_hub.corpus import load_texts
-from bonito_hub.testing import make_tokenizer
+from bonito_hub.testing.engines import ScriptedEngine
 
 
 def gen_args(model, inp, out, *extra):
@@ -60,7 +60,7 @@ def test_resume_after_interruption_between_chunks(tiny_bonito, docs_jsonl, tmp_p
     full = tmp_path / "full"
     assert main(gen_args(tiny_bonito, docs_jsonl, full)) == 0
     part = tmp_path / "part"
-    original = GenerationRun._write_chunk
+    original = RunFolder.write_chunk
     written = []
 
     def crash_after_three(self, k, rows, counts, **kwargs):
@@ -69,7 +69,7 @@ def test_resume_after_interruption_between_chunks(tiny_bonito, docs_jsonl, tmp_p
         written.append(k)
         original(self, k, rows, counts, **kwargs)
 
-    monkeypatch.setattr(GenerationRun, "_write_chunk", crash_after_three)
+    monkeypatch.setattr(RunFolder, "write_chunk", crash_after_three)
     capsys.readouterr()
     assert main(gen_args(tiny_bonito, docs_jsonl, part)) == 130
     assert capsys.readouterr().err.endswith(f"bonito: interrupted; 3 of 9 chunks are saved in {part} (their rows load "
@@ -78,7 +78,7 @@ def test_resume_after_interruption_between_chunks(tiny_bonito, docs_jsonl, tmp_p
     assert not (part / "funnel.json").exists() and "Partial run: 3 of 9 chunks" in (part / "README.md").read_text()
     saved = [r for k in written for r in rows_of_chunk(part, k)]
     assert datasets.load_dataset(str(part), split="train").to_list() == saved and saved
-    monkeypatch.setattr(GenerationRun, "_write_chunk", original)
+    monkeypatch.setattr(RunFolder, "write_chunk", original)
     done_before = sorted(p.name for p in (part / "chunks").iterdir())
     assert len(done_before) == 3
     assert main(gen_args(tiny_bonito, docs_jsonl, part)) == 0
@@ -90,7 +90,7 @@ def test_resume_after_a_crash_inside_a_chunk(tiny_bonito, docs_jsonl, tmp_path, 
     full = tmp_path / "full"
     assert main(gen_args(tiny_bonito, docs_jsonl, full)) == 0
     part = tmp_path / "part"
-    original = GenerationRun._write_chunk
+    original = RunFolder.write_chunk
 
     def data_then_die(self, k, rows, counts, **kwargs):
         if k == 1:  # the data file lands, the record does not: as if killed between the two writes
@@ -99,9 +99,9 @@ def test_resume_after_a_crash_inside_a_chunk(tiny_bonito, docs_jsonl, tmp_path, 
             raise KeyboardInterrupt
         original(self, k, rows, counts, **kwargs)
 
-    monkeypatch.setattr(GenerationRun, "_write_chunk", data_then_die)
+    monkeypatch.setattr(RunFolder, "write_chunk", data_then_die)
     assert main(gen_args(tiny_bonito, docs_jsonl, part)) == 130
-    monkeypatch.setattr(GenerationRun, "_write_chunk", original)
+    monkeypatch.setattr(RunFolder, "write_chunk", original)
     assert main(gen_args(tiny_bonito, docs_jsonl, part)) == 0
     assert not list((part / "data").glob("*deadbeef*")) and not list((part / "chunks").glob("*deadbeef*"))
     assert rows_of(part) == rows_of(full)
@@ -163,9 +163,10 @@ def test_messages_format(tiny_bonito, docs_jsonl, tmp_path):
         (["--text-column", "body"], "text column 'body' not found; columns: id, text"),
         (["--task-type", "poetry"], "unknown task type 'poetry'; valid task types: exqa"),
         (["--shard", "3/2"], "--shard 3/2"),
-        (["--no-filter", "span", "--num-samples", "0"], "--num-samples (n) must be at least 1, got 0"),
-        (["--temperature", "-1"], "--temperature (temperature) must be 0 or more (0 is greedy), got -1.0"),
-        (["--top-p", "1.5"], "--top-p (top_p) must be in (0, 1], got 1.5"),
+        (["--no-filter", "span", "--num-samples", "0"], "--num-samples must be at least 1, got 0"),
+        (["--temperature", "-1"], "--temperature must be 0 or more (0 is greedy), got -1.0"),
+        (["--top-p", "1.5"], "--top-p must be in (0, 1], got 1.5"),
+        (["--chunk-size", "0"], "--chunk-size must be at least 1, got 0"),
         (["--encoding", "klingon"], "--encoding 'klingon' is not an encoding Python knows"),
     ],
 )
@@ -257,25 +258,13 @@ def test_unreadable_input(tmp_path):
         load_texts("someone/not-a-dataset-offline")
 
 
-class ScriptedEngine:
-    """A stand-in engine that returns crafted generations, to check the API's parse rule."""
-
-    name, model_name, max_context = "scripted", "scripted", 512
-
-    def __init__(self, outputs):
-        self.outputs, self.tokenizer = outputs, make_tokenizer()
-
-    def generate(self, prompts, sampling, seed, progress=None):
-        return [list(self.outputs) for _ in prompts]
-
-
 CRAFTED = ["{{context}}\nWhat was destroyed?\n<|pipe|>\nthe pier", "no separator", "a<|pipe|>b<|pipe|>c",
            " <|pipe|> x", "Summarise: {{context}} <|pipe|> {{context}}", "Q <|pipe|>  "]
 
 
 def test_api_keeps_exactly_what_the_parse_rule_keeps():
     texts = datasets.Dataset.from_dict({"passage": ["In 1894 a storm destroyed the pier.", "The trial ran six weeks."]})
-    bonito = Bonito(None, engine=ScriptedEngine(CRAFTED))
+    bonito = Bonito(None, engine=ScriptedEngine(outputs=CRAFTED))
     out = bonito.generate_tasks(texts, "passage", "qa", {"n": len(CRAFTED)}, filters=(), progress=False)
     expected = []
     for p in texts["passage"]:
@@ -349,7 +338,7 @@ def test_dynamic_cache_fallback_gives_the_same_texts(tiny_bonito):
 
 
 def test_chunks_are_cut_by_a_token_budget():
-    from bonito_hub.generate.run import chunk_bounds
+    from bonito_hub.generate.folder import chunk_bounds
 
     texts = datasets.Dataset.from_dict({"text": ["a" * 40, "b" * 40, None, "c" * 400, "d" * 8, "e" * 8]})
     assert chunk_bounds(texts, "text", chunk_tokens=20) == [0, 2, 4, 6]  # 10 + 10 tokens; 0 + 100; 2 + 2
@@ -400,7 +389,7 @@ def test_a_mistyped_file_name_is_not_sent_to_the_hub(tiny_bonito, tmp_path, caps
 
 
 def test_a_resumed_shard_removes_only_its_own_chunks_leftovers(tmp_path):
-    from bonito_hub.generate.run import _remove_unfinished_data
+    from bonito_hub.generate.folder import remove_unfinished_data as _remove_unfinished_data
 
     for sub in ("data", "chunks"):
         (tmp_path / sub).mkdir()

@@ -178,11 +178,8 @@ def test_generate_pushes_when_the_run_is_complete(tiny_bonito, docs_jsonl, hub_s
 
 
 def test_a_recipe_with_push_to_hub_pushes_our_adapter_card(tiny_llama, generated, hub_server, tmp_path):
-    import importlib.util
+    from bonito_hub import sft
 
-    spec = importlib.util.spec_from_file_location("bonito_sft_push", Path(__file__).parents[1] / "recipes" / "sft.py")
-    sft = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(sft)
     recipe = Path(__file__).parents[1] / "recipes" / "smoke" / "student.yaml"
     base = ["--config", str(recipe), "--model_name_or_path", tiny_llama, "--dataset_name", str(generated),
             "--output_dir", str(tmp_path / "adapter"), "--max_steps", "2", "--push_to_hub", "true",

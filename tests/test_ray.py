@@ -13,7 +13,8 @@ ray = pytest.importorskip("ray")  # the `ray` extra; CI installs it (dev extra)
 
 from bonito_hub.corpus import load_texts  # noqa: E402
 from bonito_hub.generate.engines import SamplingConfig, make_engine  # noqa: E402
-from bonito_hub.generate.run import GenerationRun, Interrupted, RunConfig, finished_chunks  # noqa: E402
+from bonito_hub.generate.folder import Interrupted, finished_chunks  # noqa: E402
+from bonito_hub.generate.run import GenerationRun, RunConfig  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
@@ -51,11 +52,14 @@ def rows_of(out) -> list[dict]:
     return datasets.load_dataset(str(out), split="train").to_list()
 
 
-def ray_run(tiny_bonito, corpus, out, **kwargs):
-    from bonito_hub.generate.cluster import run_on_ray
+def ray_run(tiny_bonito, corpus, out, on_chunk=None):
+    from bonito_hub.generate import GenerateConfig, generate
 
-    run = GenerationRun(None, corpus, out, CONFIG, model_name=tiny_bonito, engine_name="transformers")
-    return run_on_ray(run, tiny_bonito, "transformers", {}, workers=2, progress=False, **kwargs)
+    s = CONFIG.sampling
+    config = GenerateConfig(model=tiny_bonito, input=corpus, task_type="exqa", output=out, n=s.n,
+                            max_tokens=s.max_tokens, seed=s.seed, chunk_docs=1, backend="transformers", ray=True,
+                            workers=2, progress=False)
+    return generate(config, on_chunk=on_chunk).funnel
 
 
 def test_ray_writes_the_rows_and_funnel_of_a_single_process_run(local_ray, tiny_bonito, corpus, reference, tmp_path):
@@ -136,7 +140,7 @@ def test_an_unreachable_ray_address_is_one_error_in_seconds(tiny_bonito, docs_js
     assert not (tmp_path / "out").exists()
     assert main(["generate", "--model", tiny_bonito, "--input", docs_jsonl, "--task-type", "exqa", "--output",
                  str(tmp_path / "out"), "--workers", "2"]) == 2
-    assert "go with --ray" in capsys.readouterr().err
+    assert "--workers goes with --ray" in capsys.readouterr().err
 
 
 def test_the_python_api_runs_on_ray_too(local_ray, tiny_bonito, corpus, reference, tmp_path):

@@ -1,6 +1,5 @@
 """recipes/sft.py and the YAML recipes, on tiny models built at test time."""
 
-import importlib.util
 import json
 import subprocess
 import sys
@@ -17,14 +16,7 @@ REPO = Path(__file__).resolve().parents[1]
 RECIPES = REPO / "recipes"
 
 
-def load_sft():
-    spec = importlib.util.spec_from_file_location("bonito_sft_script", RECIPES / "sft.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-sft = load_sft()
+from bonito_hub import sft  # noqa: E402  (recipes/sft.py runs this module's cli())
 
 
 @pytest.fixture(scope="session")
@@ -89,19 +81,23 @@ def test_the_papers_batch_on_any_number_of_gpus(path):
         training.apply_global_batch(script_args, args)
 
 
-def test_bonito_student_format(tiny_llama):
+def test_bonito_prompt_style(tiny_llama):
     import datasets
     from transformers import AutoTokenizer
 
     tok = AutoTokenizer.from_pretrained(tiny_llama)
     split = datasets.Dataset.from_dict({"input": ["Where is the pier?"], "output": ["in Ellmere"]})
-    row = training.prepare_dataset(split, "student", tok, training.RecipeConfig(student_format="bonito"))[0]
+    row = training.prepare_dataset(split, "student", tok, training.RecipeConfig(prompt_style="bonito"))[0]
     prompt = tok("<|input|>\nWhere is the pier?\n<|output|>\n", add_special_tokens=True)["input_ids"]
     answer = tok("in Ellmere", add_special_tokens=False)["input_ids"]
     assert row["input_ids"] == prompt + answer + [tok.eos_token_id] and prompt[0] == tok.bos_token_id
     assert row["labels"] == [-100] * len(prompt) + answer + [tok.eos_token_id]
+    with pytest.raises(training.RecipeError, match="prompt_style 'poem' is not one of auto, chat, plain, bonito"):
+        training.RecipeConfig(prompt_style="poem")
+    # the key's name in 0.1 still works, for one release, and an error names the key the recipe used
+    assert training.RecipeConfig(student_format="bonito").prompt_style == "bonito"
     with pytest.raises(training.RecipeError, match="student_format 'poem'"):
-        training.prepare_dataset(split, "student", tok, training.RecipeConfig(student_format="poem"))
+        training.RecipeConfig(student_format="poem")
 
 
 def test_small_generator_recipe_is_small():

@@ -1,1 +1,11 @@
-"""The paper's evaluation protocol on lm-evaluation-harness: targets, task configs, metrics, runs."""
+"""The paper's evaluation protocol on lm-evaluation-harness: targets, task configs, metrics, runs.
+
+`evaluate(EvaluationConfig(...), output)` is the entry point (`bonito evaluate`, and the before
+and after steps of `bonito adapt`).
+"""
+
+from bonito_hub.evaluation.run import EvaluationConfig, evaluate
+from bonito_hub.evaluation.targets import builtin_targets, load_target
+from bonito_hub.format import PROMPT_STYLES
+
+__all__ = ["EvaluationConfig", "PROMPT_STYLES", "builtin_targets", "evaluate", "load_target"]

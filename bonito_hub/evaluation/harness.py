@@ -12,7 +12,7 @@ folder by hand. In the configs:
   exqa            output_type generate_until, greedy (do_sample false), at most 25 new tokens,
                   no stop string but end of sequence; SQuAD F1 and exact match per sample.
 
-Prompts reach the model in the format the student was trained with (training.py): `plain` the
+Prompts reach the model in the prompt style the student was trained with (training): `plain` the
 prompt then a blank line, `bonito` the paper's <|input|>/<|output|> markers, `chat` the model's
 chat template (lm-eval's apply_chat_template). The answer follows directly, as in training.
 """
@@ -27,11 +27,10 @@ import yaml
 
 from bonito_hub.errors import ConfigError, RunError, cause
 from bonito_hub.evaluation.targets import Target
-from bonito_hub.format import STUDENT_PROMPTS
+from bonito_hub.format import PROMPT_STYLES, STUDENT_PROMPTS
 
 HOOKS_MODULE = "bonito_hooks"
 MAX_NEW_TOKENS = 25  # the paper's extractive-QA decoding budget
-FORMATS = ("chat", *STUDENT_PROMPTS)
 # Each kind's metrics: our name (scores.json) -> the metric lm-eval computes and reports.
 METRICS = {"classification": {"accuracy": "acc", "f1": "f1"}, "exqa": {"f1": "f1", "exact_match": "exact_match"}}
 
@@ -44,13 +43,14 @@ def group_name(target: Target) -> str:
     return "bonito_" + re.sub(r"[^a-z0-9]+", "_", target.name.lower()).strip("_")
 
 
-def prompt_text(template: str, prompt_format: str) -> str:
-    """The prompt's Jinja in the student's format (chat: as is; lm-eval applies the template)."""
-    if prompt_format == "chat":
+def prompt_text(template: str, prompt_style: str) -> str:
+    """The prompt's Jinja in the student's prompt style (chat: as is; lm-eval applies the template)."""
+    if prompt_style == "chat":
         return template
-    if prompt_format not in STUDENT_PROMPTS:
-        raise ConfigError(f"prompt format {prompt_format!r} is not one of {', '.join(FORMATS)}")
-    return STUDENT_PROMPTS[prompt_format].replace("{input}", template)
+    if prompt_style not in STUDENT_PROMPTS:
+        raise ConfigError(f"`prompt_style` must be one of {', '.join(PROMPT_STYLES)}, got {prompt_style!r}",
+                          field="prompt_style")
+    return STUDENT_PROMPTS[prompt_style].replace("{input}", template)
 
 
 def _yaml(config: dict, functions: dict[str, str]) -> str:
@@ -61,7 +61,7 @@ def _yaml(config: dict, functions: dict[str, str]) -> str:
     return text
 
 
-def task_config(target: Target, prompt, data_file: Path, prompt_format: str) -> str:
+def task_config(target: Target, prompt, data_file: Path, prompt_style: str) -> str:
     template = prompt.text
     config = {
         "task": task_name(target, prompt.name),
@@ -78,7 +78,7 @@ def task_config(target: Target, prompt, data_file: Path, prompt_format: str) -> 
             template = "{% set choices = " + json.dumps(choices) + " %}" + template
         config.update({
             "output_type": "multiple_choice",
-            "doc_to_text": prompt_text(template, prompt_format),
+            "doc_to_text": prompt_text(template, prompt_style),
             "doc_to_choice": choices,
             "doc_to_target": "label",
             "target_delimiter": "",
@@ -91,7 +91,7 @@ def task_config(target: Target, prompt, data_file: Path, prompt_format: str) -> 
     else:
         config.update({
             "output_type": "generate_until",
-            "doc_to_text": prompt_text(template, prompt_format),
+            "doc_to_text": prompt_text(template, prompt_style),
             "doc_to_target": "{{answers[0]}}",
             "target_delimiter": "",
             "generation_kwargs": {"until": [], "do_sample": False, "max_gen_toks": MAX_NEW_TOKENS},
@@ -106,7 +106,7 @@ def task_config(target: Target, prompt, data_file: Path, prompt_format: str) -> 
     return _yaml(config, functions)
 
 
-def write_tasks(target: Target, folder: Path, prompt_format: str, limit: int | None = None,
+def write_tasks(target: Target, folder: Path, prompt_style: str, limit: int | None = None,
                 data_at: Path | None = None) -> str:
     """Write `target` as an lm-eval task folder; returns the group's name. The configs name the
     data file in `folder`, or in `data_at` when the folder will be moved there."""
@@ -120,7 +120,7 @@ def write_tasks(target: Target, folder: Path, prompt_format: str, limit: int | N
         encoding="utf-8")
     for prompt in target.prompts:
         (folder / f"{task_name(target, prompt.name)}.yaml").write_text(
-            task_config(target, prompt, (data_at or folder.absolute()) / data_file.name, prompt_format),
+            task_config(target, prompt, (data_at or folder.absolute()) / data_file.name, prompt_style),
             encoding="utf-8")
     metrics = METRICS[target.kind].values()
     group = {
@@ -147,7 +147,7 @@ def model_spec(backend: str, model: str, adapter: str | None, dtype: str, device
     return "hf", args
 
 
-def run_tasks(folder: Path, group: str, backend: str, model: str, adapter: str | None, prompt_format: str,
+def run_tasks(folder: Path, group: str, backend: str, model: str, adapter: str | None, prompt_style: str,
               batch_size, dtype: str, device: str) -> dict:
     """Run the group in `folder` with lm-eval; its full results (with samples)."""
     try:
@@ -160,7 +160,7 @@ def run_tasks(folder: Path, group: str, backend: str, model: str, adapter: str |
     try:
         return simple_evaluate(
             model=name, model_args=args, tasks=[group], task_manager=manager, batch_size=batch_size,
-            device=device if name == "hf" else None, log_samples=True, apply_chat_template=prompt_format == "chat",
+            device=device if name == "hf" else None, log_samples=True, apply_chat_template=prompt_style == "chat",
         )
     except (OSError, ValueError, RuntimeError) as exc:
         raise RunError(f"lm-eval could not evaluate {model}{' + ' + adapter if adapter else ''}: {cause(exc)}") from exc

@@ -2,7 +2,7 @@
 
 The output folder holds:
   scores.json     the record: per-template and mean scores (in percent), the target, the model,
-                  the prompt format, versions; written last, so its presence means a finished run
+                  the prompt style, versions; written last, so its presence means a finished run
   predictions/    one JSON Lines file a prompt: each row's prediction next to its gold answer
   tasks/          the lm-eval task folder that ran (lm_eval --include_path tasks --tasks GROUP)
 """
@@ -16,16 +16,17 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from bonito_hub import hub
-from bonito_hub.console import get_logger
+from bonito_hub import hub, records
+from bonito_hub.console import deprecated, get_logger
 from bonito_hub.errors import ConfigError, InputError, OutputError
 from bonito_hub.evaluation import harness
 from bonito_hub.evaluation.targets import Target, builtin_targets, load_target
 from bonito_hub.folders import claim_output, staged
-from bonito_hub.models import check_model_available
+from bonito_hub.format import PROMPT_STYLES
+from bonito_hub.models import check_model_available, resolve_backend
 from bonito_hub.records import make_record, read_record, write_record
 
-RECORD_NAME = "scores.json"
+RECORD_NAME = records.SCORES
 OUR_ENTRIES = {RECORD_NAME, "predictions", "tasks"}
 PACKAGES = ("lm_eval", "torch", "transformers", "peft", "datasets")
 log = get_logger(__name__)
@@ -39,11 +40,24 @@ class EvaluationConfig:
     model: str | None = None
     adapter: str | None = None
     data: str | None = None  # a local copy of a built-in target's test split
-    prompt_format: str = "auto"  # chat, plain, bonito, or auto (see resolve_format)
+    prompt_style: str = "auto"  # chat, plain, bonito, or auto (see resolve_prompt_style)
     backend: str = "auto"
     batch_size: int | None = None
     dtype: str = "auto"
     limit: int | None = None  # only the first N rows (a quick look; not the protocol)
+    prompt_format: str | None = None  # the name of 0.1 for prompt_style (deprecated)
+
+    def __post_init__(self):
+        if self.prompt_format is not None:
+            deprecated("`prompt_format` is now called `prompt_style`; the old name goes in 0.2")
+            self.prompt_style, self.prompt_format = self.prompt_format, None
+        if self.prompt_style != "auto" and self.prompt_style not in PROMPT_STYLES:
+            raise ConfigError(f"`prompt_style` must be auto, {', '.join(PROMPT_STYLES)}, got {self.prompt_style!r}",
+                              field="prompt_style")
+        if self.limit is not None and self.limit < 1:
+            raise ConfigError(f"`limit` must be at least 1 row, got {self.limit}", field="limit")
+        if not self.model and not self.adapter:
+            raise ConfigError("give `model`, `adapter`, or both", field="model")
 
 
 def adapter_info(adapter: str) -> dict:
@@ -51,21 +65,18 @@ def adapter_info(adapter: str) -> dict:
     path = Path(adapter)
     config = path / "adapter_config.json"
     if not config.is_file():
-        raise InputError(f"--adapter {adapter}: no adapter_config.json there (a folder written by recipes/sft.py "
+        raise InputError(f"`adapter` {adapter}: no adapter_config.json there (a folder written by recipes/sft.py "
                          "with use_peft, or by PeftModel.save_pretrained)")
-    from bonito_hub.training import RECORD_NAME as TRAINING_RECORD
-
-    return {"config": json.loads(config.read_text(encoding="utf-8")), "record": read_record(path / TRAINING_RECORD)}
+    return {"config": json.loads(config.read_text(encoding="utf-8")), "record": read_record(path / records.TRAINING)}
 
 
-def resolve_format(prompt_format: str, model: str, adapter: dict | None) -> str:
-    """auto: the format the adapter's student was trained with (its training record); without an
-    adapter, chat when the model's tokenizer has a chat template, else plain."""
-    if prompt_format != "auto":
-        if prompt_format not in harness.FORMATS:
-            raise ConfigError(f"--prompt-format {prompt_format!r}: choose auto, {', '.join(harness.FORMATS)}")
-        return prompt_format
-    recorded = ((adapter or {}).get("record") or {}).get("student_format")
+def resolve_prompt_style(prompt_style: str, model: str, adapter: dict | None) -> str:
+    """auto: the prompt style the adapter's student was trained with (its training record);
+    without an adapter, chat when the model's tokenizer has a chat template, else plain."""
+    if prompt_style != "auto":
+        return prompt_style
+    record = (adapter or {}).get("record") or {}
+    recorded = record.get("prompt_style") or record.get("student_format")  # the record's key in 0.1
     if recorded:
         return recorded
     from transformers import AutoTokenizer
@@ -108,48 +119,44 @@ def _device() -> str:
 
 def evaluate(config: EvaluationConfig, output: str | Path, overwrite: bool = False) -> dict:
     """Evaluate and write `output`; returns the record (also in output/scores.json)."""
-    from bonito_hub.generate.engines import resolve_backend
-
     started = time.time()
     output = Path(output)
     earlier = claim_output(output, RECORD_NAME, OUR_ENTRIES, f"an evaluation ({RECORD_NAME})")
     if earlier and not overwrite:
-        raise OutputError(f"--output {output} holds an earlier evaluation ({earlier.get('target', {}).get('name')}); "
-                          "pass --overwrite to replace it")
+        raise OutputError(f"`output` {output} holds an earlier evaluation ({earlier.get('target', {}).get('name')}); "
+                          "`overwrite` replaces it", field="output")
     adapter = adapter_info(config.adapter) if config.adapter else None
     model = config.model or ((adapter or {}).get("config") or {}).get("base_model_name_or_path")
     if not model:
-        raise ConfigError("--model is required (the adapter's config names no base model)")
-    if config.limit is not None and config.limit < 1:
-        raise ConfigError("--limit takes a positive number of rows")
+        raise ConfigError("`model` is required (the adapter's config names no base model)", field="model")
     # Everything that can be checked before a model loads is checked here.
     check_model_available(model)
     if config.target in builtin_targets() and not config.data:
-        hub.check_reachable(f"--target {config.target} (or give a local copy with --data)")
+        hub.check_reachable(f"`target` {config.target} (or give a local copy with `data`)")
     target = load_target(config.target, config.data)
-    prompt_format = resolve_format(config.prompt_format, model, adapter)
+    prompt_style = resolve_prompt_style(config.prompt_style, model, adapter)
     backend = resolve_backend(config.backend)
     device = _device()
     dtype = config.dtype if config.dtype != "auto" or device == "cuda" else "float32"
     batch_size = config.batch_size or (8 if device == "cpu" else "auto")
     rows = min(len(target.rows), config.limit or len(target.rows))
-    log.info("evaluating %s%s on %s (%d rows, %d prompts, %s format, %s)", model,
+    log.info("evaluating %s%s on %s (%d rows, %d prompts, %s prompt style, %s)", model,
              f" + {config.adapter}" if config.adapter else "", target.title, rows, len(target.prompts),
-             prompt_format, backend)
+             prompt_style, backend)
     with tempfile.TemporaryDirectory(prefix="bonito-eval-") as tmp:
-        group = harness.write_tasks(target, Path(tmp), prompt_format, config.limit)
-        results = harness.run_tasks(Path(tmp), group, backend, model, config.adapter, prompt_format, batch_size,
+        group = harness.write_tasks(target, Path(tmp), prompt_style, config.limit)
+        results = harness.run_tasks(Path(tmp), group, backend, model, config.adapter, prompt_style, batch_size,
                                     dtype, device)
     scores = _scores(target, results)
     record = make_record(
         config, packages=PACKAGES, started=started,
-        model=model, adapter=config.adapter, prompt_format=prompt_format, backend=backend, device=device,
+        model=model, adapter=config.adapter, prompt_style=prompt_style, backend=backend, device=device,
         target={"name": target.name, "title": target.title, "kind": target.kind, "task_type": target.task_type,
                 "rows": rows, "source": target.source, "group": group, "prompts": [p.name for p in target.prompts]},
         metrics=list(harness.METRICS[target.kind]), scores=scores,
     )
     with staged(output) as folder:
-        harness.write_tasks(target, folder / "tasks", prompt_format, config.limit, data_at=output.absolute() / "tasks")
+        harness.write_tasks(target, folder / "tasks", prompt_style, config.limit, data_at=output.absolute() / "tasks")
         (folder / "predictions").mkdir()
         for prompt in target.prompts:
             samples = results["samples"][harness.task_name(target, prompt.name)]

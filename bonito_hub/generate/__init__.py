@@ -1,7 +1,15 @@
-"""Task generation: passages in, synthetic instruction-tuning data out."""
+"""Task generation: passages in, synthetic instruction-tuning data out.
+
+`generate(GenerateConfig(...))` is the entry point every caller uses (the `bonito generate`
+command, `bonito adapt`, and `Bonito.generate_tasks`, the released bonito-llm package's API).
+"""
 
 from bonito_hub.generate.api import Bonito
-from bonito_hub.generate.engines import Engine, SamplingConfig, make_engine
-from bonito_hub.generate.run import GenerationRun, RunConfig
+from bonito_hub.generate.config import GenerateConfig, RunConfig, SamplingConfig
+from bonito_hub.generate.engines import BACKENDS, Engine, make_engine
+from bonito_hub.generate.filters import FILTERS
+from bonito_hub.generate.generation import GenerateResult, generate
+from bonito_hub.generate.run import GenerationRun
 
-__all__ = ["Bonito", "Engine", "GenerationRun", "RunConfig", "SamplingConfig", "make_engine"]
+__all__ = ["BACKENDS", "Bonito", "Engine", "FILTERS", "GenerateConfig", "GenerateResult", "GenerationRun", "RunConfig",
+           "SamplingConfig", "generate", "make_engine"]

@@ -1,15 +1,16 @@
-"""`Bonito`: the Python API, a superset of the released bonito-llm package's."""
+"""`Bonito`: the Python API, a superset of the released bonito-llm package's. It builds a
+GenerateConfig and calls `generate`, as the command line does."""
 
 from __future__ import annotations
 
 import shutil
 import tempfile
+from dataclasses import fields
 from pathlib import Path
 
+from bonito_hub.errors import ConfigError
+from bonito_hub.generate.config import CHUNK_TOKENS, ENGINE_OPTIONS, GenerateConfig, SamplingConfig
 from bonito_hub.generate.filters import DEFAULT_FILTERS
-from bonito_hub.generate.engines import SamplingConfig, make_engine
-from bonito_hub.corpus import load_texts
-from bonito_hub.generate.run import CHUNK_TOKENS, GenerationRun, RunConfig
 
 
 class Bonito:
@@ -21,12 +22,21 @@ class Bonito:
     """
 
     def __init__(self, model, backend: str = "auto", engine=None, ray: bool = False, **engine_kwargs):
-        """With `ray`, no engine loads here: each Ray worker loads its own (generate_tasks(ray_...))."""
-        self.model, self.backend, self.engine_kwargs = model, backend, engine_kwargs
+        """The engine loads here, once for every `generate_tasks` call (`engine_kwargs` go to it);
+        with `ray`, none loads here: each Ray worker loads its own, with the same options."""
+        from bonito_hub.generate.engines import make_engine
+
+        self.model, self.backend, self.ray, self.engine_kwargs = model, backend, ray, engine_kwargs
+        if ray:
+            unknown = set(engine_kwargs) - set(ENGINE_OPTIONS)
+            if unknown:
+                raise ConfigError(f"with `ray`, the engine options are {', '.join(ENGINE_OPTIONS)}; got "
+                                  f"{', '.join(sorted(unknown))}", field=sorted(unknown)[0])
         self.engine = None if ray else engine if engine is not None else make_engine(model, backend, **engine_kwargs)
+        self.funnel: dict | None = None
 
     def generate_tasks(self, text_dataset, context_col: str, task_type: str, sampling_params=None, *,
-                       output_dir: str | Path | None = None, filters=DEFAULT_FILTERS, format: str = "prompt-completion",
+                       output_dir: str | Path | None = None, filters=DEFAULT_FILTERS, format: str = "standard",
                        chunk_docs: int | None = None, chunk_tokens: int = CHUNK_TOKENS,
                        max_passage_tokens: int | None = None, shard: tuple[int, int] = (0, 1),
                        overwrite: bool = False, progress: bool = True, ray_address: str | None = None,
@@ -40,30 +50,27 @@ class Bonito:
         `ray_address`) with `workers` workers of `gpus_per_worker` GPUs: the same rows."""
         import datasets
 
-        config = RunConfig(task_type=task_type, text_column=context_col,
-                                      sampling=SamplingConfig.from_any(sampling_params), filters=tuple(filters),
-                                      format=format, chunk_docs=chunk_docs, chunk_tokens=chunk_tokens,
-                                      max_passage_tokens=max_passage_tokens)
-        texts = load_texts(text_dataset)
+        from bonito_hub.generate.generation import generate
+
+        sampling = SamplingConfig.from_any(sampling_params)
         scratch = None
         if output_dir is None:
             scratch = Path(tempfile.mkdtemp(prefix="bonito-generate-"))
             output_dir = scratch / "out"
         try:
-            if self.engine is None:
-                from bonito_hub.generate.cluster import run_on_ray
+            config = GenerateConfig(
+                model=self.model, input=text_dataset, task_type=task_type, output=output_dir, text_column=context_col,
+                **{f.name: getattr(sampling, f.name) for f in fields(sampling)}, filters=tuple(filters), format=format,
+                chunk_docs=chunk_docs, chunk_tokens=chunk_tokens, max_passage_tokens=max_passage_tokens, shard=shard,
+                backend=self.backend, overwrite=overwrite, progress=progress, ray=self.ray, ray_address=ray_address,
+                workers=workers, gpus_per_worker=gpus_per_worker, **(self.engine_kwargs if self.ray else {}))
+            result = generate(config, engine=self.engine)
+            self.funnel = result.funnel
+            if not result.data_files:  # every generation was dropped: an empty set with the run's columns
+                from bonito_hub.generate.folder import schema
 
-                run = GenerationRun(None, texts, output_dir, config, model_name=self.model, engine_name=self.backend)
-                self.funnel = run_on_ray(run, self.model, self.backend, self.engine_kwargs, address=ray_address,
-                                         workers=workers, gpus_per_worker=gpus_per_worker, overwrite=overwrite,
-                                         progress=progress)
-            else:
-                run = GenerationRun(self.engine, texts, output_dir, config)
-                self.funnel = run.run(shard=shard, overwrite=overwrite, progress=progress)
-            files = run.data_files()
-            if not files:  # every generation was dropped: an empty set with the run's columns
-                return datasets.Dataset(run.schema.empty_table())
-            return datasets.Dataset.from_parquet(files, keep_in_memory=scratch is not None)
+                return datasets.Dataset(schema(config.format).empty_table())
+            return datasets.Dataset.from_parquet(result.data_files, keep_in_memory=scratch is not None)
         finally:
             if scratch is not None:
                 shutil.rmtree(scratch, ignore_errors=True)

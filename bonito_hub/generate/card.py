@@ -33,7 +33,7 @@ def write_generation_card(folder: Path, record: dict, funnel: dict, data_files: 
         model=record["model"], num_documents=record["input"]["num_documents"], partial=not funnel["complete"],
         fingerprint=record["input"].get("fingerprint"), examples=examples,
         task_type_full=tasks.full_name(run["task_type"]),
-        prompt_columns="`prompt`/`completion`" if run["format"] == "prompt-completion" else "`messages`",
+        prompt_columns="`prompt`/`completion`" if run["format"] == "standard" else "`messages`",
     )
     path = Path(folder) / "README.md"
     write_atomic(path, str(card))

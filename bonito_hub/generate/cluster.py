@@ -27,15 +27,14 @@ machine (or a shared filesystem) no document passes through the driver or Ray's 
 
 from __future__ import annotations
 
-import json
 import socket
 import time
 from pathlib import Path
 
 from bonito_hub.console import get_logger, progress_bar
 from bonito_hub.errors import ConfigError, RunError, cause
-from bonito_hub.generate.run import (GenerationRun, RunConfig, _remove_unfinished_data, aggregate,
-                                     finished_chunks)
+from bonito_hub.generate.config import GenerateConfig, RunConfig
+from bonito_hub.generate.folder import ChunkResult, RunFolder, remove_unfinished_data
 
 log = get_logger(__name__)
 CONNECT_TIMEOUT_S = 5
@@ -49,6 +48,7 @@ class ChunkWorker:
 
         from bonito_hub import console
         from bonito_hub.generate.engines import make_engine
+        from bonito_hub.generate.run import GenerationRun
 
         console.configure(verbosity=-1, progress=False)
         cpus = ray.get_runtime_context().get_assigned_resources().get("CPU")
@@ -56,42 +56,35 @@ class ChunkWorker:
             import torch
 
             torch.set_num_threads(max(1, int(cpus)))  # a CPU worker uses the cores Ray gave it, not all of them
-        engine = make_engine(model, backend, **engine_options)
-        self.run = GenerationRun(engine, texts, output, settings)
+        self.run = GenerationRun(make_engine(model, backend, **engine_options), texts, output, settings)
 
     def __call__(self, batch: dict) -> dict:
         out = {"chunk": [], "kept": [], "passages": [], "documents": [], "retried": []}
         for k in batch["chunk"]:
-            k = int(k)
-            record_file = self.run.output / "chunks" / f"chunk-{k:06d}.json"
-            retried = record_file.exists()  # written by an attempt whose actor died before it could return
-            if retried:
-                counts = json.loads(record_file.read_text())["counts"]
-            else:
-                started = time.time()
-                rows, counts = self.run.process_chunk(k)
-                self.run._write_chunk(k, rows, counts, seconds=round(time.time() - started, 2))
-            for key, value in (("chunk", k), ("kept", counts["kept"]), ("passages", counts["passages"]),
-                               ("documents", counts["documents"]), ("retried", retried)):
+            result = self.run.do_chunk(int(k))
+            for key, value in (("chunk", result.chunk), ("kept", result.counts["kept"]),
+                               ("passages", result.counts["passages"]), ("documents", result.counts["documents"]),
+                               ("retried", result.retried)):
                 out[key].append(value)
         return out
 
 
 def check_address(address: str | None) -> None:
-    """An address given with --ray-address answers within seconds, or a RunError says so."""
+    """An address given with `ray_address` answers within seconds, or a RunError says so."""
     if not address or address == "auto":
         return
     hostport = address.split("://", 1)[-1].rstrip("/")
     host, _, port = hostport.rpartition(":")
     if not host or not port.isdigit():
-        raise ConfigError(f"--ray-address {address!r}: give HOST:PORT (a cluster's GCS, e.g. 10.0.0.1:6379) or "
-                          "ray://HOST:PORT (Ray Client)")
+        raise ConfigError(f"`ray_address` {address!r}: give HOST:PORT (a cluster's GCS, e.g. 10.0.0.1:6379) or "
+                          "ray://HOST:PORT (Ray Client)", field="ray_address")
     try:
         with socket.create_connection((host, int(port)), timeout=CONNECT_TIMEOUT_S):
             pass
     except OSError as exc:
-        raise RunError(f"--ray-address {address}: no Ray cluster answers there ({exc.strerror or exc}); start one "
-                       "with `ray start --head` or leave --ray-address out to start a local Ray") from None
+        raise RunError(f"`ray_address` {address}: no Ray cluster answers there ({exc.strerror or exc}); start one "
+                       "with `ray start --head` or leave `ray_address` out to start a local Ray",
+                       field="ray_address") from None
 
 
 def _connect(address: str | None):
@@ -109,48 +102,50 @@ def _connect(address: str | None):
     return True
 
 
-def run_on_ray(run: GenerationRun, model: str, backend: str, engine_options: dict, *, address: str | None = None,
-               workers: int | None = None, gpus_per_worker: float | None = None, cpus_per_worker: float = 1,
-               overwrite: bool = False, progress: bool = True, on_chunk=None) -> dict:
-    """Generate `run`'s unfinished chunks on Ray and finish the run; returns the funnel.
+def run_on_ray(folder: RunFolder, config: GenerateConfig, on_chunk=None) -> dict:
+    """Generate `folder`'s unfinished chunks on Ray with `config`'s model, engine options and Ray
+    options, and finish the run; returns the funnel.
 
-    `workers`: actors in the pool (default: the cluster's GPUs / gpus_per_worker where it has GPUs,
-    else its CPUs / cpus_per_worker). `on_chunk(result)` is called on the driver as each chunk ends."""
+    Workers: `config.workers` actors (default: the cluster's GPUs / gpus_per_worker where it has
+    GPUs, else its CPUs / cpus_per_worker). `on_chunk(result)` is called on the driver as each
+    chunk ends."""
     import ray
 
-    started_ray = _connect(address)
+    started_ray = _connect(config.ray_address)
+    gpus_per_worker, cpus_per_worker = config.gpus_per_worker, config.cpus_per_worker
+    todo: list[int] = []
     try:
-        todo = run.start((0, 1), overwrite)
+        todo = folder.start((0, 1), config.overwrite)
         resources = ray.cluster_resources()
         if gpus_per_worker is None:
             gpus_per_worker = 1 if resources.get("GPU") else 0
+        workers = config.workers
         if workers is None:
             workers = int(resources.get("GPU", 0) // gpus_per_worker) if gpus_per_worker else \
                 int(resources.get("CPU", 1) // cpus_per_worker)
         if workers < 1:
             raise ConfigError(f"the Ray cluster has {resources.get('GPU', 0):g} GPUs and {resources.get('CPU', 0):g} "
-                              f"CPUs: not enough for one worker of {gpus_per_worker:g} GPU(s) and {cpus_per_worker:g} CPU(s)")
+                              f"CPUs: not enough for one worker of {gpus_per_worker:g} GPU(s) and "
+                              f"{cpus_per_worker:g} CPU(s); lower `gpus_per_worker` or `cpus_per_worker`")
         workers = min(workers, len(todo)) or 1  # no worker to load a model for no chunk
         log.info("Ray: %d workers (%g GPU, %g CPU each) for %d chunks", workers, gpus_per_worker, cpus_per_worker,
                  len(todo))
         if todo:
-            _generate(run, todo, model, backend, engine_options, workers, gpus_per_worker, cpus_per_worker,
-                      progress, on_chunk)
+            _generate(folder, todo, config, workers, gpus_per_worker, on_chunk)
     except KeyboardInterrupt:
-        raise run.interrupted() from None
+        raise folder.interrupted() from None
     finally:
         if started_ray:
             ray.shutdown()
-    done = finished_chunks(run.output)
-    _remove_unfinished_data(run.output, done, todo)  # what a worker killed mid-write left
-    return run.finish()
+    remove_unfinished_data(folder.output, folder.finished(), todo)  # what a worker killed mid-write left
+    return folder.finish()
 
 
-def _generate(run: GenerationRun, todo: list[int], model, backend, engine_options, workers, gpus, cpus,
-              progress, on_chunk) -> None:
-    import ray
-
+def _generate(folder: RunFolder, todo: list[int], config: GenerateConfig, workers: int, gpus: float,
+              on_chunk) -> None:
     import logging
+
+    import ray
 
     logging.getLogger("ray.data").setLevel(logging.ERROR)  # its plan and timing lines; our bar says the same
     context = ray.data.DataContext.get_current()
@@ -159,14 +154,14 @@ def _generate(run: GenerationRun, todo: list[int], model, backend, engine_option
     chunks = ray.data.from_items([{"chunk": k} for k in todo], override_num_blocks=len(todo))
     results = chunks.map_batches(
         ChunkWorker, batch_size=1, compute=ray.data.ActorPoolStrategy(size=workers), num_gpus=gpus or None,
-        num_cpus=cpus, fn_constructor_kwargs={"model": model, "backend": backend, "engine_options": engine_options,
-                                              "texts": run.texts, "output": str(Path(run.output).absolute()),
-                                              "settings": run.settings},
+        num_cpus=config.cpus_per_worker,
+        fn_constructor_kwargs={"model": config.model, "backend": config.backend,
+                               "engine_options": config.engine_options(), "texts": folder.texts,
+                               "output": str(Path(folder.output).absolute()), "settings": folder.config},
     )
-    before = aggregate(finished_chunks(run.output), run.n_chunks)
-    kept, t0 = before["kept"], time.time()
-    bar = progress_bar(total=len(todo), unit="chunk", desc=f"bonito generate {run.settings.task_type} (Ray)",
-                       enabled=progress)
+    kept, t0 = folder.funnel()["kept"], time.time()
+    bar = progress_bar(total=len(todo), unit="chunk", desc=f"bonito generate {folder.config.task_type} (Ray)",
+                       enabled=config.progress)
     with bar:
         for result in results.iter_rows():
             kept += 0 if result["retried"] else result["kept"]
@@ -174,4 +169,5 @@ def _generate(run: GenerationRun, todo: list[int], model, backend, engine_option
             rate = bar.n / max(time.time() - t0, 1e-9)
             bar.set_postfix(kept=kept, chunks_per_min=f"{60 * rate:.1f}", refresh=False)
             if on_chunk is not None:
-                on_chunk(result)
+                on_chunk(ChunkResult(result["chunk"], {k: result[k] for k in ("documents", "passages", "kept")},
+                                     result["retried"]))

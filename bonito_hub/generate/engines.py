@@ -8,52 +8,11 @@ engine-agnostic.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, fields
-from typing import Any, Callable, ClassVar, Mapping, Protocol, runtime_checkable
+from typing import Any, Callable, ClassVar, Protocol, runtime_checkable
 
 from bonito_hub.errors import ConfigError, ModelLoadError, cause
-from bonito_hub.models import check_model_source
-
-BACKENDS = ("auto", "transformers", "vllm")
-
-
-@dataclass(frozen=True)
-class SamplingConfig:
-    """The sampling settings of a run; defaults are those of the released Bonito examples."""
-
-    n: int = 1
-    temperature: float = 0.5
-    top_p: float = 0.95
-    max_tokens: int = 256
-    seed: int = 0
-
-    @classmethod
-    def from_any(cls, params: Any = None) -> "SamplingConfig":
-        """From None, a mapping, or an object with the same attributes (vLLM's SamplingParams)."""
-        if params is None:
-            return cls()
-        if isinstance(params, cls):
-            return params
-        if isinstance(params, Mapping):
-            unknown = set(params) - {f.name for f in fields(cls)}
-            if unknown:
-                raise ConfigError(f"unknown sampling parameters {sorted(unknown)}; known: n, temperature, top_p, max_tokens, seed")
-            values = dict(params)
-        else:
-            values = {f.name: getattr(params, f.name) for f in fields(cls) if getattr(params, f.name, None) is not None}
-        config = cls(**values)
-        config.check()
-        return config
-
-    def check(self) -> None:
-        """Each value in its range, or a ConfigError naming the option, its range and the value."""
-        rules = [("n", "--num-samples", self.n >= 1, "at least 1"),
-                 ("max_tokens", "--max-tokens", self.max_tokens >= 1, "at least 1"),
-                 ("temperature", "--temperature", self.temperature >= 0, "0 or more (0 is greedy)"),
-                 ("top_p", "--top-p", 0 < self.top_p <= 1, "in (0, 1]")]
-        for name, flag, ok, allowed in rules:
-            if not ok:
-                raise ConfigError(f"{flag} ({name}) must be {allowed}, got {getattr(self, name)}")
+from bonito_hub.generate.config import SamplingConfig
+from bonito_hub.models import BACKENDS, check_model_source, resolve_backend, vllm_available  # noqa: F401
 
 
 @runtime_checkable
@@ -86,26 +45,6 @@ def derive_seed(*parts) -> int:
     return int.from_bytes(hashlib.sha256("/".join(map(str, parts)).encode()).digest()[:4], "big") >> 1
 
 
-def vllm_available() -> bool:
-    """vLLM is importable and torch sees a CUDA GPU."""
-    try:
-        import importlib.util
-
-        import torch
-
-        return importlib.util.find_spec("vllm") is not None and torch.cuda.is_available()
-    except Exception:
-        return False
-
-
-def resolve_backend(backend: str = "auto") -> str:
-    if backend not in BACKENDS:
-        raise ConfigError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
-    if backend == "auto":
-        return "vllm" if vllm_available() else "transformers"
-    return backend
-
-
 # Options that only one engine understands. The rest (`dtype`, `engine_args`) both take: vLLM passes
 # `engine_args` to `vllm.LLM`, transformers to `AutoModelForCausalLM.from_pretrained`.
 ENGINE_ONLY_OPTIONS = {
@@ -119,10 +58,11 @@ def check_engine_options(chosen: str, options: dict, asked: str | None = None) -
     other = "vllm" if chosen == "transformers" else "transformers"
     foreign = [name for name in ENGINE_ONLY_OPTIONS[other] if options.get(name) is not None]
     if foreign:
-        flags = ", ".join(f"{n} (--{n.replace('_', '-')})" for n in foreign)
-        why = " (--backend auto found vLLM and a GPU)" if asked == "auto" and chosen == "vllm" else \
+        why = " (`backend` auto found vLLM and a GPU)" if asked == "auto" and chosen == "vllm" else \
             " (vLLM is not installed or no GPU is visible)" if asked == "auto" else ""
-        raise ConfigError(f"{flags} applies to the {other} engine, but the {chosen} engine runs{why}")
+        names = ", ".join(f"`{name}`" for name in foreign)
+        raise ConfigError(f"{names} {'apply' if len(foreign) > 1 else 'applies'} to the {other} engine, "
+                          f"but the {chosen} engine runs{why}", field=foreign[0])
 
 
 def make_engine(model, backend: str = "auto", **options):

@@ -28,7 +28,7 @@ def resolve(name: str, sampling: dict | None = None, disabled_filters=()) -> tup
     values (None means not given) and filters switched off on top."""
     table = presets()
     if name not in table:
-        raise ConfigError(f"unknown preset {name!r}; choose one of {', '.join(table)}")
+        raise ConfigError(f"`preset` must be one of {', '.join(table)}, got {name!r}", field="preset")
     preset = table[name]
     values = {k: preset[k] for k in SAMPLING_KEYS}
     values.update({k: v for k, v in (sampling or {}).items() if v is not None})

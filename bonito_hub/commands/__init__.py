@@ -1,0 +1,14 @@
+"""The `bonito` commands, one module each; COMMANDS is the order `bonito --help` lists them in."""
+
+from bonito_hub.commands.adapt import Adapt
+from bonito_hub.commands.base import Command
+from bonito_hub.commands.ctga import Ctga
+from bonito_hub.commands.demo import Demo
+from bonito_hub.commands.evaluate import Evaluate
+from bonito_hub.commands.generate import Generate
+from bonito_hub.commands.push import Push
+from bonito_hub.commands.tasks import Tasks
+
+COMMANDS: list[type[Command]] = [Ctga, Generate, Evaluate, Adapt, Demo, Push, Tasks]
+
+__all__ = ["COMMANDS", "Command"]

@@ -1,0 +1,111 @@
+"""`bonito generate`: instruction-tuning data from unannotated text (bonito_hub.generate.generate)."""
+
+from __future__ import annotations
+
+from bonito_hub.commands.base import Command, config_from, key_values
+
+
+class Generate(Command):
+    name = "generate"
+    help = "generate instruction-tuning data from unannotated text"
+    interrupted = "nothing was saved"
+    after_os_error = "the finished chunks are kept; run the same command to resume"
+
+    def add_arguments(self, g) -> None:
+        from bonito_hub import tasks
+        from bonito_hub.generate import BACKENDS, FILTERS
+        from bonito_hub.generate.config import CHUNK_TOKENS, FORMATS, FORMAT_ALIASES
+        from bonito_hub.generate.presets import presets
+
+        table = presets()
+        g.add_argument("--model", required=True, help="task generator: a local folder or a Hub id")
+        g.add_argument("--input", required=True,
+                       help="JSONL/CSV/Parquet/text file, folder of .txt/.md, data set folder, or Hub id")
+        g.add_argument("--task-type", required=True, metavar="TYPE",
+                       help="short or full task-type name: " + ", ".join(tasks.short_names()) +
+                            " (bonito tasks lists them)")
+        g.add_argument("--output", required=True, help="folder to write; the same command resumes an interrupted run")
+        g.add_argument("--text-column", default="text", help="column holding the documents (default: text)")
+        g.add_argument("--split", default="train", help="split of a data set input (default: train)")
+        g.add_argument("--encoding", default="utf-8",
+                       help="encoding of text inputs (default: utf-8; every byte must decode, e.g. latin-1 for older "
+                            "corpora)")
+        g.add_argument("--preset", choices=list(table), default="default",
+                       help="sampling and filters: " + "; ".join(
+                           f"{k}: {v['about']} (temperature {v['temperature']}, top_p {v['top_p']})"
+                           for k, v in table.items()))
+        g.add_argument("--num-samples", dest="n", type=int, help="generations per passage (preset: 1)")
+        g.add_argument("--temperature", type=float, help="sampling temperature (preset default: 0.5, paper: 0.95)")
+        g.add_argument("--top-p", type=float, help="nucleus sampling (preset default: 0.95, paper: 0.5)")
+        g.add_argument("--max-tokens", type=int, help="new tokens per generation (preset: 256)")
+        g.add_argument("--seed", type=int, default=0, help="sampling seed; chunk k samples with a seed from (seed, k)")
+        g.add_argument("--backend", choices=BACKENDS, default="auto",
+                       help="auto: vLLM when it is installed and a GPU is visible, else transformers")
+        e = g.add_argument_group("engine options (each applies to the engine named; giving one to the other is an "
+                                 "error)")
+        e.add_argument("--batch-size", type=int, help="transformers: most prompts a batch (default: 24 on a CPU, "
+                       "on a GPU as many as 40%% of free memory holds, at most 512)")
+        e.add_argument("--tensor-parallel-size", type=int, help="vLLM: GPUs per model")
+        e.add_argument("--gpu-memory-utilization", type=float, help="vLLM: share of GPU memory it may take")
+        e.add_argument("--max-model-len", type=int, help="vLLM: context length (smaller saves KV-cache memory)")
+        e.add_argument("--dtype", help="both: weights' dtype (auto, bfloat16, float16, float32)")
+        e.add_argument("--engine-arg", dest="engine_arg", action="append", default=[], metavar="KEY=VALUE",
+                       help="both, repeatable: passed to vllm.LLM(...) or AutoModelForCausalLM.from_pretrained(...); "
+                            "VALUE is read as YAML (8, 0.5, true, {a: 1})")
+        g.add_argument("--shard", default="0/1", help="i/N: take the i-th of N disjoint parts of the input")
+        g.add_argument("--chunk-tokens", type=int, default=CHUNK_TOKENS,
+                       help=f"passage tokens a written chunk holds, about 4 characters each (default: {CHUNK_TOKENS})")
+        g.add_argument("--chunk-size", dest="chunk_docs", type=int, help="also close a chunk at this many documents")
+        g.add_argument("--max-passage-tokens", type=int, help="split documents into passages of at most this many "
+                       "tokens (default: the model's context minus --max-tokens)")
+        g.add_argument("--format", choices=[*FORMATS, *FORMAT_ALIASES], default="standard",
+                       help="TRL dataset format of the columns besides input/output: standard (prompt, completion) or "
+                            "conversational (messages); default: standard (prompt-completion and messages: the "
+                            "deprecated names)")
+        g.add_argument("--no-filter", action="append", default=[], choices=list(FILTERS), metavar="NAME",
+                       help=f"switch a filter off (repeatable): {', '.join(FILTERS)}")
+        g.add_argument("--overwrite", action="store_true", help="replace a folder holding a different run")
+        g.add_argument("--push-to-hub", metavar="ORG/NAME",
+                       help="when the run is complete, push it with its card (as `bonito push dataset`; private)")
+        g.add_argument("--public", action="store_true", help="with --push-to-hub: create the repo public")
+        r = g.add_argument_group("Ray (pip install 'bonito-hub[ray]'): the chunks on a Ray cluster, same rows and files")
+        r.add_argument("--ray", action="store_true", help="run the chunks on Ray workers (a local Ray unless "
+                       "--ray-address)")
+        r.add_argument("--ray-address", metavar="ADDR", help="join a running cluster: HOST:PORT, ray://HOST:PORT or auto")
+        r.add_argument("--workers", type=int, help="Ray workers, each loading the engine once (default: the cluster's "
+                       "GPUs / --gpus-per-worker, or its CPUs / --cpus-per-worker without GPUs)")
+        r.add_argument("--gpus-per-worker", type=float, help="GPUs a worker takes (default: 1 on a cluster with GPUs, "
+                       "else 0)")
+        r.add_argument("--cpus-per-worker", type=float, default=1, help="CPUs a worker takes (default: 1)")
+
+    def run(self, args) -> int:
+        import yaml
+
+        from bonito_hub.generate import GenerateConfig, generate
+
+        engine_args = {key.replace("-", "_"): yaml.safe_load(value) if value else ""
+                       for key, value in key_values(args.engine_arg, "--engine-arg")}
+        config = config_from(GenerateConfig, args, engine_args=engine_args or None, no_filter=tuple(args.no_filter),
+                             progress=not args.no_progress)
+        result = generate(config)
+        f, out = result.funnel, config.output
+        print(f"funnel ({result.engine} engine): documents {f['documents']} (empty {f['empty_documents']}) -> "
+              f"passages {f['passages']} -> generations {f['generations']} -> kept {f['kept']}")
+        for reason, n in f["dropped"].items():
+            print(f"  dropped {reason}: {n}")
+        if f["complete"] and not f["kept"]:
+            print(f"done, but no generation was kept: {out} holds no data file (see the reasons above)")
+        elif f["complete"]:
+            print(f"done: {out} (load with datasets.load_dataset({str(out)!r}); funnel in funnel.json)")
+        else:
+            i, n = config.shard
+            print(f"shard {i}/{n} done; {f['chunks_done']} of {f['chunks']} chunks finished overall")
+        if result.pushed is not None:
+            say_pushed(result.pushed, config.public)
+        elif result.not_pushed:
+            print(f"not pushed to {config.push_to_hub}: {result.not_pushed}")
+        return 0
+
+
+def say_pushed(upload, public: bool) -> None:
+    print(f"pushed {len(upload.files)} files to {upload.url} ({'public' if public else 'private'})")

@@ -1,0 +1,59 @@
+"""`bonito push dataset|adapter|ctga`: a folder to the Hub with its card (bonito_hub.push.push)."""
+
+from __future__ import annotations
+
+from bonito_hub.commands.base import Command
+from bonito_hub.commands.generate import say_pushed
+
+
+class Push(Command):
+    name = "push"
+    help = "publish a generated data set, an adapter or a CTGA build to the Hub, with its card"
+    interrupted = "nothing was committed to the Hub; run the same command again"
+    after_os_error = "nothing was committed to the Hub; run the same command again"
+
+    def register(self, subparsers, common):
+        self.parser = subparsers.add_parser(self.name, help=self.help, description=self.help)
+        kinds = self.parser.add_subparsers(dest="push_kind", required=True)
+        about = {"dataset": "a `bonito generate` output folder", "adapter": "an adapter folder from recipes/sft.py",
+                 "ctga": "a `bonito ctga build` output folder"}
+        for kind, what in about.items():
+            k = kinds.add_parser(kind, parents=[common], help=f"push {what}")
+            k.add_argument("folder", help=what)
+            k.add_argument("--repo-id", required=True, help="ORG/NAME on the Hub (created if missing)")
+            k.add_argument("--public", action="store_true", help="create the repo public (default: private)")
+            k.add_argument("--dry-run", action="store_true",
+                           help="write the exact folder that would be uploaded, print its files and card; send nothing")
+            if kind == "dataset":
+                k.add_argument("--include-examples", action="store_true",
+                               help="quote three generated rows in the card (by default the card quotes no text)")
+                k.add_argument("--generator", metavar="HUB_ID",
+                               help="the task generator's Hub id for the card (a generator loaded from a folder is "
+                                    "otherwise named by the folder's name only)")
+                k.add_argument("--language", nargs="+", metavar="CODE", help="the corpus's language(s), e.g. en")
+            if kind == "adapter":
+                k.add_argument("--base-model", metavar="HUB_ID",
+                               help="the base model's Hub id, needed when training loaded it from a local folder")
+                k.add_argument("--scores", metavar="SCORES_JSON",
+                               help="`bonito evaluate --adapter` output (its scores.json): the card reports it and "
+                                    "carries it as the model-index")
+                k.add_argument("--baseline-scores", metavar="SCORES_JSON",
+                               help="the same target's scores.json for the base model alone, shown beside --scores")
+        return self.parser
+
+    def run(self, args) -> int:
+        from bonito_hub.push import push
+
+        options = {name: getattr(args, name) for name in ("base_model", "include_examples", "generator", "language",
+                                                           "scores", "baseline_scores") if hasattr(args, name)}
+        upload = push(args.push_kind, args.folder, args.repo_id, public=args.public, dry_run=args.dry_run, **options)
+        if args.dry_run:
+            print(f"dry run: {upload.folder} holds what would be pushed to {args.repo_id} "
+                  f"({'public' if args.public else 'private'}); nothing was sent")
+            for name in upload.files:
+                print(f"  {name}")
+            print("--- README.md ---")
+            print((upload.folder / "README.md").read_text(encoding="utf-8"))
+        else:
+            say_pushed(upload, args.public)
+        return 0

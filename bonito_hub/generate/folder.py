@@ -1,0 +1,280 @@
+"""A generation run's folder: its chunks, their records and the funnel. No engine here: the Ray
+driver (cluster.py) uses it as it is, and `GenerationRun` (run.py) adds the engine.
+
+Output folder:
+    run.json                       the run record: what identifies the run (options, model, input),
+                                   versions, and at the end the seconds its chunks took
+    data/chunk-KKKKKK-<id>.parquet the kept rows of chunk K (none for a chunk that kept no row:
+                                   datasets cannot read a Parquet file without rows)
+    chunks/chunk-KKKKKK.json       chunk K's funnel counts and data file; written last, so a chunk
+                                   is done exactly when this file exists
+    funnel.json, README.md         written when every chunk is done
+
+Chunks are runs of consecutive documents cut by a budget of about `chunk_tokens` passage tokens
+(estimated as characters / 4, so the cut depends on the input alone, not on the model), or at
+`chunk_docs` documents when that is set. The engine gets a whole chunk at once: a budget, not a
+document count, keeps its length-sorted batches full whatever the documents' lengths. Chunk k's
+sampling seed depends only on (seed, k), and a shard i/N takes the chunks with k % N == i, so a
+killed run resumed, or a run split over machines, ends with the same rows as one uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+from bonito_hub import records, tasks
+from bonito_hub.console import get_logger
+from bonito_hub.corpus import check_text_column
+from bonito_hub.errors import RunError
+from bonito_hub.folders import claim_output, remove_folder, write_atomic
+from bonito_hub.generate.config import RunConfig
+from bonito_hub.records import make_record, read_record, write_record
+
+RUN_FILE, FUNNEL_FILE = records.RUN, records.FUNNEL
+CHARS_PER_TOKEN = 4
+PACKAGES = ("torch", "transformers", "vllm", "datasets")
+IDENTITY = ("options", "model", "input")  # the record fields a resumed run must share
+OUR_ENTRIES = {RUN_FILE, FUNNEL_FILE, "README.md", "data", "chunks"}
+COUNTS = ("documents", "empty_documents", "passages", "generations", "kept")
+log = get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class ChunkResult:
+    """A chunk that was written: its counts, and whether an earlier attempt had already written
+    it (a retried Ray task), in which case nothing was generated again."""
+
+    chunk: int
+    counts: dict
+    retried: bool = False
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C during a run; the message says what is saved and how to go on."""
+
+
+def schema(fmt: str):
+    """The columns of the written rows for a format (standard or conversational)."""
+    import pyarrow as pa
+
+    fields = [("input", pa.string()), ("output", pa.string())]
+    if fmt == "standard":
+        fields += [("prompt", pa.string()), ("completion", pa.string())]
+    else:
+        message = pa.struct([("role", pa.string()), ("content", pa.string())])
+        fields += [("messages", pa.list_(message))]
+    fields += [("task_type", pa.string()), ("doc_id", pa.string()), ("doc_index", pa.int64()),
+               ("passage_index", pa.int32()), ("passage_start", pa.int64()), ("passage_end", pa.int64()),
+               ("sample", pa.int32())]
+    return pa.schema(fields)
+
+
+def run_record(config: RunConfig, model_name: str, texts, engine_name: str | None = None) -> dict:
+    """run.json: the options, model and input that identify the run, and what ran it."""
+    return make_record(config, packages=PACKAGES, model=str(model_name), engine=engine_name,
+                       input={"fingerprint": getattr(texts, "_fingerprint", None), "num_documents": len(texts)})
+
+
+def check_output(output: str | Path, record: dict, overwrite: bool) -> str:
+    """What a run with `record` would do in `output`, decided before any model loads: "new"
+    (a new or empty folder), "resume" (the same run, unfinished or finished), or "replace" (another
+    run of ours, with overwrite). A folder holding anything else is refused (OutputError)."""
+    existing = claim_output(output, RUN_FILE, OUR_ENTRIES, f"a generation run ({RUN_FILE})")
+    if existing is None:
+        return "new"
+    if all(existing.get(k) == record[k] for k in IDENTITY):
+        return "resume"
+    if not overwrite:
+        raise RunError(f"`output` {output} holds a different generation run (see its run.json); `overwrite` "
+                       "replaces that run, or choose another `output`", field="output")
+    return "replace"
+
+
+def finished_chunks(output: Path) -> dict[int, dict]:
+    """Chunk number -> its record, for every finished chunk."""
+    return {int(p.stem.split("-")[1]): json.loads(p.read_text())
+            for p in sorted((Path(output) / "chunks").glob("chunk-*.json"))}
+
+
+def data_files(done: dict[int, dict]) -> list[str]:
+    """The data files (relative to the output folder) of finished chunks, in chunk order."""
+    return [r["data_file"] for _, r in sorted(done.items()) if r["data_file"]]
+
+
+_TEMP_OF_CHUNK = re.compile(r"\.chunk-(\d{6})[-.].*\.tmp-[0-9a-f]{8}")
+
+
+def remove_unfinished_data(output: Path, done: dict[int, dict], chunks: list[int]) -> None:
+    """What a run killed inside our chunks left: temporary files of a write, and data files that no
+    chunk record names (killed between the two writes). Only these chunks': other shards may be
+    writing theirs in the same folder."""
+    for sub in ("data", "chunks"):
+        for path in (output / sub).glob(".chunk-*.tmp-*"):
+            match = _TEMP_OF_CHUNK.fullmatch(path.name)
+            if match and int(match.group(1)) in chunks:
+                path.unlink(missing_ok=True)
+    named = set(data_files(done))
+    for path in (output / "data").glob("chunk-*.parquet"):
+        if int(path.name.split("-")[1]) in chunks and f"data/{path.name}" not in named:
+            path.unlink(missing_ok=True)
+
+
+def empty_counts() -> dict:
+    return {**{key: 0 for key in COUNTS}, "dropped": {}}
+
+
+def aggregate(done: dict[int, dict], n_chunks: int) -> dict:
+    """The funnel over the finished chunks' records (`finished_chunks`)."""
+    total, dropped = empty_counts(), Counter()
+    for record in done.values():
+        for key in COUNTS:
+            total[key] += record["counts"][key]
+        dropped.update(record["counts"]["dropped"])
+    total["dropped"] = dict(sorted(dropped.items()))
+    total["chunks_done"] = len(done)
+    total["chunks"] = n_chunks
+    total["complete"] = set(done) == set(range(n_chunks))
+    return total
+
+
+def chunk_bounds(texts, column: str, chunk_tokens: int, chunk_docs: int | None = None) -> list[int]:
+    """Document indices where chunks start, and the end: [0, s1, s2, ..., n]. A chunk closes once
+    its documents hold about `chunk_tokens` tokens (characters / CHARS_PER_TOKEN) or `chunk_docs`
+    documents; a single longer document is a chunk of its own."""
+    import pyarrow.compute as pc
+
+    bounds, tokens, docs, index = [0], 0, 0, 0
+    for batch in texts.with_format("arrow").iter(batch_size=65_536):
+        lengths = pc.fill_null(pc.utf8_length(batch[column]), 0).to_pylist() if len(batch) else []
+        for n in lengths:
+            tokens += -(-n // CHARS_PER_TOKEN)
+            docs += 1
+            index += 1
+            if tokens >= chunk_tokens or (chunk_docs is not None and docs >= chunk_docs):
+                bounds.append(index)
+                tokens = docs = 0
+    if bounds[-1] != index:
+        bounds.append(index)
+    return bounds
+
+
+class RunFolder:
+    """The folder of a run over `texts` with `config`, by `model_name`: where each chunk's
+    documents are, which chunks are done, and the funnel over them."""
+
+    def __init__(self, texts, output, config: RunConfig, model_name: str, engine_name: str | None = None):
+        check_text_column(texts, config.text_column)
+        self.texts, self.config, self.output = texts, config, Path(output)
+        self.model_name, self.engine_name = str(model_name), engine_name
+        self.n_docs = len(texts)
+        self.bounds = chunk_bounds(texts, config.text_column, config.chunk_tokens, config.chunk_docs)
+        self.n_chunks = len(self.bounds) - 1
+        self.schema = schema(config.format)
+        self.full_type = tasks.full_name(config.task_type)
+        self.id_column = "id" if "id" in texts.column_names and config.text_column != "id" else None
+
+    def record(self) -> dict:
+        return run_record(self.config, self.model_name, self.texts, self.engine_name)
+
+    def check(self, overwrite: bool = False) -> str:
+        """`check_output` for this run: "new", "resume" or "replace", before anything loads."""
+        return check_output(self.output, self.record(), overwrite)
+
+    def chunk_range(self, k: int) -> tuple[int, int]:
+        return self.bounds[k], self.bounds[k + 1]
+
+    def start(self, shard: tuple[int, int] = (0, 1), overwrite: bool = False) -> list[int]:
+        """Claim the output (new, resumed or replaced) and clear what a killed run left in this
+        shard's chunks; returns the shard's chunks still to generate."""
+        index, count = shard
+        record = self.record()
+        state = check_output(self.output, record, overwrite)
+        if state == "replace":  # only our own entries: claim_output refused anything else
+            for name in OUR_ENTRIES:
+                path = self.output / name
+                if path.is_dir():
+                    remove_folder(path)
+                else:
+                    path.unlink(missing_ok=True)
+        self.output.mkdir(parents=True, exist_ok=True)
+        if not (self.output / RUN_FILE).exists():  # first, so that a folder we start is always recognisably ours
+            for leftover in self.output.glob(f".{RUN_FILE}.tmp-*"):  # a first write of run.json that was killed
+                leftover.unlink(missing_ok=True)
+            write_record(self.output / RUN_FILE, record)
+        for sub in ("data", "chunks"):
+            (self.output / sub).mkdir(exist_ok=True)
+        mine = [k for k in range(self.n_chunks) if k % count == index]
+        done = self.finished()
+        todo = [k for k in mine if k not in done]
+        remove_unfinished_data(self.output, done, todo)
+        if state == "resume":
+            log.info("resuming the run in %s: %d of %d chunks were finished (%d rows kept)", self.output,
+                     len(done), self.n_chunks, aggregate(done, self.n_chunks)["kept"])
+        docs = sum(self.chunk_range(k)[1] - self.chunk_range(k)[0] for k in todo)
+        log.info("%d of %d chunks to generate (%d documents) with the %s engine", len(todo), len(mine), docs,
+                 self.engine_name)
+        return todo
+
+    def finished(self) -> dict[int, dict]:
+        return finished_chunks(self.output)
+
+    def chunk_record(self, k: int) -> dict | None:
+        """Chunk k's record, or None while it is not done."""
+        return read_record(self.output / "chunks" / f"chunk-{k:06d}.json")
+
+    def write_chunk(self, k: int, rows: list[dict], counts: dict, seconds: float) -> None:
+        """Chunk k's rows, then its record (which marks it done)."""
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        data_file = None
+        if rows:
+            # a fresh name per write: datasets never serves a cached older file under the same name
+            name = f"chunk-{k:06d}-{uuid.uuid4().hex[:12]}.parquet"
+            table = pa.Table.from_pylist(rows, schema=self.schema)
+            write_atomic(self.output / "data" / name, lambda path: pq.write_table(table, path))
+            data_file = f"data/{name}"
+        write_atomic(self.output / "chunks" / f"chunk-{k:06d}.json",
+                     json.dumps({"chunk": k, "documents": list(self.chunk_range(k)), "data_file": data_file,
+                                 "seconds": seconds, "counts": counts}))
+
+    def funnel(self, done: dict[int, dict] | None = None) -> dict:
+        return aggregate(self.finished() if done is None else done, self.n_chunks)
+
+    def data_files(self, relative: bool = False) -> list[str]:
+        """The finished chunks' data files in chunk order (relative to the output folder, or absolute)."""
+        files = data_files(self.finished())
+        return files if relative else [str(self.output / f) for f in files]
+
+    def write_card(self, funnel: dict, done: dict[int, dict], record: dict | None = None) -> None:
+        """The card, whose `configs:` list the finished chunks' files: load_dataset(OUTPUT) opens a
+        partial run too (the card says it is partial)."""
+        from bonito_hub.generate.card import write_generation_card
+
+        files = data_files(done)
+        if files:
+            write_generation_card(self.output, record or read_record(self.output / RUN_FILE), funnel, files)
+
+    def interrupted(self) -> Interrupted:
+        done = self.finished()
+        where = f"{len(done)} of {self.n_chunks} chunks are saved in {self.output}" + \
+            (" (their rows load with datasets.load_dataset)" if data_files(done) else "")
+        return Interrupted(f"{where}; run the same command to resume")
+
+    def finish(self) -> dict:
+        """The funnel over every finished chunk; the card and funnel.json once all are done."""
+        done = self.finished()
+        funnel = aggregate(done, self.n_chunks)
+        if funnel["complete"]:
+            record = read_record(self.output / RUN_FILE)
+            record["seconds"] = round(sum(r.get("seconds", 0) for r in done.values()), 1)
+            write_record(self.output / RUN_FILE, record)
+            self.write_card(funnel, done, record)
+            # funnel.json last: the run is complete exactly when it exists
+            write_atomic(self.output / FUNNEL_FILE, json.dumps(funnel, indent=2) + "\n")
+        return funnel

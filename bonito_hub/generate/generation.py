@@ -1,0 +1,118 @@
+"""`generate(config)`: the one entry point of task generation. `bonito generate`, `bonito adapt`
+and `Bonito.generate_tasks` all call it, with or without Ray.
+
+    config -> checks (seconds, before any model loads) -> the output claimed -> the engine, or Ray
+           -> chunks -> funnel.json and card -> a push when asked
+
+Everything that can fail in seconds fails before the model loads: the options (on the config
+itself), the Ray address, the repo id and the Hub for a push, the input and its text column, the
+output folder (new, the same run to resume, or another run of ours to replace).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bonito_hub import hub, resources
+from bonito_hub.console import get_logger
+from bonito_hub.corpus import check_text_column, load_texts
+from bonito_hub.errors import ConfigError
+from bonito_hub.generate.config import GenerateConfig
+from bonito_hub.generate.folder import RunFolder
+
+log = get_logger(__name__)
+
+
+@dataclass
+class GenerateResult:
+    """What a generation did.
+
+    Attributes:
+        output: the run's folder.
+        funnel: documents -> passages -> generations -> kept, dropped by reason; chunks done.
+        engine: the engine that ran ("transformers", "vllm", or "Ray, <backend>").
+        data_files: the finished chunks' data files, absolute, in chunk order.
+        pushed: the upload (bonito_hub.push.Upload) when the run was pushed.
+        not_pushed: why a push that was asked for did not happen.
+    """
+
+    output: Path
+    funnel: dict
+    engine: str
+    data_files: list[str] = field(default_factory=list)
+    pushed: object | None = None
+    not_pushed: str | None = None
+
+    @property
+    def complete(self) -> bool:
+        return bool(self.funnel.get("complete"))
+
+
+def _cluster():
+    """bonito_hub.generate.cluster, which needs Ray; without Ray, one line saying how to install it."""
+    try:
+        from bonito_hub.generate import cluster
+    except ImportError as exc:
+        raise ConfigError(f"`ray` needs Ray: pip install 'bonito-hub[ray]' ({exc})", field="ray") from None
+    return cluster
+
+
+def generate(config: GenerateConfig, engine=None, *, on_chunk=None) -> GenerateResult:
+    """Run (or resume) the generation `config` describes.
+
+    Args:
+        config: every option (GenerateConfig validates them when it is made).
+        engine: an engine already loaded (bonito_hub.generate.Engine); None loads `config.model`
+            with `config.backend` once the checks have passed (or, with `config.ray`, on each worker).
+        on_chunk: called with each chunk's ChunkResult as it is written.
+
+    Example:
+        >>> from bonito_hub.generate import GenerateConfig, generate
+        >>> result = generate(GenerateConfig(model="BatsResearch/bonito-v1", input="docs.jsonl",
+        ...                                  task_type="exqa", output="out"))
+        >>> result.funnel["kept"]
+    """
+    from bonito_hub.push import check_repo_id
+
+    if engine is None and not config.model:
+        raise ConfigError("`model` is required unless an engine is given", field="model")
+    cluster = _cluster() if config.ray else None
+    if cluster is not None:
+        cluster.check_address(config.ray_address)  # an unreachable cluster is said in seconds
+    if config.push_to_hub:
+        check_repo_id(config.push_to_hub, field="push_to_hub")
+        hub.check_reachable(f"`push_to_hub` {config.push_to_hub}")
+    if isinstance(config.input, (str, Path)) and not hub.is_local(config.input):
+        hub.check_reachable(f"`input` {config.input}")
+    texts = load_texts(config.input, split=config.split, encoding=config.encoding)
+    check_text_column(texts, config.text_column)
+    model_name = engine.model_name if engine is not None else config.model
+    engine_name = engine.name if engine is not None else config.backend
+    folder = RunFolder(texts, config.output, config.run, model_name, engine_name)
+    folder.check(config.overwrite)
+    resources.data_file("cards/generated.md")  # the card's template ships with the package
+    if engine is None and not hub.is_local(config.model):  # a path is checked by make_engine, before loading
+        hub.check_reachable(f"`model` {config.model}")
+
+    if cluster is not None:
+        funnel = cluster.run_on_ray(folder, config, on_chunk=on_chunk)
+        engine_name = f"Ray, {config.backend}"
+    else:
+        from bonito_hub.generate.engines import make_engine
+        from bonito_hub.generate.run import GenerationRun
+
+        engine = engine if engine is not None else make_engine(config.model, config.backend, **config.engine_options())
+        run = GenerationRun(engine, texts, config.output, config.run)
+        funnel = run.run(shard=config.shard, overwrite=config.overwrite, progress=config.progress, on_chunk=on_chunk)
+        engine_name = engine.name
+    result = GenerateResult(Path(config.output), funnel, engine_name, folder.data_files())
+    if config.push_to_hub:
+        if result.complete and funnel["kept"]:
+            from bonito_hub.push import push
+
+            result.pushed = push("dataset", config.output, config.push_to_hub, public=config.public)
+        else:
+            result.not_pushed = "the run kept no rows" if result.complete else \
+                "the run is not complete; the command that finishes its last chunk pushes it"
+    return result

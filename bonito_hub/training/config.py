@@ -1,0 +1,119 @@
+"""A recipe's configuration: `RecipeConfig` (TRL's ScriptArguments and what Bonito's objectives
+add), parsing a YAML recipe with the command line on top, packaged recipes by name, and the batch
+arithmetic that keeps the paper's batch on any number of processes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from trl import ScriptArguments
+
+from bonito_hub.console import deprecated
+from bonito_hub.errors import RecipeError
+from bonito_hub.format import PROMPT_STYLES
+
+OBJECTIVES = ("auto", "generator", "student", "dapt")
+
+
+@dataclass
+class RecipeConfig(ScriptArguments):
+    """Script arguments of recipes/sft.py: TRL's `ScriptArguments` (dataset_name, dataset_config,
+    dataset_train_split, dataset_test_split, ...) and what Bonito's objectives add. Model and
+    trainer arguments are TRL's `ModelConfig` and `SFTConfig`.
+    """
+
+    dataset_test_split: str = field(default="validation", metadata={
+        "help": "split evaluated on when eval_strategy is not 'no' (CTGA and generated folders call it validation)"})
+    objective: str = field(default="auto", metadata={"help": "generator, student, dapt, or auto (from the columns)"})
+    text_column: str = field(default="text", metadata={"help": "dapt: the column holding the raw text"})
+    prompt_style: str = field(default="auto", metadata={
+        "help": "student: how it sees its instructions: chat, plain, bonito (the paper's <|input|>/<|output|> "
+                "markers), or auto (chat if the tokenizer has a chat template, else plain)"})
+    global_batch_size: int | None = field(default=None, metadata={
+        "help": "examples per optimiser step over all processes; gradient_accumulation_steps is derived from it "
+                "at launch (global / (per_device_train_batch_size x processes))"})
+    max_passage_chars: int | None = field(default=None, metadata={"help": "dapt: cut longer texts into pieces of this many characters"})
+    push_base_model: str | None = field(default=None, metadata={
+        "help": "with push_to_hub: the base model's Hub id for the adapter's card, when model_name_or_path is a "
+                "local folder"})
+    merge: bool = field(default=False, metadata={"help": "also write the adapter merged into the base model to OUTPUT/merged"})
+    recipe: str | None = field(default=None, metadata={"help": "set by sft.py: the recipe file, for the record"})
+    student_format: str | None = field(default=None, metadata={"help": "deprecated: the name of prompt_style in 0.1"})
+
+    def __post_init__(self):
+        # `--dataset_config null` on the command line clears a recipe's config name
+        if isinstance(self.dataset_config, str) and self.dataset_config.lower() in ("", "null", "none"):
+            self.dataset_config = None
+        name = "prompt_style"
+        if self.student_format is not None:
+            deprecated("the recipe key student_format is now called prompt_style; the old name goes in 0.2")
+            name, self.prompt_style, self.student_format = "student_format", self.student_format, None
+        if self.prompt_style not in ("auto", *PROMPT_STYLES):
+            raise RecipeError(f"{name} {self.prompt_style!r} is not one of auto, {', '.join(PROMPT_STYLES)}",
+                              field=name)
+        if self.objective not in OBJECTIVES:
+            raise RecipeError(f"objective {self.objective!r} is not one of {', '.join(OBJECTIVES)}", field="objective")
+
+
+def apply_global_batch(args: RecipeConfig, training_args) -> int:
+    """Set gradient accumulation so that one optimiser step sees `global_batch_size` examples on
+    however many processes were launched; returns the effective batch. An impossible split is an
+    error before any model loads."""
+    per_device, processes = training_args.per_device_train_batch_size, training_args.world_size
+    if args.global_batch_size is not None:
+        per_step = per_device * processes
+        if args.global_batch_size < per_step or args.global_batch_size % per_step:
+            raise RecipeError(
+                f"global_batch_size {args.global_batch_size} cannot be split over {processes} process(es) x "
+                f"per_device_train_batch_size {per_device}: it must be a multiple of {per_step}; change "
+                f"per_device_train_batch_size or the number of processes")
+        training_args.gradient_accumulation_steps = args.global_batch_size // per_step
+    return effective_batch_size(training_args)
+
+
+def effective_batch_size(training_args) -> int:
+    """Examples per optimiser step over all processes."""
+    return training_args.per_device_train_batch_size * training_args.world_size * \
+        training_args.gradient_accumulation_steps
+
+
+def recipe_path(recipe: str) -> str:
+    """A packaged recipe by name (student/mistral-7b-qlora, smoke/student) or a YAML file's path."""
+    from bonito_hub import resources
+
+    if Path(recipe).is_file():
+        return str(recipe)
+    name = recipe[:-5] if recipe.endswith(".yaml") else recipe
+    try:
+        return str(resources.data_file(f"recipes/{name}.yaml"))
+    except FileNotFoundError:
+        raise RecipeError(f"recipe {recipe}: no such file, and not a packaged recipe (student/mistral-7b-qlora, "
+                          "smoke/student)", field="recipe") from None
+
+
+def parse_recipe(parser, argv: list[str]):
+    """(script_args, training_args, model_args) from a recipe and the command line, with each way
+    it can be wrong as a RecipeError: an unknown key (with the closest known one), or a value the
+    trainer refuses (bf16 where this machine has no bf16, ...)."""
+    import difflib
+
+    try:
+        *parsed, remaining = parser.parse_args_and_config(argv, return_remaining_strings=True)
+    except FileNotFoundError as exc:
+        raise RecipeError(f"recipe {exc.filename}: no such file") from None
+    except ValueError as exc:
+        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        if "bf16" in message:
+            message = "bf16: true needs a GPU with bfloat16 support, which this machine lacks; pass --bf16 false"
+        raise RecipeError(message) from None
+    known = sorted({a.dest for a in parser._actions})
+    for item in remaining:
+        if item.startswith("--"):
+            key = item[2:].split("=", 1)[0]
+            # keys of the same family first (lora_rank -> lora_r, not local_rank), then any key
+            family = [k for k in known if k.split("_")[0] == key.split("_")[0]]
+            close = difflib.get_close_matches(key, family, n=1) or difflib.get_close_matches(key, known, n=1)
+            raise RecipeError(f"unknown recipe key {key!r}" + (f"; did you mean {close[0]!r}?" if close else ""))
+    return tuple(parsed)

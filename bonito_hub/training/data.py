@@ -1,0 +1,139 @@
+"""Training data per objective: what each trains on, and in the form SFTTrainer consumes.
+
+  generator  a CTGA folder or Hub id (+ config name): `input` -> `output`, tokenised as Bonito's
+             released code does: BOS + tokens(input), then tokens(output) + EOS, loss on the
+             output tokens only;
+  student    a `bonito generate` folder: `input` -> `output` in the student's prompt style: the
+             model's chat template (`chat`), PLAIN_PROMPT (`plain`) or the paper's BONITO_PROMPT
+             (`bonito`); loss on the response only;
+  dapt       the raw corpus (any input `bonito generate` reads): next-word prediction on `text`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from bonito_hub import hub
+from bonito_hub.console import get_logger
+from bonito_hub.errors import RecipeError, cause
+from bonito_hub.format import STUDENT_PROMPTS
+from bonito_hub.training.config import RecipeConfig
+
+log = get_logger(__name__)
+
+
+def detect_objective(columns: list[str], args: RecipeConfig) -> str:
+    if args.objective != "auto":
+        return args.objective
+    if {"input", "output", "task_type", "template"} <= set(columns):
+        return "generator"
+    if {"input", "output"} <= set(columns):
+        return "student"
+    if args.text_column in columns:
+        return "dapt"
+    raise RecipeError(f"cannot tell what to train from columns {', '.join(columns)}; set objective")
+
+
+def load_training_data(args: RecipeConfig):
+    """The train (and, when present, test) split, with a clear error for each way it can be wrong."""
+    import datasets
+
+    if not args.dataset_name:
+        raise RecipeError("no dataset_name: give a CTGA folder, a `bonito generate` folder, a corpus, or a Hub id")
+    if not hub.is_local(args.dataset_name):
+        try:
+            hub.check_reachable(f"dataset_name {args.dataset_name}")
+        except hub.HubUnreachable as exc:
+            raise RecipeError(str(exc)) from None
+    path = Path(args.dataset_name)
+    if args.objective == "dapt" or (path.is_file()):
+        from bonito_hub.corpus import load_texts
+
+        return {"train": load_texts(args.dataset_name, split=args.dataset_train_split)}
+    if args.dataset_config is not None:
+        try:
+            names = datasets.get_dataset_config_names(args.dataset_name)
+        except Exception as exc:
+            raise RecipeError(f"could not read {args.dataset_name}: {cause(exc)}") from None
+        if args.dataset_config not in names:
+            raise RecipeError(f"{args.dataset_name} has no config {args.dataset_config!r}; configs: {', '.join(names)}")
+    try:
+        loaded = datasets.load_dataset(args.dataset_name, args.dataset_config)
+    except Exception as exc:
+        raise RecipeError(f"could not load {args.dataset_name}: {cause(exc)}") from None
+    if args.dataset_train_split not in loaded:
+        raise RecipeError(f"{args.dataset_name} has no split {args.dataset_train_split!r}; splits: {', '.join(loaded)}")
+    return dict(loaded)
+
+
+def tokenize_pair(tokenizer, prompt: str, completion: str) -> dict:
+    """BOS + tokens(prompt), then tokens(completion) + EOS; labels -100 on the prompt part."""
+    prompt_ids = tokenizer(prompt, add_special_tokens=True)["input_ids"]
+    if tokenizer.bos_token_id is not None and (not prompt_ids or prompt_ids[0] != tokenizer.bos_token_id):
+        prompt_ids = [tokenizer.bos_token_id] + prompt_ids
+    completion_ids = tokenizer(completion, add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
+    return {"input_ids": prompt_ids + completion_ids, "labels": [-100] * len(prompt_ids) + completion_ids}
+
+
+def prompt_style(args: RecipeConfig, tokenizer) -> str:
+    """The prompt style a recipe resolves to: `auto` is chat when the tokenizer has a chat
+    template, else plain. Evaluation presents its prompts the same way."""
+    if args.prompt_style == "auto":
+        return "chat" if getattr(tokenizer, "chat_template", None) else "plain"
+    return args.prompt_style
+
+
+def prepare_dataset(dataset, objective: str, tokenizer, args: RecipeConfig, max_length: int | None = None):
+    """The split in a form SFTTrainer consumes as is."""
+    columns = dataset.column_names
+    if objective in ("generator", "student"):
+        missing = {"input", "output"} - set(columns)
+        if missing:
+            raise RecipeError(f"{objective} data needs columns input and output; {args.dataset_name} has {', '.join(columns)}")
+    if objective == "dapt":
+        if args.text_column not in columns:
+            raise RecipeError(f"dapt data needs the text column {args.text_column!r}; columns: {', '.join(columns)}")
+        ds = dataset.filter(lambda t: isinstance(t, str) and bool(t.strip()), input_columns=args.text_column)
+        ds = ds.map(lambda t: {"text": t.strip()}, input_columns=args.text_column, remove_columns=columns)
+        if args.max_passage_chars:
+            n = args.max_passage_chars
+            ds = ds.map(lambda b: {"text": [t[i:i + n] for t in b["text"] for i in range(0, len(t), n)]}, batched=True)
+        return ds
+    style = prompt_style(args, tokenizer)
+    if objective == "student" and style == "chat":
+        return dataset.map(
+            lambda i, o: {"prompt": [{"role": "user", "content": i}], "completion": [{"role": "assistant", "content": o}]},
+            input_columns=["input", "output"], remove_columns=columns,
+        )
+    template = STUDENT_PROMPTS[style] if objective == "student" else "{input}"
+
+    def encode(i, o):
+        pair = tokenize_pair(tokenizer, template.format(input=i), o)
+        if max_length:
+            pair = {k: v[:max_length] for k, v in pair.items()}
+        return pair
+
+    return dataset.map(encode, input_columns=["input", "output"], remove_columns=columns)
+
+
+@dataclass
+class TrainingData:
+    objective: str
+    train: object
+    evaluation: object | None
+    prompt_style: str | None = None  # how the student saw its instructions (chat, plain, bonito)
+
+
+def prepare_data(script_args: RecipeConfig, training_args, tokenizer) -> TrainingData:
+    """The train split (and the test split when evaluating) ready for SFTTrainer, and the objective."""
+    splits = load_training_data(script_args)
+    objective = detect_objective(splits["train"].column_names, script_args)
+    train = prepare_dataset(splits["train"], objective, tokenizer, script_args, training_args.max_length)
+    evaluation = None
+    if training_args.eval_strategy != "no" and script_args.dataset_test_split in splits:
+        evaluation = prepare_dataset(splits[script_args.dataset_test_split], objective, tokenizer, script_args,
+                                     training_args.max_length)
+    log.info("%s objective: %d training examples from %s", objective, len(train), script_args.dataset_name)
+    style = prompt_style(script_args, tokenizer) if objective == "student" else None
+    return TrainingData(objective, train, evaluation, style)

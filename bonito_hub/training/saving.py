@@ -1,0 +1,87 @@
+"""What a training run leaves: the adapter or model, its tokenizer, the loss history, its record
+(training_record.json), the merged model when asked, and a push with bonito-hub's card.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from bonito_hub import hub, records
+from bonito_hub.console import get_logger
+from bonito_hub.errors import RecipeError
+from bonito_hub.records import make_record, write_record
+from bonito_hub.training.config import RecipeConfig, effective_batch_size
+from bonito_hub.training.data import TrainingData
+
+RECORD_NAME = records.TRAINING
+PACKAGES = ("torch", "transformers", "trl", "peft", "accelerate", "datasets")
+log = get_logger(__name__)
+
+
+def plan_push(script_args: RecipeConfig, training_args, model_args) -> dict | None:
+    """With push_to_hub, bonito-hub pushes the adapter itself after training, with its own card
+    (TRL's and PEFT's cards say library_name transformers and drop a base model loaded from a
+    folder), so the Trainer is told not to push. Everything the push needs is checked here, before
+    training: the repo id, a Hub id for the base model, an adapter to push."""
+    from bonito_hub.errors import BonitoError
+    from bonito_hub.push import check_repo_id
+
+    if not training_args.push_to_hub:
+        return None
+    repo_id = training_args.hub_model_id
+    if not repo_id:
+        raise RecipeError("push_to_hub needs hub_model_id: the ORG/NAME to push the adapter to")
+    if not model_args.use_peft:
+        raise RecipeError("push_to_hub pushes an adapter (bonito push adapter); this recipe trains without use_peft")
+    base = script_args.push_base_model or model_args.model_name_or_path
+    if hub.is_local(base):
+        raise RecipeError(f"push_to_hub: the base model {base!r} is a local folder; set push_base_model to its Hub id")
+    try:
+        check_repo_id(repo_id)
+        hub.check_reachable(f"push_to_hub to {repo_id}")
+    except BonitoError as exc:
+        raise RecipeError(str(exc)) from None
+    training_args.push_to_hub = False
+    return {"repo_id": repo_id, "base_model": base, "public": training_args.hub_private_repo is False}
+
+
+def save(trainer, tokenizer, script_args: RecipeConfig, training_args, model_args, data: TrainingData,
+         result, started: float, push: dict | None = None) -> None:
+    """The adapter or model, its tokenizer, the loss history, the record, (with `merge`) the
+    adapter merged into its base model in OUTPUT/merged, and (with `push`, from `plan_push`) the
+    adapter pushed with its card."""
+    trainer.save_model(training_args.output_dir)
+    trainer.save_state()  # trainer_state.json: the loss history, beside the adapter
+    if not trainer.accelerator.is_main_process:
+        return
+    tokenizer.save_pretrained(training_args.output_dir)
+    metrics = dict(result.metrics)
+    if data.evaluation is not None:
+        metrics.update(trainer.evaluate())
+    write_training_record(training_args.output_dir, script_args, training_args, model_args, data.objective,
+                          data.train, metrics, started, data.prompt_style)
+    if script_args.merge and model_args.use_peft:
+        merged = trainer.model.merge_and_unload()
+        merged.save_pretrained(f"{training_args.output_dir}/merged")
+        tokenizer.save_pretrained(f"{training_args.output_dir}/merged")
+    log.info("saved to %s (%s, %d examples)", training_args.output_dir, data.objective, len(data.train))
+    if push is not None:
+        from bonito_hub.push import push as push_folder
+
+        upload = push_folder("adapter", training_args.output_dir, push["repo_id"], public=push["public"],
+                             base_model=push["base_model"])
+        log.info("pushed %d files to %s (%s)", len(upload.files), upload.url, "public" if push["public"] else "private")
+
+
+def write_training_record(output_dir: str, recipe: RecipeConfig, training_args, model_args, objective: str,
+                          train_dataset, metrics: dict, started: float, prompt_style: str | None = None) -> Path:
+    record = make_record(
+        {"script_args": recipe, "training_args": training_args, "model_args": model_args},
+        packages=PACKAGES, started=started,
+        objective=objective, recipe=recipe.recipe, prompt_style=prompt_style,
+        effective_batch_size=effective_batch_size(training_args), processes=training_args.world_size,
+        data={"name": recipe.dataset_name, "config": recipe.dataset_config, "rows": len(train_dataset),
+              "fingerprint": getattr(train_dataset, "_fingerprint", None)},
+        metrics=metrics,
+    )
+    return write_record(Path(output_dir) / RECORD_NAME, record)
