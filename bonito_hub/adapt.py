@@ -5,10 +5,11 @@
 The steps are `steps()`, a list of `Step`s the run walks in order, each a named function of this
 module. Each writes its own folder under the output folder (generated/, before/, student/, after/,
 push/), and a step is done when its folder holds its record (funnel.json, written once every
-chunk is finished; scores.json; training_record.json; push.json). Running the same command again after a failure
-starts at the first unfinished step: generation resumes at its first unfinished chunk and
-training at its last checkpoint. adapt.json holds the identity of the run (corpus, task type,
-generator, student, target), which a rerun must match, and each step's time and outcome.
+chunk is finished; scores.json; training_record.json; push.json). Running the same command again
+after a failure starts at the first unfinished step: generation resumes at its first unfinished
+chunk and training at its last checkpoint. adapt.json holds the identity of the run (corpus,
+task type, generator, student, target), which a rerun must match, and each step's time and
+outcome.
 """
 
 from __future__ import annotations
@@ -68,7 +69,7 @@ class AdaptConfig:
             raise ConfigError(f"`eval_limit` must be at least 1 row, got {self.eval_limit}", field="eval_limit")
 
     def identity(self) -> dict:
-        return {k: getattr(self, k) for k in self.IDENTITY}
+        return {k: v for k, v in asdict(self).items() if k in self.IDENTITY}
 
 
 @dataclass(frozen=True)

@@ -45,7 +45,8 @@ def main(argv: list[str] | None = None) -> int:
     commands: dict = {}
     args = build_parser(commands).parse_args(argv)
     command = commands[args.command]
-    console.configure(verbosity=-1 if args.quiet else args.verbose, progress=False if args.no_progress else None)
+    console.configure(verbosity=-1 if args.quiet else args.verbose, progress=False if args.no_progress else None,
+                      words=command.explain)
     try:
         return command.run(args)
     except BonitoError as exc:

@@ -31,9 +31,12 @@ class _Stderr(logging.StreamHandler):
 
 
 class _Format(logging.Formatter):
+    words = None  # a command's way of saying the library's option names (its flags), or None
+
     def format(self, record: logging.LogRecord) -> str:
         prefix = "bonito: " if record.levelno < logging.WARNING else f"bonito: {record.levelname.lower()}: "
-        return prefix + record.getMessage()
+        message = record.getMessage()
+        return prefix + (self.words(message) if self.words else message)
 
 
 def get_logger(module: str) -> logging.Logger:
@@ -51,17 +54,20 @@ def deprecated(message: str) -> None:
         logging.getLogger(LOGGER_NAME + ".deprecated").warning("deprecated: %s", message)
 
 
-def configure(verbosity: int = 0, progress: bool | None = None) -> None:
+def configure(verbosity: int = 0, progress: bool | None = None, words=None) -> None:
     """Set up the `bonito` log and the progress bars for a command-line run. `verbosity`: -1
     quiet, 0 normal, 1 or more verbose. `progress`: False for no bars, None for bars only on a
-    terminal."""
+    terminal. `words(message)`: how the command says the option names a message gives in
+    backticks (its flags)."""
     logger = logging.getLogger(LOGGER_NAME)
     logger.setLevel(logging.WARNING if verbosity < 0 else logging.DEBUG if verbosity > 0 else logging.INFO)
-    if not any(getattr(h, "_bonito", False) for h in logger.handlers):
+    handler = next((h for h in logger.handlers if getattr(h, "_bonito", False)), None)
+    if handler is None:
         handler = _Stderr()
         handler.setFormatter(_Format())
         handler._bonito = True
         logger.addHandler(handler)
+    handler.formatter.words = words
     logger.propagate = False
     set_progress(False if verbosity < 0 else progress)
 

@@ -20,13 +20,13 @@ import sys
 import time
 from pathlib import Path
 
-from bonito_hub import resources
+from bonito_hub import records, resources
 from bonito_hub.adapt import AdaptConfig, Adaptation
 from bonito_hub.console import get_logger
 from bonito_hub.folders import claim_output, remove_folder
 from bonito_hub.records import make_record, write_record
 
-RECORD_NAME = "demo.json"
+RECORD_NAME = records.DEMO
 OUR_ENTRIES = {RECORD_NAME, "models", "adapt"}
 GENERATOR_STEPS = 40
 STUDENT_STEPS = 16

@@ -17,14 +17,14 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bonito_hub import hub
+from bonito_hub import hub, records
 from bonito_hub.console import get_logger
 from bonito_hub.errors import PushError, cause
 from bonito_hub.records import read_record
 
 KINDS = ("dataset", "adapter", "ctga")
 REPO_TYPES = {"dataset": "dataset", "ctga": "dataset", "adapter": "model"}
-ADAPTER_FILES = ("adapter_model.safetensors", "adapter_config.json", "training_record.json", "trainer_state.json",
+ADAPTER_FILES = ("adapter_model.safetensors", "adapter_config.json", records.TRAINING, "trainer_state.json",
                  "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "chat_template.jinja",
                  "tokenizer.model", "vocab.json", "merges.txt", "added_tokens.json")
 log = get_logger(__name__)
@@ -81,10 +81,8 @@ def _prepare_dataset(source: Path, dest: Path, include_examples: bool, generator
 
 
 def _prepare_ctga(source: Path, dest: Path, **_) -> None:
-    from bonito_hub.ctga.build import RECORD_NAME
-
-    record = _record(source, RECORD_NAME, "a CTGA build")
-    for name in [RECORD_NAME, "README.md"] + [p for files in record["files"].values() for ps in files.values() for p in ps]:
+    record = _record(source, records.CTGA_BUILD, "a CTGA build")
+    for name in [records.CTGA_BUILD, "README.md"] + [p for files in record["files"].values() for ps in files.values() for p in ps]:
         _link_or_copy(source / name, dest / name)
 
 
@@ -100,17 +98,17 @@ def _prepare_adapter(source: Path, dest: Path, base_model: str | None = None, re
     if base_model is None:
         if not trained_on or hub.is_local(trained_on):
             raise PushError(f"the adapter was trained on {trained_on!r}, a local folder; name its Hub id with "
-                            "--base-model ORG/NAME so that others can load the adapter")
+                            "`base_model` ORG/NAME so that others can load the adapter", field="base_model")
         base_model = trained_on
     for name in ADAPTER_FILES:
         if (source / name).is_file() and name != "adapter_config.json":
             _link_or_copy(source / name, dest / name)
     # the uploaded config names the base model on the Hub, which is what PEFT loads
     (dest / "adapter_config.json").write_text(json.dumps({**config, "base_model_name_or_path": base_model}, indent=2))
-    evaluation = evaluation or read_record(source / "evaluation.json")
+    evaluation = evaluation or read_record(source / records.EVALUATION)
     if evaluation:  # what the card reports travels with the adapter
-        (dest / "evaluation.json").write_text(json.dumps(evaluation, indent=2, ensure_ascii=False) + "\n")
-    write_adapter_card(dest, base_model, config, read_record(source / "training_record.json"), evaluation,
+        (dest / records.EVALUATION).write_text(json.dumps(evaluation, indent=2, ensure_ascii=False) + "\n")
+    write_adapter_card(dest, base_model, config, read_record(source / records.TRAINING), evaluation,
                        name=(repo_id or source.name).split("/")[-1])
 
 
@@ -234,7 +232,7 @@ def _explain(exc: Exception, repo_id: str) -> str:
         return (f"the Hub refused the credentials pushing to {repo_id} (401): log in with `hf auth login` or set "
                 "HF_TOKEN to a token with write access")
     if status == 403:
-        return f"no write access to {repo_id} (403): use a token with write access to its owner, or another --repo-id"
+        return f"no write access to {repo_id} (403): use a token with write access to its owner, or another `repo_id`"
     if status == 404:
         return f"{repo_id} was not found (404): check the owner name, and that the token can see it"
     if status == 429:

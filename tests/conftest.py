@@ -118,3 +118,26 @@ def docs_jsonl(tmp_path) -> str:
     rows = [{"id": f"doc{i}", "text": t} for i, t in enumerate(DOCS * 3)]
     path.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
     return str(path)
+
+
+@pytest.fixture()
+def spy(monkeypatch):
+    """Every call of generate(config), wherever the caller imported it from; `spy.stop` makes the
+    call end there (as a RunError) instead of generating."""
+    import bonito_hub.generate as generate_package
+    from bonito_hub.errors import RunError
+    from bonito_hub.generate import generation
+
+    real = generation.generate
+    calls = []
+
+    def spying(config, engine=None, **kwargs):
+        calls.append(config)
+        if spying.stop:
+            raise RunError("stopped by the test")
+        return real(config, engine, **kwargs)
+
+    spying.stop, spying.calls = False, calls
+    monkeypatch.setattr(generation, "generate", spying)
+    monkeypatch.setattr(generate_package, "generate", spying)
+    return spying

@@ -1,5 +1,7 @@
 """The shape of the library, checked: no import loop between its modules (counting imports inside
-functions too), nothing loaded by file path, nothing read relative to a checkout, one error family."""
+functions too), no stage importing another, commands that call only the library's entry points, a
+thin `cli.py`, adapt's steps without getattr dispatch, nothing loaded by file path, nothing read
+relative to a checkout, one error family, all of it in errors.py."""
 
 from __future__ import annotations
 
@@ -79,6 +81,53 @@ def test_the_import_graph_has_no_loop():
     assert not any(graph[m] & generate for m in ctga) and not any(graph[m] & ctga for m in generate)
 
 
+STAGES = ("ctga", "generate", "training", "evaluation")  # each reads the folder the one before wrote
+
+
+def _graph() -> dict[str, set[str]]:
+    modules = _modules()
+    return {name: _imports(ast.parse(path.read_text()), modules) - {name} for name, path in modules.items()}
+
+
+def _stage(module: str) -> str | None:
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 and parts[1] in STAGES else None
+
+
+def test_no_stage_imports_another_stage():
+    graph = _graph()
+    crossing = [(m, i) for m, imports in graph.items() for i in imports
+                if _stage(m) and _stage(i) and _stage(m) != _stage(i)]
+    assert crossing == []
+    assert {_stage(m) for m in graph} >= set(STAGES)  # the check sees every stage
+
+
+def test_commands_call_only_library_entry_points():
+    """A command imports packages' entry points (bonito_hub.generate, not bonito_hub.generate.run)
+    and the library's top-level modules, never a module inside a package."""
+    graph = _graph()
+    commands = [m for m in graph if m.startswith("bonito_hub.commands.")]
+    assert len(commands) >= 7
+    for module in commands:
+        for imported in graph[module]:
+            parts = imported.split(".")
+            allowed = len(parts) <= 2 or parts[1] == "commands"
+            assert allowed, f"{module} imports {imported}, inside a package; import its package's entry point"
+    cli = PACKAGE / "cli.py"
+    assert len(cli.read_text().splitlines()) < 80
+    assert graph["bonito_hub.cli"] <= {"bonito_hub", "bonito_hub.commands", "bonito_hub.console", "bonito_hub.errors"}
+
+
+def test_adapt_walks_its_steps_without_getattr():
+    tree = ast.parse((PACKAGE / "adapt.py").read_text())
+    calls = [n for n in ast.walk(tree) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)]
+    assert calls and not [n for n in calls if n.func.id in ("getattr", "eval", "exec")]
+    from bonito_hub import adapt
+
+    assert [s.name for s in adapt.steps()] == ["generate", "before", "train", "after", "push"]
+    assert all(callable(s.run) and s.run.__module__ == "bonito_hub.adapt" for s in adapt.steps())
+
+
 def test_the_cycle_finder_finds_one():
     assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": set()}) == [["a", "b", "c"]]
 
@@ -106,6 +155,8 @@ def test_every_error_raised_on_purpose_is_a_bonito_error():
             if issubclass(obj, Exception) and obj.__module__ == info.name:
                 # RenderSkip is control flow inside the CTGA renderer: a row counted as skipped, never raised out
                 assert issubclass(obj, errors.BonitoError) or obj.__name__ == "RenderSkip", obj
+                assert obj.__name__ == "RenderSkip" or info.name == "bonito_hub.errors", \
+                    f"{obj.__name__} is defined in {info.name}; every error class lives in bonito_hub.errors"
     assert errors.cause(ValueError("first line\nsecond")) == "ValueError: first line"
     assert errors.cause(RuntimeError()) == "RuntimeError"
 

@@ -124,7 +124,7 @@ def test_an_interrupted_ray_run_resumes_without_ray_and_the_other_way(local_ray,
     assert ray_run(tiny_bonito, corpus, out) == funnel and rows_of(out) == rows
 
 
-def test_an_unreachable_ray_address_is_one_error_in_seconds(tiny_bonito, docs_jsonl, tmp_path, capsys):
+def test_an_unreachable_ray_address_is_one_error_in_seconds(tiny_bonito, docs_jsonl, tmp_path, capsys, spy):
     from bonito_hub.cli import main
 
     with socket.socket() as s:  # a port nobody listens on
@@ -138,12 +138,13 @@ def test_an_unreachable_ray_address_is_one_error_in_seconds(tiny_bonito, docs_js
     assert err == [f"bonito: error: --ray-address 127.0.0.1:{port}: no Ray cluster answers there (Connection refused); "
                    "start one with `ray start --head` or leave --ray-address out to start a local Ray"]
     assert not (tmp_path / "out").exists()
+    assert [c.ray_address for c in spy.calls] == [f"127.0.0.1:{port}"]  # --ray went through generate(config)
     assert main(["generate", "--model", tiny_bonito, "--input", docs_jsonl, "--task-type", "exqa", "--output",
                  str(tmp_path / "out"), "--workers", "2"]) == 2
     assert "--workers goes with --ray" in capsys.readouterr().err
 
 
-def test_the_python_api_runs_on_ray_too(local_ray, tiny_bonito, corpus, reference, tmp_path):
+def test_the_python_api_runs_on_ray_too(local_ray, tiny_bonito, corpus, reference, tmp_path, spy):
     from bonito_hub.generate import Bonito
 
     rows, funnel = reference
@@ -152,3 +153,4 @@ def test_the_python_api_runs_on_ray_too(local_ray, tiny_bonito, corpus, referenc
     synthetic = bonito.generate_tasks(corpus, context_col="text", task_type="exqa", sampling_params=CONFIG.sampling,
                                       chunk_docs=1, output_dir=tmp_path / "api", workers=2, progress=False)
     assert bonito.funnel == funnel and synthetic.to_list() == rows
+    assert [(c.ray, c.workers) for c in spy.calls] == [(True, 2)]

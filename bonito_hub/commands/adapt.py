@@ -15,8 +15,7 @@ class Adapt(Command):
     def add_arguments(self, a) -> None:
         from bonito_hub import tasks
         from bonito_hub.adapt import DEFAULT_RECIPE
-        from bonito_hub.generate import BACKENDS
-        from bonito_hub.generate.presets import presets
+        from bonito_hub.generate import BACKENDS, generation_presets
 
         a.add_argument("--corpus", required=True, help="your unannotated text (any input bonito generate reads)")
         a.add_argument("--task-type", required=True, metavar="TYPE", help="task type: " + ", ".join(tasks.short_names()))
@@ -32,7 +31,8 @@ class Adapt(Command):
         a.add_argument("--recipe-arg", dest="recipe_arg", action="append", default=[], metavar="KEY=VALUE",
                        help="override a recipe key (repeatable), e.g. --recipe-arg max_steps=500")
         a.add_argument("--text-column", default="text", help="column holding the documents (default: text)")
-        a.add_argument("--preset", choices=list(presets()), default="default", help="generation preset (bonito generate)")
+        a.add_argument("--preset", choices=list(generation_presets()), default="default",
+                       help="generation preset (bonito generate)")
         a.add_argument("--backend", choices=BACKENDS, default="auto", help="generation engine")
         a.add_argument("--eval-limit", type=int, help="evaluate on the first N target rows only (a quick look)")
         a.add_argument("--push", metavar="ORG/NAME", help="push the adapter to ORG/NAME and the generated set to "

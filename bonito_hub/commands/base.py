@@ -52,10 +52,10 @@ class Command:
                     found.setdefault(action.dest, max(action.option_strings, key=len))
         return found
 
-    def explain(self, error: Exception) -> str:
-        """A library error in this command's words: every `field` it names becomes its flag."""
+    def explain(self, message) -> str:
+        """A library error or message in this command's words: every `field` it names becomes its flag."""
         flags = self.flags()
-        return re.sub(r"`([A-Za-z_][A-Za-z0-9_]*)`", lambda m: flags.get(m.group(1), m.group(1)), str(error))
+        return re.sub(r"`([A-Za-z_][A-Za-z0-9_]*)`", lambda m: flags.get(m.group(1), m.group(1)), str(message))
 
 
 def config_from(cls, args: argparse.Namespace, **values):

@@ -36,10 +36,10 @@ class Ctga(Command):
         return self.parser
 
     def run(self, args) -> int:
-        from bonito_hub.ctga import CtgaConfig, build
+        from bonito_hub.ctga import CtgaConfig, build_ctga
 
         config = config_from(CtgaConfig, args, name="all")
-        record = build(config, args.output, num_proc=args.num_proc, overwrite=args.overwrite)
+        record = build_ctga(config, args.output, num_proc=args.num_proc, overwrite=args.overwrite)
         print(f"CTGA build {record['build_id']}: {record['rows']} rows in {record['seconds']} s -> {args.output}")
         for t, n in record["rows_per_task_type"].items():
             print(f"  {t:<14} train {n['train']:>9}  validation {n['validation']:>7}")

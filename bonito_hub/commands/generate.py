@@ -13,11 +13,9 @@ class Generate(Command):
 
     def add_arguments(self, g) -> None:
         from bonito_hub import tasks
-        from bonito_hub.generate import BACKENDS, FILTERS
-        from bonito_hub.generate.config import CHUNK_TOKENS, FORMATS, FORMAT_ALIASES
-        from bonito_hub.generate.presets import presets
+        from bonito_hub.generate import BACKENDS, CHUNK_TOKENS, FILTERS, FORMAT_ALIASES, FORMATS, generation_presets
 
-        table = presets()
+        table = generation_presets()
         g.add_argument("--model", required=True, help="task generator: a local folder or a Hub id")
         g.add_argument("--input", required=True,
                        help="JSONL/CSV/Parquet/text file, folder of .txt/.md, data set folder, or Hub id")
@@ -55,7 +53,7 @@ class Generate(Command):
         g.add_argument("--shard", default="0/1", help="i/N: take the i-th of N disjoint parts of the input")
         g.add_argument("--chunk-tokens", type=int, default=CHUNK_TOKENS,
                        help=f"passage tokens a written chunk holds, about 4 characters each (default: {CHUNK_TOKENS})")
-        g.add_argument("--chunk-size", dest="chunk_docs", type=int, help="also close a chunk at this many documents")
+        g.add_argument("--chunk-size", dest="chunk_docs", type=int, metavar="DOCS", help="also close a chunk at this many documents")
         g.add_argument("--max-passage-tokens", type=int, help="split documents into passages of at most this many "
                        "tokens (default: the model's context minus --max-tokens)")
         g.add_argument("--format", choices=[*FORMATS, *FORMAT_ALIASES], default="standard",

@@ -19,7 +19,7 @@ import uuid
 from contextlib import contextmanager
 from pathlib import Path
 
-from bonito_hub import hub, resources
+from bonito_hub import hub, records, resources
 from bonito_hub.console import get_logger
 from bonito_hub.ctga import promptsource
 from bonito_hub.ctga.builder import Ctga, CtgaConfig
@@ -31,7 +31,7 @@ from bonito_hub.errors import ConfigError, CtgaBuildError
 from bonito_hub.folders import claim_output, staged
 from bonito_hub.records import make_record, write_record
 
-RECORD_NAME = "ctga_build.json"
+RECORD_NAME = records.CTGA_BUILD
 OUR_ENTRIES = {RECORD_NAME, "README.md", "data"}
 MAX_ROWS_PER_SHARD = 200_000
 log = get_logger(__name__)
@@ -52,7 +52,7 @@ def build(config: CtgaConfig, output: str | Path, *, num_proc: int = 1, overwrit
     output = Path(output).resolve()
     _check(config, output, overwrite, num_proc)
     if config.sources_dir is None:
-        hub.check_reachable("reading CTGA's sources (without --sources-dir)")
+        hub.check_reachable("reading CTGA's sources (without `sources_dir`)")
     compile_all(config)
     started = time.time()
     build_id = time.strftime("%Y%m%d%H%M%S") + "-" + uuid.uuid4().hex[:8]
@@ -135,20 +135,15 @@ def _interruptible_workers():
 
 
 def _check(config: CtgaConfig, output: Path, overwrite: bool, num_proc: int) -> None:
-    if not 0 <= config.validation_fraction < 1:
-        raise ConfigError("--validation-fraction must be in [0, 1)")
-    if config.max_per_source < 1:
-        raise ConfigError("--max-per-source must be at least 1")
     if num_proc < 1:
-        raise ConfigError("--num-proc must be at least 1")
-    if config.sources_dir is not None and not Path(config.sources_dir).is_dir():
-        raise ConfigError(f"--sources-dir {config.sources_dir} is not a folder")
+        raise ConfigError(f"`num_proc` must be at least 1, got {num_proc}", field="num_proc")
     if Path.cwd().resolve().is_relative_to(output):
-        raise ConfigError(f"--output {output} is the current folder or holds it; a build replaces its folder as a "
-                          "whole, so give a new subfolder (for example --output ctga)")
+        raise ConfigError(f"`output` {output} is the current folder or holds it; a build replaces its folder as a "
+                          "whole, so give a new subfolder (for example `output` ctga)", field="output")
     ours = claim_output(output, RECORD_NAME, OUR_ENTRIES, f"a CTGA build ({RECORD_NAME})")
     if ours is not None and not overwrite:
-        raise CtgaBuildError(f"{output} already holds another CTGA build; pass --overwrite to replace it")
+        raise CtgaBuildError(f"{output} already holds another CTGA build; pass `overwrite` to replace it",
+                             field="overwrite")
     resources.data_file("cards/ctga.md")
 
 

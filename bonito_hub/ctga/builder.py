@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from dataclasses import dataclass, fields
+from pathlib import Path
 
 import datasets
 
@@ -64,9 +65,18 @@ class CtgaConfig(datasets.BuilderConfig):
     skip_missing: bool = False
 
     def __post_init__(self):
+        from bonito_hub.errors import ConfigError
+
         super().__post_init__()
         if self.task_types:
             self.task_types = [tasks.normalize(t) for t in self.task_types]
+        if not 0 <= self.validation_fraction < 1:
+            raise ConfigError(f"`validation_fraction` must be in [0, 1), got {self.validation_fraction}",
+                              field="validation_fraction")
+        if self.max_per_source < 1:
+            raise ConfigError(f"`max_per_source` must be at least 1, got {self.max_per_source}", field="max_per_source")
+        if self.sources_dir is not None and not Path(self.sources_dir).is_dir():
+            raise ConfigError(f"`sources_dir` {self.sources_dir} is not a folder", field="sources_dir")
 
     def options(self) -> dict:
         """The fields a build depends on (those of CtgaConfig, not of datasets' BuilderConfig)."""

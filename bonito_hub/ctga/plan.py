@@ -85,7 +85,7 @@ def _plan_source(plan: Plan, source: Source, config) -> None:
         ds = load_source(source, config.sources_dir)
     except SourceError as exc:
         if not config.skip_missing:
-            raise CtgaBuildError(f"{exc} (pass --skip-missing to build without it)") from None
+            raise CtgaBuildError(f"{exc} (pass `skip_missing` to build without it)") from None
         log.warning("skipping source %s: %s", source.name, exc)
         plan.skipped[source.name] = str(exc)
         return

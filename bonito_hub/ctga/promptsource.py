@@ -82,7 +82,7 @@ def fetch_archive(directory: Path | None = None) -> Path:
             raise PromptsourceError(
                 f"could not download promptsource {VERSION} with pip into {directory}: "
                 f"{result.stderr.strip().splitlines()[-1] if result.stderr.strip() else 'no archive'}; "
-                "download it yourself and pass --promptsource-dir"
+                "download it yourself and pass `promptsource_dir`"
             )
     digest = _sha256(path)
     if digest != ARCHIVE_SHA256:

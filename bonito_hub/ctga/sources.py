@@ -41,7 +41,7 @@ def load_registry(path: str | os.PathLike | None = None) -> dict[str, Source]:
     """The sources of `path`, a YAML list in sources.yaml's format, or of the packaged registry."""
     if path:
         if not Path(path).is_file():
-            raise ConfigError(f"--registry {path}: no such file")
+            raise ConfigError(f"`registry` {path}: no such file", field="registry")
         entries = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
     else:
         path = f"bonito_hub/data/{REGISTRY}"

@@ -99,10 +99,10 @@ def load_builtin(name: str, data_files: str | None = None) -> Target:
     if data_files:
         path = Path(data_files)
         if not path.exists():
-            raise InputError(f"--data {data_files}: no such file")
+            raise InputError(f"`data` {data_files}: no such file", field="data")
         builder = {".parquet": "parquet", ".arrow": "arrow", ".json": "json", ".jsonl": "json"}.get(path.suffix)
         if builder is None:
-            raise InputError(f"--data {data_files}: give a .parquet, .arrow, .json or .jsonl file")
+            raise InputError(f"`data` {data_files}: give a .parquet, .arrow, .json or .jsonl file", field="data")
         rows = load_dataset(builder, data_files=str(path), split="train")
         source = {"data_files": str(path.resolve())}
     else:
@@ -141,7 +141,8 @@ def load_user(path: str | Path) -> Target:
     """A user's labelled JSON Lines file as a target."""
     path = Path(path)
     if not path.is_file():
-        raise InputError(f"--target {path}: no such file, and not a built-in target ({', '.join(builtin_targets())})")
+        raise InputError(f"`target` {path}: no such file, and not a built-in target ({', '.join(builtin_targets())})",
+                         field="target")
     rows, nli = [], False
     with path.open(encoding="utf-8") as f:
         for n, line in enumerate(f, 1):
@@ -171,5 +172,6 @@ def load_target(target: str, data_files: str | None = None) -> Target:
     if target in builtin_targets():
         return load_builtin(target, data_files)
     if data_files:
-        raise InputError("--data gives a local copy of a built-in target; for your own file pass it as --target")
+        raise InputError("`data` gives a local copy of a built-in target; for your own file pass it as `target`",
+                         field="data")
     return load_user(target)

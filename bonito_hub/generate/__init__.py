@@ -5,11 +5,12 @@ command, `bonito adapt`, and `Bonito.generate_tasks`, the released bonito-llm pa
 """
 
 from bonito_hub.generate.api import Bonito
-from bonito_hub.generate.config import GenerateConfig, RunConfig, SamplingConfig
+from bonito_hub.generate.config import CHUNK_TOKENS, FORMAT_ALIASES, FORMATS, GenerateConfig, RunConfig, SamplingConfig
 from bonito_hub.generate.engines import BACKENDS, Engine, make_engine
 from bonito_hub.generate.filters import FILTERS
 from bonito_hub.generate.generation import GenerateResult, generate
+from bonito_hub.generate.presets import presets as generation_presets
 from bonito_hub.generate.run import GenerationRun
 
-__all__ = ["BACKENDS", "Bonito", "Engine", "FILTERS", "GenerateConfig", "GenerateResult", "GenerationRun", "RunConfig",
-           "SamplingConfig", "generate", "make_engine"]
+__all__ = ["BACKENDS", "Bonito", "CHUNK_TOKENS", "Engine", "FILTERS", "FORMATS", "FORMAT_ALIASES", "GenerateConfig",
+           "GenerateResult", "GenerationRun", "RunConfig", "SamplingConfig", "generate", "generation_presets", "make_engine"]
