@@ -3,20 +3,20 @@
     generate  ->  before (evaluate the student as it is)  ->  train  ->  after  ->  push
 
 The steps are `steps()`, a list of `Step`s the run walks in order, each a named function of this
-module. Each writes its own folder under the output folder (generated/, before/, student/, after/,
-push/), and a step is done when its folder holds its record (funnel.json, written once every
-chunk is finished; scores.json; training_record.json; push.json). Running the same command again
-after a failure starts at the first unfinished step: generation resumes at its first unfinished
-chunk and training at its last checkpoint. adapt.json holds the identity of the run (corpus,
-task type, generator, student, target), which a rerun must match, and each step's time and
-outcome.
+module. Each writes its own folder under the output folder (generated/, before/, student/,
+after/, push/), and records in adapt.json the inputs that shaped it (the options it read). A step
+is reused only when it finished (its record is there and adapt.json says "done") and its inputs
+are the same as now; a step that failed or was interrupted is resumed (generation at its first
+unfinished chunk, training at its last checkpoint) when its inputs are the same, and started
+again when they are not. A finished step whose inputs changed is refused in one line naming the
+difference, unless `redo` names it (or an earlier step): then it and every step after it are made
+again. So adapt.json always describes what is on disk.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
-import shutil
+import hashlib
 import sys
 import time
 from dataclasses import asdict, dataclass, field
@@ -25,12 +25,17 @@ from typing import Callable
 
 from bonito_hub import records
 from bonito_hub.console import get_logger
-from bonito_hub.errors import OutputError
-from bonito_hub.folders import claim_output
+from bonito_hub.errors import ConfigError, OutputError
+from bonito_hub.folders import Ownership, claim_output, remove_folder
 from bonito_hub.records import make_record, read_record, write_record
 
 RECORD_NAME = records.ADAPT
 DEFAULT_RECIPE = "student/mistral-7b-qlora"
+STEP_NAMES = ("generate", "before", "train", "after", "push")
+# recipe keys adapt sets itself: a --recipe-arg for one of them would train something else than
+# what the run records, or write where the run does not look
+SET_BY_ADAPT = {"model_name_or_path": "student", "dataset_name": "the generated folder",
+                "output_dir": "the run's student/ folder", "objective": "student"}
 log = get_logger(__name__)
 
 
@@ -51,36 +56,44 @@ class AdaptConfig:
     push: str | None = None  # ORG/NAME: the adapter goes there, the generated set to ORG/NAME-tasks
     public: bool = False
     dry_run: bool = False  # push: write what would be uploaded, with its cards; send nothing
-    base_model: str | None = None  # the student's Hub id for the adapter card, when --student is a folder
+    base_model: str | None = None  # the student's Hub id for the adapter card, when the student is a folder
     eval_limit: int | None = None
-
-    IDENTITY = ("corpus", "task_type", "generator", "student", "target", "target_data")
+    redo: str | None = None  # make this step and every step after it again
 
     def __post_init__(self):
-        from bonito_hub import tasks
-        from bonito_hub.errors import ConfigError
+        from bonito_hub import hub, tasks
+        from bonito_hub.push import check_repo_id
 
         tasks.normalize(self.task_type)  # an unknown type is refused now, not after the checks
         if self.push:
-            from bonito_hub.push import check_repo_id
-
             check_repo_id(self.push, field="push")
+            if self.base_model:
+                check_repo_id(self.base_model, field="base_model", owner_optional=True)
+            elif hub.is_local(self.student):
+                raise ConfigError(f"`push`: the student {Path(self.student).name!r} is a local folder; name its Hub "
+                                  "id with `base_model` so that others can load the adapter", field="base_model")
         if self.eval_limit is not None and self.eval_limit < 1:
             raise ConfigError(f"`eval_limit` must be at least 1 row, got {self.eval_limit}", field="eval_limit")
-
-    def identity(self) -> dict:
-        return {k: v for k, v in asdict(self).items() if k in self.IDENTITY}
+        if self.redo is not None and self.redo not in STEP_NAMES:
+            raise ConfigError(f"`redo` must be one of {', '.join(STEP_NAMES)}, got {self.redo!r}", field="redo")
+        for i, arg in enumerate(self.recipe_args[::2]):
+            key = arg.lstrip("-").split("=", 1)[0]
+            if key in SET_BY_ADAPT:
+                raise ConfigError(f"`recipe_args` {key}: adapt sets it itself (to {SET_BY_ADAPT[key]}); leave it "
+                                  "out", field="recipe_args")
 
 
 @dataclass(frozen=True)
 class Step:
     """A step of the loop: its name, the folder it writes under the run, the record whose presence
-    marks it done, the function that runs it, and whether a config wants it."""
+    marks it done, the function that runs it, the inputs that shape it, and whether a config
+    wants it."""
 
     name: str
     folder: str
     record: str
     run: Callable[["Adaptation"], None]
+    inputs: Callable[["Adaptation"], dict]
     wanted: Callable[[AdaptConfig], bool] = lambda config: True
 
 
@@ -91,7 +104,8 @@ def generate_tasks(run: "Adaptation") -> None:
     c = run.config
     result = generate(GenerateConfig(model=c.generator, input=c.corpus, task_type=c.task_type,
                                      output=run.folder("generate"), text_column=c.text_column, preset=c.preset,
-                                     max_tokens=c.max_tokens, backend=c.backend, progress=run.progress))
+                                     max_tokens=c.max_tokens, backend=c.backend, progress=run.progress,
+                                     overwrite=True))
     if not result.funnel["kept"]:
         raise OutputError(f"generation kept no example (funnel in {run.folder('generate')}/funnel.json); "
                           "nothing to train the student on")
@@ -112,12 +126,12 @@ def train_student(run: "Adaptation") -> None:
     argv = list(run.recipe_argv)
     checkpoint = get_last_checkpoint(str(folder)) if folder.is_dir() else None
     if checkpoint:
-        log.info("adapt: training resumes from %s", checkpoint)
+        log.info("adapt: training resumes from %s", Path(checkpoint).relative_to(run.output))
         argv += ["--resume_from_checkpoint", checkpoint]
     elif folder.exists():
-        shutil.rmtree(folder)  # a start that died before its first checkpoint
+        remove_folder(folder)  # a start that died before its first checkpoint
     with contextlib.redirect_stdout(sys.stderr):  # the trainer prints its log lines; stdout is for results
-        sft.main(*sft.parse(argv))
+        sft.main(*sft.parse(argv), progress=run.progress)
 
 
 def evaluate_after(run: "Adaptation") -> None:
@@ -133,35 +147,67 @@ def push_results(run: "Adaptation") -> None:
     from bonito_hub.push import push
 
     c, folder = run.config, run.folder("push")
+    if folder.exists():
+        remove_folder(folder)
+    folder.mkdir(parents=True)
+    keep = {kind: folder / kind if c.dry_run else None for kind in ("adapter", "dataset")}  # a dry run shows them
     uploads = {
         "adapter": push("adapter", run.folder("train"), c.push, public=c.public, dry_run=c.dry_run,
-                        base_model=c.base_model),
-        "dataset": push("dataset", run.folder("generate"), f"{c.push}-tasks", public=c.public, dry_run=c.dry_run),
+                        keep=keep["adapter"], base_model=c.base_model, datasets=[f"{c.push}-tasks"]),
+        "dataset": push("dataset", run.folder("generate"), f"{c.push}-tasks", public=c.public, dry_run=c.dry_run,
+                        keep=keep["dataset"]),
     }
-    folder.mkdir(parents=True, exist_ok=True)
     result = {}
     for kind, upload in uploads.items():
-        entry = {"repo_id": upload.repo_id, "files": upload.files, "url": upload.url}
-        if c.dry_run:  # keep what would have been sent, cards included, under push/
-            dest = folder / kind
-            if dest.exists():
-                shutil.rmtree(dest)
-            shutil.move(str(upload.folder), dest)
-            entry["folder"] = str(dest)
-        result[kind] = entry
+        result[kind] = {"repo_id": upload.repo_id, "files": upload.files, "url": upload.url,
+                        **({"folder": f"push/{kind}"} if c.dry_run else {})}
     write_record(folder / records.PUSH, {"dry_run": c.dry_run, "public": c.public, **result})
+
+
+def _recipe_digest(recipe: str) -> str:
+    from bonito_hub import training
+
+    return hashlib.sha256(Path(training.recipe_path(recipe)).read_bytes()).hexdigest()[:16]
+
+
+def _evaluation_inputs(run: "Adaptation") -> dict:
+    c = run.config
+    return {"student": c.student, "target": c.target, "target_data": c.target_data, "eval_limit": c.eval_limit,
+            "prompt_style": run.training_args[0].prompt_style}
 
 
 def steps() -> list[Step]:
     """The loop, in order."""
     with_target = lambda config: bool(config.target)  # noqa: E731
     return [
-        Step("generate", "generated", records.FUNNEL, generate_tasks),
-        Step("before", "before", records.SCORES, evaluate_before, with_target),
-        Step("train", "student", records.TRAINING, train_student),
-        Step("after", "after", records.SCORES, evaluate_after, with_target),
-        Step("push", "push", records.PUSH, push_results, lambda config: bool(config.push)),
+        Step("generate", "generated", records.FUNNEL, generate_tasks,
+             lambda run: {k: v for k, v in asdict(run.config).items()
+                          if k in ("corpus", "task_type", "generator", "text_column", "preset", "max_tokens", "backend")}),
+        Step("before", "before", records.SCORES, evaluate_before, _evaluation_inputs, with_target),
+        Step("train", "student", records.TRAINING, train_student,
+             lambda run: {"student": run.config.student, "recipe": run.config.recipe,
+                          "recipe_sha256": _recipe_digest(run.config.recipe), "recipe_args": run.config.recipe_args}),
+        Step("after", "after", records.SCORES, evaluate_after, _evaluation_inputs, with_target),
+        Step("push", "push", records.PUSH, push_results,
+             lambda run: {k: v for k, v in asdict(run.config).items() if k in ("push", "public", "dry_run", "base_model")},
+             lambda config: bool(config.push)),
     ]
+
+
+def ownership(folder) -> Ownership:
+    """What a run of ours holds: adapt.json, and in each step's folder what that step writes."""
+    from bonito_hub import training
+    from bonito_hub.evaluation.run import OWNERSHIP as EVALUATION
+    from bonito_hub.generate.folder import OWNERSHIP as GENERATION
+
+    folder = Path(folder)
+    pushed = read_record(folder / "push" / records.PUSH) or {}
+    push_files = frozenset(f"{kind}/{name}" for kind in ("adapter", "dataset")
+                           for name in (pushed.get(kind) or {}).get("files", []))
+    return Ownership(patterns=(RECORD_NAME,), folders=(
+        ("generated", GENERATION), ("before", EVALUATION), ("after", EVALUATION),
+        ("student", training.ownership(folder / "student")),
+        ("push", Ownership(patterns=(records.PUSH,), files=push_files))))
 
 
 class Adaptation:
@@ -176,24 +222,35 @@ class Adaptation:
     def folder(self, step: str) -> Path:
         return self.output / next(s.folder for s in steps() if s.name == step)
 
-    def done(self, step: Step) -> bool:
-        return (self.output / step.folder / step.record).is_file()
+    def finished(self, step: Step) -> bool:
+        """The step ran to its end: its record is there and adapt.json says so."""
+        entry = self.record.get("steps", {}).get(step.name, {})
+        return entry.get("status") == "done" and (self.output / step.folder / step.record).is_file()
 
     # --- the run ---
 
     def run(self) -> dict:
-        self._claim()
+        earlier = claim_output(self.output, RECORD_NAME, ownership, f"an adaptation ({RECORD_NAME})")
         self._check_inputs()  # what can be checked in seconds is, before hours of generation
         self.training_args = self._parse_recipe()
-        for step in self.steps:
+        self.record = earlier or make_record(self.config, steps={})
+        plan = self._plan()  # refuses a changed step before anything is written
+        self.output.mkdir(parents=True, exist_ok=True)
+        self.record["options"] = records.plain(self.config)
+        for step, inputs, action in plan:
             entry = self.record["steps"].setdefault(step.name, {})
-            if self.done(step):
-                entry.setdefault("status", "done")
-                log.info("adapt: %s is done (%s)", step.name, self.output / step.folder)
+            if action == "reuse":
+                log.info("adapt: %s is done (%s)", step.name, step.folder)
                 continue
-            log.info("adapt: %s -> %s", step.name, self.output / step.folder)
+            if action == "redo":
+                log.info("adapt: %s is made again (%s)", step.name, step.folder)
+                remove_folder(self.output / step.folder)
+            elif entry.get("inputs") not in (None, inputs):  # an unfinished attempt with other inputs
+                remove_folder(self.output / step.folder)
+            log.info("adapt: %s -> %s", step.name, step.folder)
             started = time.time()
-            entry.update(status="running")
+            entry.clear()
+            entry.update(status="running", inputs=inputs)
             self._save()
             try:
                 step.run(self)
@@ -202,28 +259,36 @@ class Adaptation:
                              seconds=round(time.time() - started, 1))
                 self._save()
                 raise
-            entry.update(status="done", seconds=round(time.time() - started, 1), error=None)
+            entry.update(status="done", seconds=round(time.time() - started, 1))
             self._save()
         self.record["summary"] = self.summary()
         self._save()
         return self.record
 
-    def _claim(self) -> None:
-        earlier = claim_output(self.output, RECORD_NAME, {RECORD_NAME, *(s.folder for s in steps())},
-                               f"an adaptation ({RECORD_NAME})")
-        identity = self.config.identity()
-        if earlier:
-            differs = {k: (earlier["identity"].get(k), v) for k, v in identity.items() if earlier["identity"].get(k) != v}
-            if differs:
-                said = "; ".join(f"{k} was {a!r}, now {b!r}" for k, (a, b) in differs.items())
-                raise OutputError(f"`output` {self.output} holds an adaptation of something else ({said}); "
-                                  "resume it with the same arguments or choose another `output`", field="output")
-            self.record = earlier
-            self.record["options"] = json.loads(json.dumps(asdict(self.config), default=str))
-            log.info("adapt: resuming %s", self.output)
-        else:
-            self.output.mkdir(parents=True, exist_ok=True)
-            self.record = make_record(self.config, identity=identity, steps={})
+    def _plan(self) -> list[tuple[Step, dict, str]]:
+        """Each step with its inputs and what to do: "reuse" it, "run" it (new, or an unfinished
+        attempt to resume) or "redo" it; a finished step whose inputs changed is refused unless
+        `redo` covers it. Everything after a step that runs or is redone runs again too."""
+        plan, downstream = [], False
+        redo_from = STEP_NAMES.index(self.config.redo) if self.config.redo else len(STEP_NAMES)
+        for step in self.steps:
+            inputs = records.plain(step.inputs(self))
+            finished = self.finished(step)
+            if not finished:
+                downstream = True
+                plan.append((step, inputs, "run"))
+                continue
+            recorded = self.record["steps"][step.name].get("inputs")
+            if downstream or STEP_NAMES.index(step.name) >= redo_from:
+                plan.append((step, inputs, "redo"))
+                downstream = True
+            elif recorded != inputs:
+                raise OutputError(f"`output` {self.output}: its {step.name} step was made with "
+                                  f"{_difference(recorded or {}, inputs)}; pass `redo` {step.name} to make it and every "
+                                  "step after it again, or choose another `output`", field="output")
+            else:
+                plan.append((step, inputs, "reuse"))
+        return plan
 
     def _check_inputs(self) -> None:
         from bonito_hub import hub
@@ -236,10 +301,16 @@ class Adaptation:
         check_model_available(c.student, "`student`")
         if hub.is_local(c.corpus) and not Path(c.corpus).exists():
             raise InputError(f"`corpus` {c.corpus}: no such file or folder", field="corpus")
+        if hub.is_local(c.corpus) and Path(c.corpus).is_dir() and \
+                Path(self.output).resolve().is_relative_to(Path(c.corpus).resolve()):
+            raise ConfigError(f"`output` {self.output} is inside `corpus` {c.corpus}: the run would read what it "
+                              "writes as documents; choose an `output` outside it", field="output")
         if c.target and (c.target not in builtin_targets() or c.target_data):
             load_target(c.target, c.target_data)  # a user's file is read (and checked) now
         elif c.target:
             hub.check_reachable(f"`target` {c.target}")
+        if c.push and not c.dry_run:
+            hub.check_can_push(f"`push` {c.push}")
 
     def _save(self) -> None:
         write_record(self.output / RECORD_NAME, self.record)
@@ -247,7 +318,13 @@ class Adaptation:
     def _parse_recipe(self):
         from bonito_hub import sft, training
 
-        argv = ["--config", training.recipe_path(self.config.recipe), "--model_name_or_path", self.config.student,
+        recipe = training.recipe_path(self.config.recipe)
+        objective = training.recipe_objective(recipe)
+        if objective not in (None, "auto", "student"):
+            raise ConfigError(f"`recipe` {self.config.recipe} trains the {objective} (objective: {objective}); adapt "
+                              "trains the student: use a student recipe (student/mistral-7b-qlora, smoke/student) "
+                              "or a YAML file of your own", field="recipe")
+        argv = ["--config", recipe, "--model_name_or_path", self.config.student,
                 "--dataset_name", str(self.folder("generate")), "--output_dir", str(self.folder("train")),
                 "--objective", "student", *self.config.recipe_args]
         parsed = sft.parse(argv)
@@ -262,7 +339,7 @@ class Adaptation:
         config = EvaluationConfig(target=self.config.target, model=self.config.student, adapter=adapter,
                                   data=self.config.target_data, prompt_style=self.prompt_style(),
                                   limit=self.config.eval_limit)
-        evaluate(config, self.folder(step), overwrite=True)
+        evaluate(config, self.folder(step), overwrite=True, progress=self.progress)
 
     def prompt_style(self) -> str:
         """The prompt style the recipe trains the student with (and evaluation prompts it with)."""
@@ -285,6 +362,12 @@ class Adaptation:
             "metrics": next((r["metrics"] for r in scores.values() if r), []),
             "seconds": {s.name: self.record["steps"].get(s.name, {}).get("seconds") for s in self.steps},
         }
+
+
+def _difference(recorded: dict, now: dict) -> str:
+    said = [f"{k} {recorded.get(k)!r}, now {now.get(k)!r}" for k in dict.fromkeys([*recorded, *now])
+            if recorded.get(k) != now.get(k)]
+    return "; ".join(said) or "other inputs"
 
 
 def adapt(config: AdaptConfig, output: str | Path, progress: bool = True) -> dict:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bonito_hub import resources
+from bonito_hub import hub, resources
 from bonito_hub.folders import write_atomic
 
 SIZE_CATEGORIES = [(1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"), (1_000_000, "100K<n<1M"),
@@ -40,10 +40,12 @@ def eval_results(evaluation: dict | None) -> list:
 
 
 def write_adapter_card(folder: Path, base_model: str, adapter_config: dict, record: dict | None,
-                       evaluation: dict | None = None, name: str | None = None) -> Path:
+                       evaluation: dict | None = None, name: str | None = None, repo_id: str | None = None,
+                       datasets: list[str] | None = None) -> Path:
     """README.md of an adapter: library_name peft, its base model on the Hub, what it was trained on
-    and how (from training_record.json when present), and its scores before and after adaptation
-    (from evaluation.json, which `bonito adapt` writes), also as the model-index."""
+    and how (from training_record.json when present; `datasets`, Hub ids, when the training data
+    is published), how to load it from `repo_id`, and its scores before and after adaptation (from
+    evaluation.json, which `bonito adapt` writes), also as the model-index."""
     from huggingface_hub import ModelCard, ModelCardData
 
     options = (record or {}).get("options", {})
@@ -54,7 +56,7 @@ def write_adapter_card(folder: Path, base_model: str, adapter_config: dict, reco
     data = ModelCardData(
         library_name="peft",
         base_model=base_model,
-        datasets=[data_name] if data_name and "/" in data_name and not Path(data_name).exists() else None,
+        datasets=datasets or ([data_name] if data_name and not hub.is_local(data_name) else None),
         pipeline_tag="text-generation",
         tags=["bonito", "peft", "lora", "sft", "trl"] + ([objective] if objective else []),
         eval_results=eval_results(evaluation) or None,
@@ -64,6 +66,7 @@ def write_adapter_card(folder: Path, base_model: str, adapter_config: dict, reco
         data, template_str=resources.read_text("cards/adapter.md"), base_model=base_model, adapter=adapter_config,
         record=record, script=script, training=training, objective=objective,
         final_loss=(record or {}).get("metrics", {}).get("train_loss"), evaluation=evaluation or {},
+        repo_id=repo_id or name or Path(folder).name, datasets=datasets or [],
     )
     path = Path(folder) / "README.md"
     write_atomic(path, str(card))

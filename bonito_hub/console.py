@@ -11,7 +11,9 @@ A command's result (what it wrote, its counts) is its output on stdout, not a lo
 from __future__ import annotations
 
 import logging
+import os
 import sys
+import time
 
 LOGGER_NAME = "bonito"
 _progress = {"enabled": None}  # None: bars when stderr is a terminal
@@ -70,6 +72,7 @@ def configure(verbosity: int = 0, progress: bool | None = None, words=None) -> N
     handler.formatter.words = words
     logger.propagate = False
     set_progress(False if verbosity < 0 else progress)
+    silence_known_noise()
 
 
 def set_progress(enabled: bool | None) -> None:
@@ -92,15 +95,82 @@ def progress_enabled() -> bool | None:
     return _progress["enabled"]
 
 
-def progress_bar(iterable=None, *, enabled: bool | None = True, **kwargs):
-    """A tqdm bar that follows the command's switch; `enabled=False` turns this one off too."""
-    from tqdm.auto import tqdm
-
+def bars_on(enabled: bool | None = True) -> bool:
+    """Whether bars are drawn now: not switched off (by the command or by `enabled`), and on a
+    terminal unless forced on."""
     wanted = progress_enabled()
     if enabled is False or wanted is False:
-        disable = True
-    elif wanted is None:
-        disable = None  # tqdm: off when the stream is not a terminal
-    else:
-        disable = False
-    return tqdm(iterable, disable=disable, dynamic_ncols=True, **kwargs)
+        return False
+    return wanted is True or sys.stderr.isatty()
+
+
+def log_every_s() -> float:
+    """Seconds between two progress lines in the log when no bar is drawn (BONITO_LOG_EVERY)."""
+    return float(os.environ.get("BONITO_LOG_EVERY", 30))
+
+
+class LogProgress:
+    """What stands in for a bar when none is drawn (a log file, --no-progress): an info line on
+    the `bonito` log every `log_every_s()` seconds and at the end, with the count, the total, the
+    rate and the bar's postfix (rows kept, ...); -q hides it with every info line."""
+
+    def __init__(self, iterable=None, *, desc: str = "", total: int | None = None, unit: str = "it", **_):
+        self.iterable, self.desc, self.total, self.unit = iterable, desc, total, unit
+        self.n, self.postfix, self.started = 0, {}, time.time()
+        self.last = self.started
+        self.log = logging.getLogger(LOGGER_NAME + ".progress")
+
+    def __iter__(self):
+        for item in self.iterable:
+            yield item
+            self.update(1)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def update(self, n: int = 1) -> None:
+        self.n += n
+        if time.time() - self.last >= log_every_s():
+            self._say()
+
+    def set_postfix(self, refresh: bool = True, **values) -> None:
+        self.postfix = values
+
+    def close(self) -> None:
+        if self.n:
+            self._say()
+
+    def _say(self) -> None:
+        self.last = time.time()
+        elapsed = max(self.last - self.started, 1e-9)
+        total = f"/{self.total}" if self.total else ""
+        extra = "".join(f", {k} {v}" for k, v in self.postfix.items())
+        self.log.info("%s: %d%s %ss%s, %.2f %ss/s, %.0f s", self.desc.removeprefix("bonito "), self.n, total,
+                      self.unit, extra,
+                      self.n / elapsed, self.unit, elapsed)
+
+
+def progress_bar(iterable=None, *, enabled: bool | None = True, **kwargs):
+    """A tqdm bar when bars are on (see `bars_on`), else a LogProgress that says the same in the
+    log every so often; `enabled=False` turns this one's bar off too."""
+    if not bars_on(enabled):
+        return LogProgress(iterable, **kwargs)
+    from tqdm.auto import tqdm
+
+    return tqdm(iterable, dynamic_ncols=True, **kwargs)
+
+
+# Warnings of other libraries that a bonito-hub user can do nothing about: the recipes say
+# gradient_checkpointing, which every transformers 5.x reads, while its new name exists only from
+# 5.18 (above our floor), and the Trainer asks the model under the old name too.
+KNOWN_NOISE = (r"`gradient_checkpointing` is deprecated", r"`is_gradient_checkpointing` is deprecated")
+
+
+def silence_known_noise() -> None:
+    import warnings
+
+    for message in KNOWN_NOISE:
+        warnings.filterwarnings("ignore", message=message, category=FutureWarning)

@@ -23,11 +23,12 @@ from pathlib import Path
 from bonito_hub import records, resources
 from bonito_hub.adapt import AdaptConfig, Adaptation
 from bonito_hub.console import get_logger
-from bonito_hub.folders import claim_output, remove_folder
+from bonito_hub.folders import Ownership, claim_output, remove_folder
 from bonito_hub.records import make_record, write_record
 
 RECORD_NAME = records.DEMO
-OUR_ENTRIES = {RECORD_NAME, "models", "adapt"}
+TINY_MODEL_FILES = ("config.json", "generation_config.json", "model.safetensors", "tokenizer.json",
+                    "tokenizer_config.json", "special_tokens_map.json", "chat_template.jinja")
 GENERATOR_STEPS = 40
 STUDENT_STEPS = 16
 DEMO_REPO = "bonito-demo/harbour-student"  # only named in the dry-run cards; nothing is sent
@@ -41,8 +42,8 @@ A real run (a GPU, the paper's generator and student, your corpus and target):
       --recipe student/mistral-7b-qlora --target pubmedqa --output runs/pubmedqa \\
       --push my-org/mistral-7b-bonito-pubmedqa
 
-or step by step: bonito generate ..., accelerate launch recipes/sft.py --config
-recipes/student/mistral-7b-qlora.yaml ..., bonito evaluate ..., bonito push ... (see the README)."""
+or step by step: bonito generate ..., bonito train --recipe student/mistral-7b-qlora ...,
+bonito evaluate ..., bonito push ... (see the README)."""
 
 
 def _demo_texts() -> str:
@@ -66,7 +67,7 @@ def build_models(folder: Path) -> dict:
     return paths
 
 
-def train_generator(init: Path, output: Path) -> None:
+def train_generator(init: Path, output: Path, progress: bool = True) -> None:
     from bonito_hub import sft
 
     argv = ["--config", str(resources.data_file("recipes/smoke/generator.yaml")), "--model_name_or_path", str(init),
@@ -74,14 +75,27 @@ def train_generator(init: Path, output: Path) -> None:
             "--output_dir", str(output), "--use_peft", "false", "--max_steps", str(GENERATOR_STEPS),
             "--learning_rate", "1e-2", "--per_device_train_batch_size", "8", "--logging_steps", "10"]
     with contextlib.redirect_stdout(sys.stderr):  # the trainer prints its log lines; stdout is for results
-        sft.main(*sft.parse(argv))
+        sft.main(*sft.parse(argv), progress=progress)
+
+
+def ownership(folder) -> Ownership:
+    """What a demo of ours holds: demo.json, the tiny models it built, the generator it trained,
+    and the adaptation's folder; nothing else, at any depth."""
+    from bonito_hub import adapt, training
+
+    folder = Path(folder)
+    built = tuple(f"models/{m}/{name}" for m in ("generator-init", "student") for name in TINY_MODEL_FILES)
+    return Ownership(patterns=(RECORD_NAME, *built), folders=(
+        ("models/generator", training.ownership(folder / "models" / "generator")),
+        ("adapt", adapt.ownership(folder / "adapt"))))
 
 
 def run_demo(output: str | Path = "bonito-demo", progress: bool = True) -> dict:
-    """Run the demo into `output` (replacing an earlier demo there); returns its record."""
+    """Run the demo into `output` (replacing an earlier demo of ours there: a folder holding
+    anything else, at any depth, is refused); returns its record."""
     started = time.time()
     output = Path(output)
-    if claim_output(output, RECORD_NAME, OUR_ENTRIES, f"an earlier demo ({RECORD_NAME})"):
+    if claim_output(output, RECORD_NAME, ownership, f"an earlier demo ({RECORD_NAME})"):
         remove_folder(output)
     output.mkdir(parents=True, exist_ok=True)
     record = make_record({"output": str(output)}, started=started, steps={})
@@ -92,7 +106,7 @@ def run_demo(output: str | Path = "bonito-demo", progress: bool = True) -> dict:
     record["steps"]["build tiny models"] = round(time.time() - t, 1)
     t = time.time()
     generator = output / "models" / "generator"
-    train_generator(models["generator_init"], generator)
+    train_generator(models["generator_init"], generator, progress=progress)
     record["steps"]["train generator on CTGA rows"] = round(time.time() - t, 1)
 
     config = AdaptConfig(

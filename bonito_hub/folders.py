@@ -8,8 +8,9 @@
 - `remove_folder(path)` renames a folder aside before deleting it, so an interrupted delete
   leaves no half folder under the original name.
 - `claim_output(path, ...)` says, before any work, whether an output folder is new, empty, or
-  one of ours; a folder holding anything bonito-hub did not write is refused, whatever the flags,
-  so --overwrite can only ever replace our own files.
+  one of ours; a folder holding anything bonito-hub did not write, at any depth (`Ownership`
+  says what each kind of folder holds), is refused, whatever the flags, so overwriting can only
+  ever replace our own files.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ import re
 import shutil
 import uuid
 from contextlib import contextmanager
+from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -78,27 +81,71 @@ def write_atomic(path: str | os.PathLike, content: str | bytes | Callable[[Path]
     return path
 
 
-def claim_output(output: str | os.PathLike, record_name: str, our_entries: set[str], what: str) -> dict | None:
+@dataclass(frozen=True)
+class Ownership:
+    """Which files in a folder bonito-hub wrote: the relative POSIX paths that match one of
+    `patterns` (`*` and `?` within one path component, `**` across them), or that `files` lists
+    (a manifest from the folder's records), or that a sub-folder's own Ownership in `folders`
+    claims. Anything else in the folder, at any depth, is someone else's."""
+
+    patterns: tuple[str, ...] = ()
+    files: frozenset[str] = frozenset()
+    folders: tuple[tuple[str, "Ownership"], ...] = ()
+
+    def owns(self, relative: str) -> bool:
+        if relative in self.files or any(_pattern(p).fullmatch(relative) for p in self.patterns):
+            return True
+        for prefix, inner in self.folders:
+            if relative.startswith(prefix + "/") and inner.owns(relative[len(prefix) + 1:]):
+                return True
+        return False
+
+
+@lru_cache(maxsize=256)
+def _pattern(pattern: str) -> re.Pattern:
+    out = []
+    for i, part in enumerate(re.split(r"(\*\*/?|\*|\?)", pattern)):
+        out.append({"**/": "(?:.*/)?", "**": ".*", "*": "[^/]*", "?": "[^/]"}.get(part, re.escape(part)) if i % 2
+                   else re.escape(part))
+    return re.compile("".join(out))
+
+
+def foreign_files(folder: str | os.PathLike, ownership: Ownership) -> list[str]:
+    """The files under `folder` (relative POSIX paths, sorted) that `ownership` does not claim;
+    what a write of ours killed midway leaves (a temporary file, a staging folder) is ours."""
+    folder = Path(folder)
+    found = []
+    for root, dirs, files in os.walk(folder):
+        dirs[:] = [d for d in dirs if not _OUR_LEFTOVER.fullmatch(d)]
+        for name in files:
+            relative = (Path(root) / name).relative_to(folder).as_posix()
+            if not _OUR_LEFTOVER.fullmatch(name) and not ownership.owns(relative):
+                found.append(relative)
+    return sorted(found)
+
+
+def claim_output(output: str | os.PathLike, record_name: str, ownership, what: str) -> dict | None:
     """Check `output` before any work. Returns the record of the earlier run of ours it holds
     (`record_name`, JSON), or None for a new or empty folder. Raises OutputError when it is not
-    a folder, cannot be written, or holds anything but `our_entries` with our record among them:
-    those are the user's files, and no flag lets bonito-hub replace them."""
+    a folder, cannot be written, or holds any file, at any depth, that `ownership` (an Ownership,
+    or a function of the folder that returns one) does not claim: those are the user's files, and
+    no flag lets bonito-hub replace them. A folder holding only what a start of ours that died
+    before writing its record left (temporary files, empty folders) is taken as new."""
     import json
 
-    output = Path(output).absolute()
+    output = Path(output)
     if output.exists() and not output.is_dir():
         raise OutputError(f"`output` {output} exists and is not a folder", field="output")
-    existing = sorted(p.name for p in output.iterdir()) if output.exists() else []
     record = None
-    if existing:
+    if output.exists() and any(output.iterdir()):
         try:
             record = json.loads((output / record_name).read_text(encoding="utf-8"))
         except (OSError, ValueError):
             record = None
-        foreign = [name for name in existing if name not in our_entries and not _OUR_TEMP.fullmatch(name)]
-        died_at_start = record is None and not foreign and all(_leftover(output / name) for name in existing)
-        if (record is None and not died_at_start) or foreign:
-            shown = ", ".join((foreign or existing)[:5]) + (" ..." if len(foreign or existing) > 5 else "")
+        owned = ownership(output) if callable(ownership) else ownership
+        foreign = foreign_files(output, owned if record is not None else Ownership())
+        if foreign:
+            shown = ", ".join(foreign[:5]) + (" ..." if len(foreign) > 5 else "")
             raise OutputError(f"`output` {output} holds files bonito-hub did not write ({shown}); it writes only "
                               f"into a new or empty folder, or one holding {what}: choose another `output`",
                               field="output")
@@ -106,13 +153,9 @@ def claim_output(output: str | os.PathLike, record_name: str, our_entries: set[s
     return record
 
 
-_OUR_TEMP = re.compile(r"\..+\.tmp-[0-9a-f]{8}")  # what write_atomic leaves when killed mid-write
-
-
-def _leftover(path: Path) -> bool:
-    """What a start of ours that died before writing its record leaves: a temporary file of
-    write_atomic, or an empty folder."""
-    return bool(_OUR_TEMP.fullmatch(path.name)) or (path.is_dir() and not any(path.iterdir()))
+# what write_atomic (.NAME.tmp-XXXXXXXX), staged (.NAME.partial-XXXXXXXX) and remove_folder
+# (.NAME.old-XXXXXXXX) leave when killed mid-write
+_OUR_LEFTOVER = re.compile(r"\..+\.(?:tmp|partial|old)-[0-9a-f]{8}")
 
 
 def _check_writable(output: Path) -> None:

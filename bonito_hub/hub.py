@@ -26,10 +26,11 @@ def endpoint() -> str:
     return os.environ.get("HF_ENDPOINT", "https://huggingface.co").rstrip("/")
 
 
-def check_reachable(what: str) -> None:
+def check_reachable(what: str, push: bool = False) -> None:
     """Return if the Hub answers (or HF_HUB_OFFLINE is set: the libraries then use their cache);
-    else raise HubUnreachable naming `what` needed it. Asked once per process and endpoint."""
-    if offline():
+    else raise HubUnreachable naming `what` needed it. Asked once per process and endpoint. For a
+    `push` the advice is to run again later: a push has no local cache to fall back on."""
+    if offline() and not push:
         return
     url = endpoint()
     if url not in _reachable:
@@ -43,9 +44,26 @@ def check_reachable(what: str) -> None:
             _reachable[url] = False
             _reachable[f"{url}#why"] = str(reason)
     if not _reachable[url]:
+        advice = "run the same command again once it can be reached" if push else \
+            "to use only what is in the local cache, set HF_HUB_OFFLINE=1"
         raise HubUnreachable(f"{what} needs the Hugging Face Hub, and {url} cannot be reached "
-                             f"({_reachable[f'{url}#why']}); to use only what is in the local cache, "
-                             "set HF_HUB_OFFLINE=1")
+                             f"({_reachable[f'{url}#why']}); {advice}")
+
+
+def check_can_push(what: str) -> None:
+    """Before any work that ends in a push: not offline, the Hub answers, and there is a token
+    (which is never printed)."""
+    from huggingface_hub import get_token
+
+    from bonito_hub.errors import PushError
+
+    if offline():
+        raise HubUnreachable(f"{what} needs the Hugging Face Hub, and HF_HUB_OFFLINE=1 is set; unset it to push, "
+                             "or leave the push out")
+    check_reachable(what, push=True)
+    if not get_token():
+        raise PushError(f"{what}: no Hugging Face token; log in with `hf auth login` or set HF_TOKEN to a token with "
+                        "write access")
 
 
 LOCAL_SUFFIXES = (".jsonl", ".json", ".csv", ".parquet", ".txt", ".md", ".yaml")

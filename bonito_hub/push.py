@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from bonito_hub import hub, records
+from bonito_hub.privacy import make_public
 from bonito_hub.console import get_logger
 from bonito_hub.errors import PushError, cause
 from bonito_hub.records import read_record
@@ -34,9 +36,10 @@ log = get_logger(__name__)
 class Upload:
     kind: str
     repo_id: str
-    folder: Path  # the exact folder uploaded
+    folder: Path | None  # the exact folder uploaded (None once a dry run's folder is removed)
     files: list[str] = field(default_factory=list)
     url: str | None = None
+    card: str = ""  # its README.md
 
 
 def _link_or_copy(src: Path, dst: Path) -> None:
@@ -55,7 +58,7 @@ def _record(folder: Path, name: str, what: str) -> dict:
 
 
 def _prepare_dataset(source: Path, dest: Path, include_examples: bool, generator: str | None = None,
-                     language: list[str] | None = None, **_) -> None:
+                     language: list[str] | None = None, repo_id: str | None = None, **_) -> None:
     from bonito_hub.generate.card import write_generation_card
     from bonito_hub.generate.folder import FUNNEL_FILE, RUN_FILE, data_files, finished_chunks
 
@@ -77,17 +80,21 @@ def _prepare_dataset(source: Path, dest: Path, include_examples: bool, generator
     # A generator loaded from a folder is named by the folder's name only: its full path can say
     # more about the user's machine than they mean to publish.
     model = generator or (Path(record["model"]).name if hub.is_local(record["model"]) else record["model"])
-    write_generation_card(dest, {**record, "model": model}, funnel, files, examples=examples, language=language)
+    write_generation_card(dest, {**record, "model": model}, funnel, files, examples=examples, language=language,
+                          where=repo_id)
 
 
-def _prepare_ctga(source: Path, dest: Path, **_) -> None:
+def _prepare_ctga(source: Path, dest: Path, repo_id: str | None = None, **_) -> None:
+    from bonito_hub.ctga.publish import write_card
+
     record = _record(source, records.CTGA_BUILD, "a CTGA build")
-    for name in [records.CTGA_BUILD, "README.md"] + [p for files in record["files"].values() for ps in files.values() for p in ps]:
+    for name in [records.CTGA_BUILD] + [p for files in record["files"].values() for ps in files.values() for p in ps]:
         _link_or_copy(source / name, dest / name)
+    write_card(dest, record, where=repo_id)
 
 
 def _prepare_adapter(source: Path, dest: Path, base_model: str | None = None, repo_id: str | None = None,
-                     evaluation: dict | None = None, **_) -> None:
+                     evaluation: dict | None = None, datasets: list[str] | None = None, **_) -> None:
     from bonito_hub.cards import write_adapter_card
 
     config_path = source / "adapter_config.json"
@@ -109,7 +116,7 @@ def _prepare_adapter(source: Path, dest: Path, base_model: str | None = None, re
     if evaluation:  # what the card reports travels with the adapter
         (dest / records.EVALUATION).write_text(json.dumps(evaluation, indent=2, ensure_ascii=False) + "\n")
     write_adapter_card(dest, base_model, config, read_record(source / records.TRAINING), evaluation,
-                       name=(repo_id or source.name).split("/")[-1])
+                       name=(repo_id or source.name).split("/")[-1], repo_id=repo_id, datasets=datasets)
 
 
 PREPARE = {"dataset": _prepare_dataset, "adapter": _prepare_adapter, "ctga": _prepare_ctga}
@@ -117,31 +124,50 @@ PREPARE = {"dataset": _prepare_dataset, "adapter": _prepare_adapter, "ctga": _pr
 
 def prepare(kind: str, folder, dest, *, base_model: str | None = None, include_examples: bool = False,
             generator: str | None = None, language: list[str] | None = None, repo_id: str | None = None,
-            evaluation: dict | None = None) -> Upload:
-    """Write into `dest` (a new folder) exactly what `push` would upload for `folder`. An adapter's
-    `evaluation` ({"before": scores.json record or None, "after": ...}) goes into its card."""
+            evaluation: dict | None = None, datasets: list[str] | None = None) -> Upload:
+    """Write into `dest` (a new folder) exactly what `push` would upload for `folder`: its files,
+    a card, and public copies of its records (bonito_hub.privacy: no path of this machine, no
+    token). An adapter's `evaluation` ({"before": scores.json record or None, "after": ...}) goes
+    into its card, and `datasets` (Hub ids) are named as what it was trained on."""
     if kind not in KINDS:
         raise PushError(f"unknown kind {kind!r}; choose one of {', '.join(KINDS)}")
     source, dest = Path(folder), Path(dest)
     if not source.is_dir():
         raise PushError(f"{source}: no such folder")
     dest.mkdir(parents=True, exist_ok=True)
+    if base_model is not None:
+        check_repo_id(base_model, field="base_model", owner_optional=True)
+    if language:
+        check_languages(language)
     PREPARE[kind](source, dest, base_model=base_model, include_examples=include_examples, generator=generator,
-                  language=language, repo_id=repo_id, evaluation=evaluation)
+                  language=language, repo_id=repo_id, evaluation=evaluation, datasets=datasets)
+    make_public(dest, base=source)
     files = sorted(p.relative_to(dest).as_posix() for p in dest.rglob("*") if p.is_file())
-    return Upload(kind, "", dest, files)
+    return Upload(kind, "", dest, files, card=(dest / "README.md").read_text(encoding="utf-8"))
 
 
-def check_repo_id(repo_id: str, field: str = "repo_id") -> None:
-    """A Hub repo id of the form ORG/NAME, or a PushError naming the option `field` and saying what
-    is wrong."""
+_LANGUAGE = re.compile(r"[a-z]{2,3}(?:-[A-Za-z0-9]{2,8})*")
+
+
+def check_languages(codes: list[str]) -> None:
+    """Language codes as the Hub's card metadata takes them (ISO 639-1/2/3, with a region or
+    script after a hyphen: en, fr, en-GB, zh-Hant)."""
+    bad = [c for c in codes if not _LANGUAGE.fullmatch(c)]
+    if bad:
+        raise PushError(f"`language` {', '.join(map(repr, bad))}: not a language code (ISO 639, such as en, fr, "
+                        "de, en-GB)", field="language")
+
+
+def check_repo_id(repo_id: str, field: str = "repo_id", owner_optional: bool = False) -> None:
+    """A Hub repo id of the form ORG/NAME (or NAME alone with `owner_optional`: a model such as
+    gpt2), or a PushError naming the option `field` and saying what is wrong."""
     from huggingface_hub.utils import HFValidationError, validate_repo_id
 
     try:
         validate_repo_id(repo_id)
     except HFValidationError as exc:
         raise PushError(f"`{field}` {repo_id!r} is not a Hub repo id (ORG/NAME): {cause(exc)}", field=field) from None
-    if "/" not in repo_id:
+    if "/" not in repo_id and not owner_optional:
         raise PushError(f"`{field}` {repo_id!r}: give ORG/NAME (your user name or an organisation, then the repo)",
                         field=field)
 
@@ -157,14 +183,40 @@ def load_scores(path: str) -> dict:
     return record
 
 
-def push(kind: str, folder, repo_id: str, *, public: bool = False, dry_run: bool = False,
+def _same_folder(a: str | None, b: Path) -> bool:
+    if not a:
+        return False
+    path = Path(a).expanduser()
+    return path.resolve() == b.resolve() if path.exists() else path.name == b.name
+
+
+def check_scores(evaluation: dict, adapter: Path) -> None:
+    """Scores a card may report as this adapter's: `after` scored this adapter, and `before`, when
+    given, scored its base model alone on the same target."""
+    after, before = evaluation["after"], evaluation.get("before")
+    if not _same_folder(after.get("adapter"), adapter):
+        who = f"the adapter {Path(after['adapter']).name!r}" if after.get("adapter") else "the base model alone"
+        raise PushError(f"`scores` are of {who}, not of the adapter {adapter.name!r}: evaluate it with "
+                        f"`bonito evaluate --adapter {adapter.name}`", field="scores")
+    if before is None:
+        return
+    if before.get("adapter"):
+        raise PushError("`baseline_scores` are of an adapter; give the base model's scores alone (`bonito evaluate` "
+                        "without --adapter)", field="baseline_scores")
+    if (before["target"]["name"], before["target"]["kind"]) != (after["target"]["name"], after["target"]["kind"]):
+        raise PushError(f"`baseline_scores` are on {before['target']['name']!r} and `scores` on "
+                        f"{after['target']['name']!r}: a card compares scores on one target", field="baseline_scores")
+
+
+def push(kind: str, folder, repo_id: str, *, public: bool = False, dry_run: bool = False, keep=None,
          base_model: str | None = None, include_examples: bool = False, generator: str | None = None,
          language: list[str] | None = None, evaluation: dict | None = None, scores: str | None = None,
-         baseline_scores: str | None = None) -> Upload:
+         baseline_scores: str | None = None, datasets: list[str] | None = None) -> Upload:
     """Push `folder` (a `bonito generate` output, an adapter from recipes/sft.py, or a CTGA build)
-    to `repo_id`, created private unless `public`. With `dry_run`, only write the folder that would
-    be uploaded (beside `folder`) and return it. An adapter's card reports `evaluation` ({"before":
-    a scores.json record or None, "after": ...}), or the scores.json files `scores` (the adapter's)
+    to `repo_id`, created private unless `public`. With `dry_run`, send nothing: the Upload says
+    which files and which card would go, and the folder that would be uploaded is kept only when
+    `keep` names where (a new folder). An adapter's card reports `evaluation` ({"before": a
+    scores.json record or None, "after": ...}), or the scores.json files `scores` (the adapter's)
     and `baseline_scores` (the base model's on the same target).
 
     Example:
@@ -177,22 +229,33 @@ def push(kind: str, folder, repo_id: str, *, public: bool = False, dry_run: bool
     if scores:
         evaluation = {"before": load_scores(baseline_scores) if baseline_scores else None,
                       "after": load_scores(scores)}
+        check_scores(evaluation, Path(folder))
+    if keep is not None and not dry_run:
+        raise PushError("`keep` goes with `dry_run`", field="keep")
+    if keep is not None and Path(keep).exists() and (not Path(keep).is_dir() or any(Path(keep).iterdir())):
+        raise PushError(f"`keep` {keep} exists and is not an empty folder", field="keep")
+    if not dry_run:
+        hub.check_can_push(f"pushing to {repo_id}")  # offline, unreachable, no token: before any work
     source = Path(folder).resolve()
-    staging = Path(tempfile.mkdtemp(prefix=f"{source.name}.push-", dir=source.parent if source.parent.is_dir() else None))
+    # beside the folder, so that its data files are hard links, not copies; removed whatever happens
+    staging = Path(tempfile.mkdtemp(prefix=f".{source.name}.push-", dir=source.parent if source.parent.is_dir() else None))
     try:
         upload = prepare(kind, source, staging, base_model=base_model, include_examples=include_examples,
-                         generator=generator, language=language, repo_id=repo_id, evaluation=evaluation)
+                         generator=generator, language=language, repo_id=repo_id, evaluation=evaluation,
+                         datasets=datasets)
         upload.repo_id = repo_id
-        if dry_run:
-            return upload
-        upload.url = _send(upload, public)
+        if dry_run and keep is not None:
+            Path(keep).parent.mkdir(parents=True, exist_ok=True)
+            shutil.rmtree(keep, ignore_errors=True)
+            shutil.move(str(staging), keep)
+            upload.folder = Path(keep)
+        elif dry_run:
+            upload.folder = None
+        else:
+            upload.url = _send(upload, public)
         return upload
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     finally:
-        if not dry_run:
-            shutil.rmtree(staging, ignore_errors=True)
+        shutil.rmtree(staging, ignore_errors=True)
 
 
 NETWORK_MODULES = {"httpx", "httpx2", "httpcore", "httpcore2", "requests", "urllib3", "h11"}
@@ -207,7 +270,6 @@ def _send(upload: Upload, public: bool) -> str:
     from huggingface_hub import HfApi
     from huggingface_hub.errors import HfHubHTTPError
 
-    hub.check_reachable(f"pushing to {upload.repo_id}")
     api = HfApi(endpoint=hub.endpoint())
     repo_type = REPO_TYPES[upload.kind]
     try:

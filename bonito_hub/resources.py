@@ -30,5 +30,16 @@ def data_file(relative: str) -> "Traversable":
     return path
 
 
+def data_dir(relative: str) -> "Traversable":
+    """The packaged data folder at `relative`."""
+    path = resources.files("bonito_hub") / "data"
+    for part in relative.split("/"):
+        path = path / part
+    if not path.is_dir():
+        raise FileNotFoundError(f"bonito-hub's data folder data/{relative} is missing from the installed package "
+                                "(a broken install: reinstall bonito-hub)")
+    return path
+
+
 def read_text(relative: str) -> str:
     return data_file(relative).read_text(encoding="utf-8")

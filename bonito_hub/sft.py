@@ -1,16 +1,23 @@
-"""Supervised fine-tuning for Bonito from a YAML recipe: the script recipes/sft.py runs, and the
-training step of `bonito adapt`. It reads like TRL's own SFT script: load, prepare, train, save.
+"""Supervised fine-tuning for Bonito from a YAML recipe: the script `bonito train` and
+recipes/sft.py launch, and the training step of `bonito adapt`. It reads like TRL's own SFT
+script: load, prepare, train, save.
 
+    bonito train --recipe student/mistral-7b-qlora dataset_name=tasks/ output_dir=student/
     accelerate launch recipes/sft.py --config recipes/generator/bonito-v1-mistral-7b.yaml
-    python -m bonito_hub.sft --config recipes/smoke/student.yaml --max_steps 5
+    python -m bonito_hub.sft --config smoke/student --max_steps 5
 
-Any recipe key can be overridden on the command line (--learning_rate 2e-4). What each objective
-trains on, and every decision about the data, lives in bonito_hub.training.
+`--config` takes a recipe file or a packaged recipe's name (student/mistral-7b-qlora,
+smoke/student, ...). Any recipe key can be overridden on the command line (--learning_rate
+2e-4). What each objective trains on, and every decision about the data, lives in
+bonito_hub.training.
 """
 
+import importlib.util
+import os
+import re
+import subprocess
 import sys
 import time
-import warnings
 
 from trl import ModelConfig, SFTConfig, SFTTrainer, TrlParser, get_peft_config
 
@@ -18,14 +25,20 @@ from bonito_hub import console, training
 from bonito_hub.errors import BonitoError
 
 
-def main(script_args: training.RecipeConfig, training_args: SFTConfig, model_args: ModelConfig) -> SFTTrainer:
+def main(script_args: training.RecipeConfig, training_args: SFTConfig, model_args: ModelConfig,
+         progress: bool = True) -> SFTTrainer:
+    """Train as the recipe says. `progress`: the Trainer's bar when the command draws bars; else
+    a line in the log every so often (console.LogProgress), never a line per step."""
     started = time.time()
     training.apply_global_batch(script_args, training_args)
     training.check_model(model_args, training_args)
+    training.check_output_dir(training_args.output_dir)
     push = training.plan_push(script_args, training_args, model_args)
     tokenizer = training.load_tokenizer(model_args)
     data = training.prepare_data(script_args, training_args, tokenizer)
     training.configure_trainer(training_args, model_args, data.objective, data.train)
+    bars = console.bars_on(progress)
+    training_args.disable_tqdm = not bars
     trainer = SFTTrainer(
         model=model_args.model_name_or_path,
         args=training_args,
@@ -34,6 +47,8 @@ def main(script_args: training.RecipeConfig, training_args: SFTConfig, model_arg
         processing_class=tokenizer,
         peft_config=get_peft_config(model_args),
     )
+    if not bars:
+        training.log_progress_instead_of_bars(trainer)
     result = trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
     training.save(trainer, tokenizer, script_args, training_args, model_args, data, result, started, push)
     return trainer
@@ -41,22 +56,62 @@ def main(script_args: training.RecipeConfig, training_args: SFTConfig, model_arg
 
 def parse(argv=None):
     argv = list(sys.argv[1:] if argv is None else argv)
+    if "--config" in argv[:-1]:  # a packaged recipe by name, or a file
+        i = argv.index("--config") + 1
+        argv[i] = training.recipe_path(argv[i])
     parser = TrlParser((training.RecipeConfig, SFTConfig, ModelConfig))
     script_args, training_args, model_args = training.parse_recipe(parser, argv)
     if "--config" in argv:
-        script_args.recipe = argv[argv.index("--config") + 1]
+        script_args.recipe = training.recipe_name(argv[argv.index("--config") + 1])
     return script_args, training_args, model_args
 
 
-def cli() -> None:
-    # The recipes say gradient_checkpointing, which every transformers 5.x reads; its new name,
-    # activation_checkpointing, exists only from 5.18 (above our floor), so the rename notice is noise.
-    warnings.filterwarnings("ignore", message="`gradient_checkpointing` is deprecated", category=FutureWarning)
-    console.configure()
+# accelerate's defaults said out loud, so that a launch without a config prints no warning
+SINGLE_PROCESS = ["--num_processes", "1", "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no"]
+
+
+def launch(recipe: str, overrides: list[str], accelerate_config: str | None = None, progress: bool = True) -> int:
+    """Check the recipe (a packaged name or a file) with `overrides` (["--key", "value", ...]) here,
+    then run bonito_hub.sft under `accelerate launch`; its exit status."""
+    from accelerate.commands.launch import launch_command, launch_command_parser
+
+    argv = ["--config", training.recipe_path(recipe), *overrides]
+    script_args, training_args, model_args = parse(argv)  # every key, every value: one line if wrong
+    training.check_model(model_args, training_args)
+    training.check_output_dir(training_args.output_dir)
+    launch_args = ["--quiet"] + (["--config_file", training.recipe_path(accelerate_config, "accelerate")]
+                                 if accelerate_config else SINGLE_PROCESS)
+    script = importlib.util.find_spec("bonito_hub.sft").origin
+    console.get_logger(__name__).info("training %s with accelerate (%s)", script_args.recipe,
+                                      accelerate_config or "one process")
+    if not progress:
+        os.environ["BONITO_NO_PROGRESS"] = "1"  # the script's own switch (it takes no --no-progress)
     try:
-        main(*parse())
+        launch_command(launch_command_parser().parse_args(launch_args + [script] + argv))
+    except subprocess.CalledProcessError as exc:  # the script said why, in one line, on stderr
+        return exc.returncode or 1
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    return 0
+
+
+def said(error: BonitoError) -> str:
+    """A recipe error in this script's words: `key=value` advice as the flag that sets it."""
+    text = re.sub(r"`([A-Za-z_][A-Za-z0-9_]*)=([^`]*)`", lambda m: f"--{m.group(1)} {m.group(2)}", str(error))
+    return re.sub(r"`([^`]+)`", r"\1", text)
+
+
+def cli() -> None:
+    progress = os.environ.get("BONITO_NO_PROGRESS") != "1"  # `bonito train --no-progress`
+    console.configure(progress=None if progress else False)
+    try:
+        main(*parse(), progress=progress)
     except BonitoError as exc:
-        print(f"sft.py: error: {exc}", file=sys.stderr)
+        print(f"sft.py: error: {said(exc)}", file=sys.stderr)
+        sys.exit(2)
+    except OSError as exc:  # a full disk while saving
+        print(f"sft.py: error: {exc.strerror or exc}; the last checkpoint is kept: run the same command with "
+              "--resume_from_checkpoint to go on", file=sys.stderr)
         sys.exit(2)
 
 

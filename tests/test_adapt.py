@@ -71,16 +71,12 @@ def test_adapt_resumes_at_the_step_that_failed(config, tmp_path, monkeypatch):
     assert push["dataset"]["repo_id"] == "me/tiny-student-tasks"
 
 
-def test_adapt_refuses_to_resume_another_run(config, tmp_path):
-    out = tmp_path / "run"
-    out.mkdir()
-    (out / "adapt.json").write_text(json.dumps({"identity": {**config.identity(), "student": "other/model"}, "steps": {}}))
-    with pytest.raises(OutputError, match="student was 'other/model'"):
-        Adaptation(config, out, progress=False).run()
+def test_adapt_refuses_to_write_into_a_folder_of_the_users(config, tmp_path):
     (tmp_path / "mine").mkdir()
     (tmp_path / "mine" / "notes.txt").write_text("mine")
     with pytest.raises(OutputError, match="did not write"):
         Adaptation(config, tmp_path / "mine", progress=False).run()
+    assert [p.name for p in (tmp_path / "mine").iterdir()] == ["notes.txt"]
 
 
 def test_adapt_checks_the_recipe_before_generating(config, tmp_path):

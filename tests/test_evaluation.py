@@ -268,10 +268,10 @@ def test_push_adapter_with_scores_puts_them_in_the_card(tiny_llama, tmp_path):
     target = write_jsonl(tmp_path / "yn.jsonl", CLASSIFICATION_ROWS)
     after = evaluate(EvaluationConfig(target=target, adapter=str(tmp_path / "adapter")), tmp_path / "after")
     evaluate(EvaluationConfig(target=target, model=tiny_llama), tmp_path / "before")
+    folder = tmp_path / "kept"
     assert main(["push", "adapter", str(tmp_path / "adapter"), "--repo-id", "me/yn-adapter", "--base-model", "org/tiny",
-                 "--dry-run", "--scores", str(tmp_path / "after" / "scores.json"), "--baseline-scores",
-                 str(tmp_path / "before" / "scores.json")]) == 0
-    folder = next(tmp_path.glob("adapter.push-*"))
+                 "--dry-run", "--keep", str(folder), "--scores", str(tmp_path / "after" / "scores.json"),
+                 "--baseline-scores", str(tmp_path / "before" / "scores.json")]) == 0
     card = (folder / "README.md").read_text()
     assert "model-index:" in card and "name: yn-adapter" in card and "type: text-classification" in card
     assert f"value: {round(after['scores']['mean']['accuracy'], 2)}" in card

@@ -47,10 +47,22 @@ def hub_server(monkeypatch):
 
 
 def _dry_run(capsys, *args):
-    assert main(["push", *args, "--dry-run"]) == 0
+    """A dry run that keeps the folder it would upload (--keep), and what it printed."""
+    import tempfile
+
+    folder = Path(tempfile.mkdtemp(prefix="bonito-dry-")) / "kept"
+    assert main(["push", *args, "--dry-run", "--keep", str(folder)]) == 0
     out = capsys.readouterr().out
-    folder = Path(out.split("dry run: ", 1)[1].split(" holds ", 1)[0])
+    assert f"the folder is in {folder}" in out
     return folder, out
+
+
+def test_a_dry_run_leaves_nothing_behind(generated, capsys):
+    before = sorted(p.name for p in generated.parent.iterdir())
+    assert main(["push", "dataset", str(generated), "--repo-id", "me/x", "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "would be pushed to me/x (private); nothing was sent" in out and "--- README.md ---" in out
+    assert sorted(p.name for p in generated.parent.iterdir()) == before  # no .push- folder beside it
 
 
 def test_dry_run_shows_the_folder_and_a_card_the_hub_reads(generated, capsys, docs):

@@ -41,8 +41,11 @@ def test_every_recipe_parses():
         # bf16 and GPUs are checked when the arguments are built: this machine has neither
         script_args, training_args, model_args = sft.parse(["--config", str(path), "--output_dir", "/tmp/unused",
                                                             "--bf16", "false", "--use_cpu", "true"])
-        assert script_args.recipe == str(path)
+        assert script_args.recipe == f"{path.parent.name}/{path.stem}"  # its packaged name: no path in records
         assert script_args.objective in training.OBJECTIVES
+        # and by that name, as a wheel user without a clone names it
+        assert sft.parse(["--config", script_args.recipe, "--output_dir", "/tmp/unused", "--bf16", "false",
+                          "--use_cpu", "true"])[0].recipe == script_args.recipe
 
 
 def _settings(path):
@@ -313,8 +316,9 @@ def test_recipe_mistakes_are_one_line_errors(tmp_path, tiny_llama):
 def test_bf16_on_a_cpu_is_one_line(tmp_path):
     from bonito_hub.errors import RecipeError
 
-    with pytest.raises(RecipeError, match="bf16: true needs a GPU with bfloat16 support.*--bf16 false"):
+    with pytest.raises(RecipeError, match="bf16 true needs a GPU with bfloat16 support.*`bf16=false`") as caught:
         sft.parse(["--config", str(RECIPES / "student" / "mistral-7b-qlora.yaml"), "--output_dir", str(tmp_path)])
+    assert sft.said(caught.value).endswith("set --bf16 false")  # in the script's own flags
 
 
 @pytest.mark.slow

@@ -8,7 +8,8 @@ from bonito_hub.commands.evaluate import Evaluate
 from bonito_hub.commands.generate import Generate
 from bonito_hub.commands.push import Push
 from bonito_hub.commands.tasks import Tasks
+from bonito_hub.commands.train import Train
 
-COMMANDS: list[type[Command]] = [Ctga, Generate, Evaluate, Adapt, Demo, Push, Tasks]
+COMMANDS: list[type[Command]] = [Ctga, Generate, Train, Evaluate, Adapt, Demo, Push, Tasks]
 
 __all__ = ["COMMANDS", "Command"]

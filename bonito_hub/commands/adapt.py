@@ -11,10 +11,11 @@ class Adapt(Command):
     help = "generate, train the student, evaluate before and after, push: one resumable command"
     interrupted = "the finished steps are kept; run the same command to resume"
     after_os_error = "the finished steps are kept; run the same command to resume"
+    recipe_flag = "--recipe-arg"
 
     def add_arguments(self, a) -> None:
         from bonito_hub import tasks
-        from bonito_hub.adapt import DEFAULT_RECIPE
+        from bonito_hub.adapt import DEFAULT_RECIPE, STEP_NAMES
         from bonito_hub.generate import BACKENDS, generation_presets
 
         a.add_argument("--corpus", required=True, help="your unannotated text (any input bonito generate reads)")
@@ -41,6 +42,9 @@ class Adapt(Command):
         a.add_argument("--dry-run", action="store_true", help="with --push: write the folders and cards, send nothing")
         a.add_argument("--base-model", metavar="HUB_ID",
                        help="with --push: the student's Hub id when --student is a folder")
+        a.add_argument("--redo", choices=STEP_NAMES, metavar="STEP",
+                       help="make this step (" + ", ".join(STEP_NAMES) + ") and every step after it again; a "
+                            "finished step whose options changed is otherwise refused")
 
     def run(self, args) -> int:
         from bonito_hub.adapt import AdaptConfig, adapt, summary_table

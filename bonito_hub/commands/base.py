@@ -52,10 +52,22 @@ class Command:
                     found.setdefault(action.dest, max(action.option_strings, key=len))
         return found
 
+    # how this command sets a recipe key, for advice given as `key=value` (adapt: --recipe-arg)
+    recipe_flag: str | None = None
+
     def explain(self, message) -> str:
-        """A library error or message in this command's words: every `field` it names becomes its flag."""
+        """A library error or message in this command's words: every `field` it names becomes its
+        flag, and advice to set `key=value` becomes the flag that sets it."""
         flags = self.flags()
-        return re.sub(r"`([A-Za-z_][A-Za-z0-9_]*)`", lambda m: flags.get(m.group(1), m.group(1)), str(message))
+
+        def setting(m: re.Match) -> str:
+            key, value = m.group(1), m.group(2)
+            if key in flags:
+                return f"{flags[key]} {value}"
+            return f"{self.recipe_flag} {key}={value}" if self.recipe_flag else f"{key}={value}"
+
+        text = re.sub(r"`([A-Za-z_][A-Za-z0-9_]*)=([^`\s]*)`", setting, str(message))
+        return re.sub(r"`([A-Za-z_][A-Za-z0-9_]*)`", lambda m: flags.get(m.group(1), m.group(1)), text)
 
 
 def config_from(cls, args: argparse.Namespace, **values):

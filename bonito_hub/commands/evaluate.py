@@ -35,11 +35,14 @@ class Evaluate(Command):
                        help="weights' dtype (default: float32 on a CPU, the model's own on a GPU)")
         e.add_argument("--limit", type=int, help="only the first N rows: a quick look, not the protocol")
         e.add_argument("--overwrite", action="store_true", help="replace an earlier evaluation in --output")
+        e.add_argument("--force", action="store_true",
+                       help="evaluate an adapter on another --model than the base model it was trained on")
 
     def run(self, args) -> int:
         from bonito_hub.evaluation import EvaluationConfig, evaluate
 
-        record = evaluate(config_from(EvaluationConfig, args), args.output, overwrite=args.overwrite)
+        record = evaluate(config_from(EvaluationConfig, args), args.output, overwrite=args.overwrite,
+                          progress=not args.no_progress)
         print(scores_table(record))
         print(f"scores: {args.output}/scores.json; predictions: {args.output}/predictions/")
         return 0

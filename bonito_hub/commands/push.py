@@ -23,7 +23,10 @@ class Push(Command):
             k.add_argument("--repo-id", required=True, help="ORG/NAME on the Hub (created if missing)")
             k.add_argument("--public", action="store_true", help="create the repo public (default: private)")
             k.add_argument("--dry-run", action="store_true",
-                           help="write the exact folder that would be uploaded, print its files and card; send nothing")
+                           help="print the files and the card that would be uploaded; send nothing")
+            k.add_argument("--keep", metavar="DIR",
+                           help="with --dry-run: also write the exact folder that would be uploaded to DIR (a new "
+                                "folder)")
             if kind == "dataset":
                 k.add_argument("--include-examples", action="store_true",
                                help="quote three generated rows in the card (by default the card quotes no text)")
@@ -46,14 +49,16 @@ class Push(Command):
 
         options = {name: getattr(args, name) for name in ("base_model", "include_examples", "generator", "language",
                                                            "scores", "baseline_scores") if hasattr(args, name)}
-        upload = push(args.push_kind, args.folder, args.repo_id, public=args.public, dry_run=args.dry_run, **options)
+        upload = push(args.push_kind, args.folder, args.repo_id, public=args.public, dry_run=args.dry_run,
+                      keep=args.keep, **options)
         if args.dry_run:
-            print(f"dry run: {upload.folder} holds what would be pushed to {args.repo_id} "
-                  f"({'public' if args.public else 'private'}); nothing was sent")
+            kept = f"; the folder is in {args.keep}" if args.keep else ""
+            print(f"dry run: {len(upload.files)} files would be pushed to {args.repo_id} "
+                  f"({'public' if args.public else 'private'}); nothing was sent{kept}")
             for name in upload.files:
                 print(f"  {name}")
             print("--- README.md ---")
-            print((upload.folder / "README.md").read_text(encoding="utf-8"))
+            print(upload.card)
         else:
             say_pushed(upload, args.public)
         return 0

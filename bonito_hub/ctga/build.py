@@ -28,11 +28,12 @@ from bonito_hub.ctga.plan import meta_templates, templates, templates_per_task_t
 from bonito_hub.ctga.publish import configs, write_card, write_parquet
 from bonito_hub.ctga.render import compile_all
 from bonito_hub.errors import ConfigError, CtgaBuildError
-from bonito_hub.folders import claim_output, staged
+from bonito_hub.folders import Ownership, claim_output, staged
 from bonito_hub.records import make_record, write_record
 
 RECORD_NAME = records.CTGA_BUILD
-OUR_ENTRIES = {RECORD_NAME, "README.md", "data"}
+OWNERSHIP = Ownership(patterns=(RECORD_NAME, "README.md", "data/*/train-*-?????.parquet",
+                                "data/*/validation-*-?????.parquet"))
 MAX_ROWS_PER_SHARD = 200_000
 log = get_logger(__name__)
 
@@ -84,7 +85,7 @@ def build(config: CtgaConfig, output: str | Path, *, num_proc: int = 1, overwrit
             files=files, configs=configs(files, build_id), **counts, rows=kept,
         )
         write_record(folder / RECORD_NAME, record)
-        write_card(folder, record)
+        write_card(folder, record, where=Path(output).name)
     return record
 
 
@@ -140,7 +141,7 @@ def _check(config: CtgaConfig, output: Path, overwrite: bool, num_proc: int) -> 
     if Path.cwd().resolve().is_relative_to(output):
         raise ConfigError(f"`output` {output} is the current folder or holds it; a build replaces its folder as a "
                           "whole, so give a new subfolder (for example `output` ctga)", field="output")
-    ours = claim_output(output, RECORD_NAME, OUR_ENTRIES, f"a CTGA build ({RECORD_NAME})")
+    ours = claim_output(output, RECORD_NAME, OWNERSHIP, f"a CTGA build ({RECORD_NAME})")
     if ours is not None and not overwrite:
         raise CtgaBuildError(f"{output} already holds another CTGA build; pass `overwrite` to replace it",
                              field="overwrite")

@@ -77,8 +77,9 @@ def configs(files: dict[str, dict[str, list[str]]], build_id: str) -> list[dict]
         [{"config_name": s, "data_files": split_files([s])} for s in present]
 
 
-def write_card(folder: Path, record: dict) -> Path:
-    """README.md from the card template and the build record."""
+def write_card(folder: Path, record: dict, where: str | None = None) -> Path:
+    """README.md from the card template and the build record; `where` is what its snippet loads
+    (a Hub repo id once pushed; the folder's name by default)."""
     data = DatasetCardData(
         language="en",
         license="other",
@@ -87,7 +88,8 @@ def write_card(folder: Path, record: dict) -> Path:
         tags=["bonito", "synthetic-instruction-tuning", "ctga"],
         configs=record["configs"],
     )
-    card = DatasetCard.from_template(data, template_str=resources.read_text("cards/ctga.md"), **record)
+    card = DatasetCard.from_template(data, template_str=resources.read_text("cards/ctga.md"),
+                                     where=where or Path(folder).name, **record)
     path = Path(folder) / "README.md"
     card.save(path)
     return path

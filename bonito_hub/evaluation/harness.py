@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import re
+from contextlib import contextmanager
 from pathlib import Path
 
 import yaml
@@ -147,8 +148,38 @@ def model_spec(backend: str, model: str, adapter: str | None, dtype: str, device
     return "hf", args
 
 
+@contextmanager
+def quiet_lm_eval(bars: bool):
+    """lm-eval as quiet as the command: without bars when ours are off (its models and tasks pass
+    `disable=` to tqdm themselves, so its modules' `tqdm` is swapped for one that is off), and
+    without the `git describe` it runs for its environment report (which prints git's "fatal: not
+    a git repository" outside a repository; the report's git hash is not ours to give anyway)."""
+    import sys
+
+    from tqdm.auto import tqdm as real_tqdm
+
+    def off(*args, **kwargs):
+        kwargs["disable"] = True
+        return real_tqdm(*args, **kwargs)
+
+    swapped = []
+    for name, module in list(sys.modules.items()):
+        if name.startswith("lm_eval") and module is not None:
+            if not bars and callable(getattr(module, "tqdm", None)) and getattr(module.tqdm, "__name__", "") == "tqdm":
+                swapped.append((module, "tqdm", module.tqdm))
+                module.tqdm = off
+            if hasattr(module, "get_git_commit_hash"):
+                swapped.append((module, "get_git_commit_hash", module.get_git_commit_hash))
+                module.get_git_commit_hash = lambda: None
+    try:
+        yield
+    finally:
+        for module, attribute, value in swapped:
+            setattr(module, attribute, value)
+
+
 def run_tasks(folder: Path, group: str, backend: str, model: str, adapter: str | None, prompt_style: str,
-              batch_size, dtype: str, device: str) -> dict:
+              batch_size, dtype: str, device: str, bars: bool = False) -> dict:
     """Run the group in `folder` with lm-eval; its full results (with samples)."""
     try:
         from lm_eval import simple_evaluate
@@ -156,11 +187,14 @@ def run_tasks(folder: Path, group: str, backend: str, model: str, adapter: str |
     except ImportError as exc:  # pragma: no cover - a dependency of bonito-hub
         raise RunError(f"lm-evaluation-harness is not importable ({cause(exc)}); pip install 'lm-eval>=0.4.13'") from None
     name, args = model_spec(backend, model, adapter, dtype, device)
+    if name == "hf":
+        import lm_eval.models.huggingface  # noqa: F401  (imported now, so that quiet_lm_eval reaches its bars)
     manager = TaskManager(include_path=str(folder), include_defaults=False)
     try:
-        return simple_evaluate(
-            model=name, model_args=args, tasks=[group], task_manager=manager, batch_size=batch_size,
-            device=device if name == "hf" else None, log_samples=True, apply_chat_template=prompt_style == "chat",
-        )
+        with quiet_lm_eval(bars):
+            return simple_evaluate(
+                model=name, model_args=args, tasks=[group], task_manager=manager, batch_size=batch_size,
+                device=device if name == "hf" else None, log_samples=True, apply_chat_template=prompt_style == "chat",
+            )
     except (OSError, ValueError, RuntimeError) as exc:
         raise RunError(f"lm-eval could not evaluate {model}{' + ' + adapter if adapter else ''}: {cause(exc)}") from exc

@@ -16,18 +16,21 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from bonito_hub import hub, records
+from bonito_hub import console, hub, records
 from bonito_hub.console import deprecated, get_logger
 from bonito_hub.errors import ConfigError, InputError, OutputError
 from bonito_hub.evaluation import harness
 from bonito_hub.evaluation.targets import Target, builtin_targets, load_target
-from bonito_hub.folders import claim_output, staged
+from bonito_hub.folders import Ownership, claim_output, staged
 from bonito_hub.format import PROMPT_STYLES
 from bonito_hub.models import check_model_available, resolve_backend
 from bonito_hub.records import make_record, read_record, write_record
 
 RECORD_NAME = records.SCORES
-OUR_ENTRIES = {RECORD_NAME, "predictions", "tasks"}
+# scores.json, a prediction file a prompt, the lm-eval task folder (and the bytecode of its hooks
+# module, which a run of `lm_eval --include_path tasks` by hand leaves)
+OWNERSHIP = Ownership(patterns=(RECORD_NAME, "predictions/*.jsonl", "tasks/*.yaml", "tasks/*.jsonl",
+                                "tasks/bonito_hooks.py", "tasks/__pycache__/bonito_hooks.*.pyc"))
 PACKAGES = ("lm_eval", "torch", "transformers", "peft", "datasets")
 log = get_logger(__name__)
 
@@ -45,6 +48,7 @@ class EvaluationConfig:
     batch_size: int | None = None
     dtype: str = "auto"
     limit: int | None = None  # only the first N rows (a quick look; not the protocol)
+    force: bool = False  # evaluate an adapter on another base model than the one it was trained on
     prompt_format: str | None = None  # the name of 0.1 for prompt_style (deprecated)
 
     def __post_init__(self):
@@ -117,11 +121,23 @@ def _device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
-def evaluate(config: EvaluationConfig, output: str | Path, overwrite: bool = False) -> dict:
-    """Evaluate and write `output`; returns the record (also in output/scores.json)."""
+def same_model(a: str, b: str) -> bool:
+    """Two names of one model: the same string, the same folder, or a folder named as the Hub id's
+    repo (a local copy of ORG/NAME in a folder NAME)."""
+    if a == b:
+        return True
+    pa, pb = Path(a).expanduser(), Path(b).expanduser()
+    if pa.exists() and pb.exists():
+        return pa.resolve() == pb.resolve()
+    return pa.name == pb.name
+
+
+def evaluate(config: EvaluationConfig, output: str | Path, overwrite: bool = False, progress: bool = True) -> dict:
+    """Evaluate and write `output`; returns the record (also in output/scores.json). `progress`:
+    bars (lm-eval's too) when the command draws bars."""
     started = time.time()
     output = Path(output)
-    earlier = claim_output(output, RECORD_NAME, OUR_ENTRIES, f"an evaluation ({RECORD_NAME})")
+    earlier = claim_output(output, RECORD_NAME, OWNERSHIP, f"an evaluation ({RECORD_NAME})")
     if earlier and not overwrite:
         raise OutputError(f"`output` {output} holds an earlier evaluation ({earlier.get('target', {}).get('name')}); "
                           "`overwrite` replaces it", field="output")
@@ -129,6 +145,11 @@ def evaluate(config: EvaluationConfig, output: str | Path, overwrite: bool = Fal
     model = config.model or ((adapter or {}).get("config") or {}).get("base_model_name_or_path")
     if not model:
         raise ConfigError("`model` is required (the adapter's config names no base model)", field="model")
+    trained_on = ((adapter or {}).get("config") or {}).get("base_model_name_or_path")
+    if trained_on and not config.force and not same_model(trained_on, model):
+        raise ConfigError(f"`adapter` {config.adapter} was trained on {trained_on!r}, not on `model` {model!r}; its "
+                          "scores there would not be this adapter's. Pass `force` to evaluate it on that model anyway",
+                          field="model")
     # Everything that can be checked before a model loads is checked here.
     check_model_available(model)
     if config.target in builtin_targets() and not config.data:
@@ -146,7 +167,7 @@ def evaluate(config: EvaluationConfig, output: str | Path, overwrite: bool = Fal
     with tempfile.TemporaryDirectory(prefix="bonito-eval-") as tmp:
         group = harness.write_tasks(target, Path(tmp), prompt_style, config.limit)
         results = harness.run_tasks(Path(tmp), group, backend, model, config.adapter, prompt_style, batch_size,
-                                    dtype, device)
+                                    dtype, device, bars=console.bars_on(progress))
     scores = _scores(target, results)
     record = make_record(
         config, packages=PACKAGES, started=started,

@@ -11,7 +11,8 @@ from bonito_hub.folders import write_atomic
 
 
 def write_generation_card(folder: Path, record: dict, funnel: dict, data_files: list[str],
-                          examples: list[dict] | None = None, language: list[str] | None = None) -> Path:
+                          examples: list[dict] | None = None, language: list[str] | None = None,
+                          where: str | None = None) -> Path:
     """README.md of a run, from its record (run.json) and funnel. The corpus is not quoted, unless
     `examples` (rows to show, for `bonito push --include-examples`) are given."""
     from bonito_hub.cards import size_category
@@ -32,7 +33,7 @@ def write_generation_card(folder: Path, record: dict, funnel: dict, data_files: 
         data, template_str=resources.read_text("cards/generated.md"), run=run, funnel=funnel,
         model=record["model"], num_documents=record["input"]["num_documents"], partial=not funnel["complete"],
         fingerprint=record["input"].get("fingerprint"), examples=examples,
-        task_type_full=tasks.full_name(run["task_type"]),
+        task_type_full=tasks.full_name(run["task_type"]), where=where or Path(folder).name,
         prompt_columns="`prompt`/`completion`" if run["format"] == "standard" else "`messages`",
     )
     path = Path(folder) / "README.md"

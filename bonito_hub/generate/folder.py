@@ -31,7 +31,7 @@ from bonito_hub import records, tasks
 from bonito_hub.console import get_logger
 from bonito_hub.corpus import check_text_column
 from bonito_hub.errors import RunError
-from bonito_hub.folders import claim_output, remove_folder, write_atomic
+from bonito_hub.folders import Ownership, claim_output, remove_folder, write_atomic
 from bonito_hub.generate.config import RunConfig
 from bonito_hub.records import make_record, read_record, write_record
 
@@ -40,6 +40,8 @@ CHARS_PER_TOKEN = 4
 PACKAGES = ("torch", "transformers", "vllm", "datasets")
 IDENTITY = ("options", "model", "input")  # the record fields a resumed run must share
 OUR_ENTRIES = {RUN_FILE, FUNNEL_FILE, "README.md", "data", "chunks"}
+OWNERSHIP = Ownership(patterns=(RUN_FILE, FUNNEL_FILE, "README.md", "data/chunk-??????-*.parquet",
+                                "chunks/chunk-??????.json"))
 COUNTS = ("documents", "empty_documents", "passages", "generations", "kept")
 log = get_logger(__name__)
 
@@ -84,7 +86,7 @@ def check_output(output: str | Path, record: dict, overwrite: bool) -> str:
     """What a run with `record` would do in `output`, decided before any model loads: "new"
     (a new or empty folder), "resume" (the same run, unfinished or finished), or "replace" (another
     run of ours, with overwrite). A folder holding anything else is refused (OutputError)."""
-    existing = claim_output(output, RUN_FILE, OUR_ENTRIES, f"a generation run ({RUN_FILE})")
+    existing = claim_output(output, RUN_FILE, OWNERSHIP, f"a generation run ({RUN_FILE})")
     if existing is None:
         return "new"
     if all(existing.get(k) == record[k] for k in IDENTITY):

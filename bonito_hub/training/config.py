@@ -79,18 +79,60 @@ def effective_batch_size(training_args) -> int:
         training_args.gradient_accumulation_steps
 
 
-def recipe_path(recipe: str) -> str:
-    """A packaged recipe by name (student/mistral-7b-qlora, smoke/student) or a YAML file's path."""
+def _config_path(argv: list[str]) -> str | None:
+    return argv[argv.index("--config") + 1] if "--config" in argv[:-1] else None
+
+
+def recipe_objective(path: str) -> str | None:
+    """The objective a recipe file names (None when it names none, or is not readable YAML: the
+    parse says why)."""
+    import yaml
+
+    try:
+        return (yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}).get("objective")
+    except (OSError, yaml.YAMLError, AttributeError):
+        return None
+
+
+def packaged_recipes(kind: str = "recipes") -> dict[str, str]:
+    """The recipes (or, with kind "accelerate", the accelerate configs) that ship in the package:
+    name (student/mistral-7b-qlora, accelerate/cpu) -> path."""
     from bonito_hub import resources
 
+    root = resources.data_dir("recipes")
+    found = {}
+    for folder in sorted(root.iterdir(), key=lambda p: p.name):
+        if folder.is_dir() and (folder.name == "accelerate") == (kind == "accelerate"):
+            for file in sorted(folder.iterdir(), key=lambda p: p.name):
+                if file.name.endswith(".yaml"):
+                    found[f"{folder.name}/{file.name[:-5]}"] = str(file)
+    return found
+
+
+def recipe_path(recipe: str, kind: str = "recipes") -> str:
+    """A packaged recipe by name (student/mistral-7b-qlora, smoke/student; with kind "accelerate"
+    an accelerate config: cpu, multi_gpu, ...) or a YAML file's path."""
     if Path(recipe).is_file():
         return str(recipe)
     name = recipe[:-5] if recipe.endswith(".yaml") else recipe
-    try:
-        return str(resources.data_file(f"recipes/{name}.yaml"))
-    except FileNotFoundError:
-        raise RecipeError(f"recipe {recipe}: no such file, and not a packaged recipe (student/mistral-7b-qlora, "
-                          "smoke/student)", field="recipe") from None
+    table = packaged_recipes(kind)
+    if kind == "accelerate" and not name.startswith("accelerate/"):
+        name = f"accelerate/{name}"
+    if name not in table:
+        what = "accelerate config" if kind == "accelerate" else "recipe"
+        names = ", ".join(n.removeprefix("accelerate/") for n in table)
+        raise RecipeError(f"{what} {recipe}: no such file, and not a packaged {what} ({names})",
+                          field="accelerate_config" if kind == "accelerate" else "recipe")
+    return table[name]
+
+
+def recipe_name(path: str) -> str:
+    """How a record names a recipe: a packaged one by its name, a file of the user's by its file
+    name (never the path: records travel to the Hub)."""
+    for name, packaged in packaged_recipes().items():
+        if Path(packaged).resolve() == Path(path).resolve():
+            return name
+    return Path(path).name
 
 
 def parse_recipe(parser, argv: list[str]):
@@ -99,14 +141,21 @@ def parse_recipe(parser, argv: list[str]):
     trainer refuses (bf16 where this machine has no bf16, ...)."""
     import difflib
 
+    import yaml
+
     try:
         *parsed, remaining = parser.parse_args_and_config(argv, return_remaining_strings=True)
     except FileNotFoundError as exc:
         raise RecipeError(f"recipe {exc.filename}: no such file") from None
+    except yaml.YAMLError as exc:
+        where = getattr(exc, "problem_mark", None)
+        at = f" at line {where.line + 1}, column {where.column + 1}" if where else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise RecipeError(f"recipe {_config_path(argv)}: not valid YAML ({problem}{at})") from None
     except ValueError as exc:
         message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         if "bf16" in message:
-            message = "bf16: true needs a GPU with bfloat16 support, which this machine lacks; pass --bf16 false"
+            message = "bf16 true needs a GPU with bfloat16 support, which this machine lacks; set `bf16=false`"
         raise RecipeError(message) from None
     known = sorted({a.dest for a in parser._actions})
     for item in remaining:

@@ -134,6 +134,7 @@ def prepare_data(script_args: RecipeConfig, training_args, tokenizer) -> Trainin
     if training_args.eval_strategy != "no" and script_args.dataset_test_split in splits:
         evaluation = prepare_dataset(splits[script_args.dataset_test_split], objective, tokenizer, script_args,
                                      training_args.max_length)
-    log.info("%s objective: %d training examples from %s", objective, len(train), script_args.dataset_name)
+    log.info("%s objective: %d training examples from %s", objective, len(train),
+             Path(script_args.dataset_name).name if hub.is_local(script_args.dataset_name) else script_args.dataset_name)
     style = prompt_style(script_args, tokenizer) if objective == "student" else None
     return TrainingData(objective, train, evaluation, style)

@@ -28,14 +28,28 @@ def check_model(model_args, training_args) -> None:
         AutoConfig.from_pretrained(name, revision=model_args.model_revision)
     except Exception as exc:
         raise RecipeError(f"could not load model {name!r} (looked for a local folder, then the Hub): {cause(exc)}") from None
+    on_gpu = torch.cuda.is_available() and not getattr(training_args, "use_cpu", False)
     if model_args.load_in_4bit or model_args.load_in_8bit:
-        if not torch.cuda.is_available() or getattr(training_args, "use_cpu", False):
+        if not on_gpu:
             raise RecipeError("4-bit/8-bit loading (Q-LoRA) needs bitsandbytes and a CUDA GPU; "
-                              "on a CPU use plain LoRA (load_in_4bit: false)")
-        try:
-            import bitsandbytes  # noqa: F401
-        except ImportError:
-            raise RecipeError("4-bit/8-bit loading needs bitsandbytes: pip install bitsandbytes") from None
+                              "on a CPU use plain LoRA (`load_in_4bit=false`)", field="load_in_4bit")
+        _need_bitsandbytes("4-bit/8-bit loading")
+    optim = str(getattr(training_args.optim, "value", training_args.optim))
+    if any(word in optim for word in BITSANDBYTES_OPTIMIZERS):
+        if not on_gpu:
+            raise RecipeError(f"optim {optim} is bitsandbytes' optimizer, which needs a CUDA GPU; on a CPU set "
+                              "`optim=adamw_torch`", field="optim")
+        _need_bitsandbytes(f"optim {optim}")
+
+
+BITSANDBYTES_OPTIMIZERS = ("paged", "bnb", "8bit")  # transformers' OptimizerNames that run on bitsandbytes
+
+
+def _need_bitsandbytes(what: str) -> None:
+    try:
+        import bitsandbytes  # noqa: F401
+    except ImportError:
+        raise RecipeError(f"{what} needs bitsandbytes: pip install bitsandbytes") from None
 
 
 def load_tokenizer(model_args):
