@@ -105,7 +105,7 @@ def generate_tasks(run: "Adaptation") -> None:
     result = generate(GenerateConfig(model=c.generator, input=c.corpus, task_type=c.task_type,
                                      output=run.folder("generate"), text_column=c.text_column, preset=c.preset,
                                      max_tokens=c.max_tokens, backend=c.backend, progress=run.progress,
-                                     overwrite=True))
+                                     overwrite=True, exclude=(run.output,)))
     if not result.funnel["kept"]:
         raise OutputError(f"generation kept no example (funnel in {run.folder('generate')}/funnel.json); "
                           "nothing to train the student on")
@@ -301,10 +301,6 @@ class Adaptation:
         check_model_available(c.student, "`student`")
         if hub.is_local(c.corpus) and not Path(c.corpus).exists():
             raise InputError(f"`corpus` {c.corpus}: no such file or folder", field="corpus")
-        if hub.is_local(c.corpus) and Path(c.corpus).is_dir() and \
-                Path(self.output).resolve().is_relative_to(Path(c.corpus).resolve()):
-            raise ConfigError(f"`output` {self.output} is inside `corpus` {c.corpus}: the run would read what it "
-                              "writes as documents; choose an `output` outside it", field="output")
         if c.target and (c.target not in builtin_targets() or c.target_data):
             load_target(c.target, c.target_data)  # a user's file is read (and checked) now
         elif c.target:

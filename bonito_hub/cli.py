@@ -40,7 +40,7 @@ def build_parser(commands: dict | None = None) -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     from bonito_hub import console
-    from bonito_hub.errors import BonitoError
+    from bonito_hub.errors import BonitoError, disk_full
 
     commands: dict = {}
     args = build_parser(commands).parse_args(argv)
@@ -55,6 +55,11 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as exc:  # the machine, not the code: a full disk, a folder taken away mid-run
         where = f" ({exc.filename})" if getattr(exc, "filename", None) else ""
         print(f"bonito: error: {exc.strerror or exc}{where}; {command.after_os_error}", file=sys.stderr)
+        return 2
+    except Exception as exc:
+        if not disk_full(exc):
+            raise  # a bug: keep its traceback
+        print(f"bonito: error: no space left on device; {command.after_os_error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt as exc:
         print(f"bonito: interrupted; {str(exc) or command.interrupted}", file=sys.stderr)

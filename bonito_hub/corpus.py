@@ -55,10 +55,16 @@ def check_decoding(path: Path, encoding: str = "utf-8") -> None:
             raise InputError(f"{path}: ends inside a {encoding} character ({exc.reason})") from None
 
 
-def _documents_folder(folder: Path, encoding: str):
+def _inside(path: Path, folders: list[Path]) -> bool:
+    resolved = path.resolve()
+    return any(resolved.is_relative_to(f) for f in folders)
+
+
+def _documents_folder(folder: Path, encoding: str, exclude: list[Path] = ()):
     import datasets
 
-    files = sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in DOC_SUFFIXES)
+    files = sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in DOC_SUFFIXES
+                   and not _inside(p, exclude))
     for p in files:
         if p.stat().st_size:  # an empty document is counted as empty, not refused
             check_decoding(p, encoding)
@@ -74,7 +80,7 @@ def _documents_folder(folder: Path, encoding: str):
     return datasets.Dataset.from_generator(gen, gen_kwargs={"paths": files, "stamps": stamps, "encoding": encoding}, features=features)
 
 
-def load_texts(source, split: str = "train", encoding: str = "utf-8"):
+def load_texts(source, split: str = "train", encoding: str = "utf-8", exclude=()):
     """The corpus as a `datasets.Dataset`.
 
     Args:
@@ -82,6 +88,8 @@ def load_texts(source, split: str = "train", encoding: str = "utf-8"):
         split: the split to take from a data set with several.
         encoding: of text files (JSON Lines, JSON, CSV, plain text, documents); every byte must
             decode, or the error names the file and line.
+        exclude: folders that are not part of the corpus even when they lie inside its folder (the
+            output a run writes there: its card is no document).
 
     Example:
         >>> docs = load_texts("notes/")          # a folder of .txt files: columns id, text
@@ -107,11 +115,17 @@ def load_texts(source, split: str = "train", encoding: str = "utf-8"):
                 raise InputError(f"{path} is empty")
             return datasets.load_dataset(builder, data_files=str(path), split="train", **kwargs)
         if path.is_dir():
-            if (path / "state.json").exists() or (path / "dataset_dict.json").exists():
+            exclude = [Path(e).resolve() for e in exclude if e is not None]
+            saved = (path / "state.json").exists() or (path / "dataset_dict.json").exists()
+            if not saved and any(p.suffix.lower() in DOC_SUFFIXES for p in path.rglob("*")
+                                 if p.is_file() and not _inside(p, exclude)):
+                return _documents_folder(path, encoding, exclude)
+            if any(e.is_relative_to(path.resolve()) for e in exclude):
+                raise InputError(f"`output` is inside `input` {source}, a data set folder whose files are all read: "
+                                 "choose an `output` outside it", field="output")
+            if saved:
                 loaded = datasets.load_from_disk(str(path))
                 return _pick_split(loaded, split, str(path)) if isinstance(loaded, datasets.DatasetDict) else loaded
-            if any(p.suffix.lower() in DOC_SUFFIXES for p in path.rglob("*") if p.is_file()):
-                return _documents_folder(path, encoding)
             return _pick_split(datasets.load_dataset(str(path)), split, str(path))
         if path.exists() or str(source).startswith((".", "/")):
             raise InputError(f"input {source} is neither a file nor a folder")

@@ -65,6 +65,17 @@ class HubUnreachable(BonitoError):
     """The Hub is needed and cannot be reached."""
 
 
+def disk_full(exc: BaseException) -> bool:
+    """A full disk, whichever library ran into it: an OSError with ENOSPC, or a writer that wraps
+    the system's error in its own (safetensors' SafetensorError says "StorageFull")."""
+    import errno
+
+    if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+        return True
+    text = str(exc)
+    return "No space left on device" in text or "StorageFull" in text
+
+
 def cause(exc: BaseException) -> str:
     """An exception from another library as one line: its type and the first line of its message."""
     lines = str(exc).strip().splitlines()

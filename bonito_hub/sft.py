@@ -22,7 +22,7 @@ import time
 from trl import ModelConfig, SFTConfig, SFTTrainer, TrlParser, get_peft_config
 
 from bonito_hub import console, training
-from bonito_hub.errors import BonitoError
+from bonito_hub.errors import BonitoError, disk_full
 
 
 def main(script_args: training.RecipeConfig, training_args: SFTConfig, model_args: ModelConfig,
@@ -109,9 +109,11 @@ def cli() -> None:
     except BonitoError as exc:
         print(f"sft.py: error: {said(exc)}", file=sys.stderr)
         sys.exit(2)
-    except OSError as exc:  # a full disk while saving
-        print(f"sft.py: error: {exc.strerror or exc}; the last checkpoint is kept: run the same command with "
-              "--resume_from_checkpoint to go on", file=sys.stderr)
+    except Exception as exc:
+        if not disk_full(exc):
+            raise
+        print("sft.py: error: no space left on device; the last checkpoint is kept: run the same command with "
+              "--resume_from_checkpoint PATH to go on", file=sys.stderr)
         sys.exit(2)
 
 

@@ -22,7 +22,11 @@ DATA_FILES = ["data/task_types.yaml", "data/generation_presets.yaml", "data/ctga
               "data/ctga/task_types.yaml", "data/ctga/ctga_v1_task_types.csv", "data/cards/ctga.md",
               "data/cards/generated.md", "data/cards/adapter.md", "data/evaluation/targets.yaml",
               "data/evaluation/prompts.yaml", "data/recipes/student/mistral-7b-qlora.yaml",
-              "data/recipes/smoke/student.yaml", "data/recipes/smoke/generator.yaml"]
+              "data/recipes/smoke/student.yaml", "data/recipes/smoke/generator.yaml", "data/recipes/smoke/dapt.yaml",
+              "data/recipes/generator/bonito-v1-mistral-7b.yaml", "data/recipes/generator/qwen2.5-0.5b.yaml",
+              "data/recipes/dapt/mistral-7b-qlora.yaml", "data/recipes/accelerate/cpu.yaml",
+              "data/recipes/accelerate/multi_gpu.yaml", "data/recipes/accelerate/deepspeed_zero3.yaml",
+              "data/recipes/accelerate/fsdp.yaml"]
 
 
 def _run(cmd, cwd, **kwargs):
@@ -78,6 +82,13 @@ def test_wheel_builds_ctga_and_generates_outside_the_checkout(installed_wheel, s
     funnel = json.loads((elsewhere / "generated" / "funnel.json").read_text())
     assert funnel["complete"] and funnel["kept"] > 0 and (elsewhere / "generated" / "README.md").exists()
     assert datasets.load_dataset(str(elsewhere / "generated"), split="train").num_rows == funnel["kept"]
+
+    # training, as a wheel user types it: a packaged recipe by name, through accelerate, no recipes/ folder
+    _run([installed_wheel / "bonito", "train", "--recipe", "smoke/student", "--accelerate-config", "cpu",
+          f"model_name_or_path={tiny_bonito}", "dataset_name=generated", "output_dir=student", "max_steps=2",
+          "--no-progress"], cwd=elsewhere, env=env)
+    record = json.loads((elsewhere / "student" / "training_record.json").read_text())
+    assert record["recipe"] == "smoke/student" and (elsewhere / "student" / "adapter_model.safetensors").is_file()
 
 
 def test_wheel_runs_the_demo_outside_the_checkout(installed_wheel, tmp_path):

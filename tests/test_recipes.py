@@ -130,10 +130,29 @@ def test_accelerate_launch_trains_the_generator(tiny_llama, ctga_fixture_build, 
     assert (out / "adapter_model.safetensors").exists() and (out / "tokenizer.json").exists()
     assert (out / "trainer_state.json").exists() and (out / "merged" / "config.json").exists()
     record = json.loads((out / training.RECORD_NAME).read_text())
-    assert record["objective"] == "generator" and record["recipe"].endswith("smoke/generator.yaml")
+    assert record["objective"] == "generator" and record["recipe"] == "smoke/generator"  # a name, not a path
     assert record["data"]["rows"] > 0 and record["metrics"]["train_loss"] > 0
     assert record["options"]["training_args"]["learning_rate"] == 5e-3 and record["versions"]["trl"] and record["seconds"] > 0
     assert record["effective_batch_size"] == 8 and record["options"]["training_args"]["gradient_accumulation_steps"] == 2
+
+
+@pytest.mark.slow
+def test_bonito_train_launches_a_packaged_recipe(tiny_llama, generated_folder, tmp_path):
+    folder, _ = generated_folder
+    out = tmp_path / "student"
+    cmd = [sys.executable, "-m", "bonito_hub.cli", "train", "--recipe", "smoke/student", f"model_name_or_path={tiny_llama}",
+           f"dataset_name={folder}", f"output_dir={out}", "max_steps=2", "--no-progress"]
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    record = json.loads((out / training.RECORD_NAME).read_text())
+    assert record["recipe"] == "smoke/student" and record["options"]["training_args"]["max_steps"] == 2
+    assert "it/s]" not in result.stderr and "{'loss'" not in result.stderr
+    bad = subprocess.run(cmd[:6] + ["lerning_rate=1"], capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    assert bad.returncode == 2 and bad.stderr.strip().splitlines() == \
+        ["bonito: error: unknown recipe key 'lerning_rate'; did you mean 'learning_rate'?"]
+    cpu = subprocess.run(cmd[:5] + ["student/mistral-7b-qlora", f"output_dir={tmp_path / 'q'}"], capture_output=True,
+                         text=True, timeout=600, cwd=tmp_path)
+    assert cpu.returncode == 2 and cpu.stderr.strip().endswith("set bf16=false"), cpu.stderr  # in train's words
 
 
 @pytest.mark.slow

@@ -29,7 +29,7 @@ class Adapt(Command):
         a.add_argument("--recipe", default=DEFAULT_RECIPE,
                        help=f"student recipe: packaged name or YAML file (default: {DEFAULT_RECIPE}, the paper's "
                             "Q-LoRA)")
-        a.add_argument("--recipe-arg", dest="recipe_arg", action="append", default=[], metavar="KEY=VALUE",
+        a.add_argument("--recipe-arg", dest="recipe_args", action="append", default=[], metavar="KEY=VALUE",
                        help="override a recipe key (repeatable), e.g. --recipe-arg max_steps=500")
         a.add_argument("--text-column", default="text", help="column holding the documents (default: text)")
         a.add_argument("--preset", choices=list(generation_presets()), default="default",
@@ -49,7 +49,7 @@ class Adapt(Command):
     def run(self, args) -> int:
         from bonito_hub.adapt import AdaptConfig, adapt, summary_table
 
-        recipe_args = [arg for key, value in key_values(args.recipe_arg, "--recipe-arg")
+        recipe_args = [arg for key, value in key_values(args.recipe_args, "--recipe-arg")
                        for arg in (f"--{key.lstrip('-')}", value)]
         record = adapt(config_from(AdaptConfig, args, recipe_args=recipe_args), args.output,
                        progress=not args.no_progress)

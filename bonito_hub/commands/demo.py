@@ -8,7 +8,7 @@ from bonito_hub.commands.base import Command
 class Demo(Command):
     name = "demo"
     help = "the whole loop offline on a CPU with tiny models (about ten seconds)"
-    interrupted = "the finished steps are kept under the output folder; run the same command to start the demo again"
+    interrupted = "what was finished is in the output folder; the same command starts the demo again from the start"
     after_os_error = "run the same command again once the disk has room"
 
     def add_arguments(self, d) -> None:

@@ -47,7 +47,7 @@ class Generate(Command):
         e.add_argument("--gpu-memory-utilization", type=float, help="vLLM: share of GPU memory it may take")
         e.add_argument("--max-model-len", type=int, help="vLLM: context length (smaller saves KV-cache memory)")
         e.add_argument("--dtype", help="both: weights' dtype (auto, bfloat16, float16, float32)")
-        e.add_argument("--engine-arg", dest="engine_arg", action="append", default=[], metavar="KEY=VALUE",
+        e.add_argument("--engine-arg", dest="engine_args", action="append", default=[], metavar="KEY=VALUE",
                        help="both, repeatable: passed to vllm.LLM(...) or AutoModelForCausalLM.from_pretrained(...); "
                             "VALUE is read as YAML (8, 0.5, true, {a: 1})")
         g.add_argument("--shard", default="0/1", help="i/N: take the i-th of N disjoint parts of the input")
@@ -82,7 +82,7 @@ class Generate(Command):
         from bonito_hub.generate import GenerateConfig, generate
 
         engine_args = {key.replace("-", "_"): yaml.safe_load(value) if value else ""
-                       for key, value in key_values(args.engine_arg, "--engine-arg")}
+                       for key, value in key_values(args.engine_args, "--engine-arg")}
         config = config_from(GenerateConfig, args, engine_args=engine_args or None, no_filter=tuple(args.no_filter),
                              progress=not args.no_progress)
         result = generate(config)

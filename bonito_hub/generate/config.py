@@ -164,6 +164,8 @@ class GenerateConfig:
         push_to_hub, public: push the finished run to this repo (private unless public).
         ray, ray_address, workers, gpus_per_worker, cpus_per_worker: run the chunks on Ray.
         progress: draw a progress bar (on a terminal).
+        exclude: folders inside the input folder that are not part of the corpus; the output
+            folder never is.
     """
 
     model: str | None
@@ -202,6 +204,7 @@ class GenerateConfig:
     gpus_per_worker: float | None = None
     cpus_per_worker: float = 1
     progress: bool = True
+    exclude: tuple = ()  # folders inside the input folder that are not documents (besides `output`)
     run: RunConfig = field(init=False, repr=False)
 
     def __post_init__(self):

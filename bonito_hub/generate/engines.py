@@ -122,6 +122,10 @@ class TransformersEngine(Engine):
                 self.tokenizer = tokenizer or AutoTokenizer.from_pretrained(self.model_name)
                 self.model = AutoModelForCausalLM.from_pretrained(self.model_name, dtype=dtype, **(engine_args or {}))
             except Exception as exc:
+                refused = [k for k in (engine_args or {}) if isinstance(exc, TypeError) and repr(k) in str(exc)]
+                if refused:  # the model was found; it does not take this option
+                    raise ConfigError(f"`engine_args` {refused[0]}: the model does not take it ({cause(exc)})",
+                                      field="engine_args") from None
                 raise ModelLoadError(f"could not load model {self.model_name!r} (looked for a local folder of that "
                                      f"name, then the Hugging Face Hub): {cause(exc)}") from None
         else:

@@ -52,9 +52,12 @@ class GenerateResult:
 def _cluster():
     """bonito_hub.generate.cluster, which needs Ray; without Ray, one line saying how to install it."""
     try:
-        from bonito_hub.generate import cluster
+        import ray  # noqa: F401
+        import ray.data  # noqa: F401
     except ImportError as exc:
-        raise ConfigError(f"`ray` needs Ray: pip install 'bonito-hub[ray]' ({exc})", field="ray") from None
+        raise ConfigError(f"`ray` needs Ray Data: pip install 'bonito-hub[ray]' ({exc})", field="ray") from None
+    from bonito_hub.generate import cluster
+
     return cluster
 
 
@@ -80,12 +83,12 @@ def generate(config: GenerateConfig, engine=None, *, on_chunk=None) -> GenerateR
     cluster = _cluster() if config.ray else None
     if cluster is not None:
         cluster.check_address(config.ray_address)  # an unreachable cluster is said in seconds
-    if config.push_to_hub:
+    if config.push_to_hub:  # offline, unreachable, no token: said now, not after the generation
         check_repo_id(config.push_to_hub, field="push_to_hub")
-        hub.check_reachable(f"`push_to_hub` {config.push_to_hub}")
+        hub.check_can_push(f"`push_to_hub` {config.push_to_hub}")
     if isinstance(config.input, (str, Path)) and not hub.is_local(config.input):
         hub.check_reachable(f"`input` {config.input}")
-    texts = load_texts(config.input, split=config.split, encoding=config.encoding)
+    texts = load_texts(config.input, split=config.split, encoding=config.encoding, exclude=[config.output, *config.exclude])
     check_text_column(texts, config.text_column)
     model_name = engine.model_name if engine is not None else config.model
     engine_name = engine.name if engine is not None else config.backend
