@@ -1,4 +1,4 @@
-"""`bonito demo`: the whole loop, offline, on a CPU, in about a minute.
+"""`bonito demo`: the whole loop, offline, on a CPU, in about fifteen seconds.
 
 Everything it uses ships with bonito-hub (bonito_hub/data/demo/) or is built on the spot:
   corpus.jsonl  16 unannotated passages (minutes of a made-up harbour council), written for the demo

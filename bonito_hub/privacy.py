@@ -45,6 +45,12 @@ def public_path(path: str, base: Path | None = None) -> str:
     return expanded.name or "."
 
 
+def home_relative(path: str | os.PathLike) -> str:
+    """A path under the user's home as ~/..., for messages about our own caches."""
+    text, home = os.fspath(path), os.path.expanduser("~")
+    return "~" + text[len(home):] if home != "/" and (text == home or text.startswith(home + os.sep)) else text
+
+
 def public_text(text: str, base: str | os.PathLike | None = None) -> str:
     base = Path(base) if base is not None else None
     for token in tokens():

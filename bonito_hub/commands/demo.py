@@ -7,7 +7,7 @@ from bonito_hub.commands.base import Command
 
 class Demo(Command):
     name = "demo"
-    help = "the whole loop offline on a CPU with tiny models (about ten seconds)"
+    help = "the whole loop offline on a CPU with tiny models (about fifteen seconds)"
     interrupted = "what was finished is in the output folder; the same command starts the demo again from the start"
     after_os_error = "run the same command again once the disk has room"
 

@@ -17,7 +17,11 @@ from pathlib import Path
 
 import yaml
 
+from bonito_hub.console import get_logger
 from bonito_hub.errors import PromptsourceError
+from bonito_hub.privacy import home_relative
+
+log = get_logger(__name__)
 
 VERSION = "0.2.3"
 ARCHIVE_NAME = f"promptsource-{VERSION}.tar.gz"
@@ -72,6 +76,8 @@ def fetch_archive(directory: Path | None = None) -> Path:
     path = directory / ARCHIVE_NAME
     if not path.exists():
         directory.mkdir(parents=True, exist_ok=True)
+        log.info("downloading promptsource %s's templates (%s, about 230 kB) with pip into %s, once", VERSION,
+                 ARCHIVE_NAME, home_relative(directory))
         # --python-version: the package declares Python < 3.10, and pip refuses it otherwise.
         cmd = [
             sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--no-binary", ":all:",
@@ -80,14 +86,14 @@ def fetch_archive(directory: Path | None = None) -> Path:
         result = subprocess.run(cmd, capture_output=True, text=True)
         if result.returncode != 0 or not path.exists():
             raise PromptsourceError(
-                f"could not download promptsource {VERSION} with pip into {directory}: "
+                f"could not download promptsource {VERSION} with pip into {home_relative(directory)}: "
                 f"{result.stderr.strip().splitlines()[-1] if result.stderr.strip() else 'no archive'}; "
                 "download it yourself and pass `promptsource_dir`"
             )
     digest = _sha256(path)
     if digest != ARCHIVE_SHA256:
         raise PromptsourceError(
-            f"{path} has sha256 {digest}, expected {ARCHIVE_SHA256} for promptsource {VERSION}; "
+            f"{home_relative(path)} has sha256 {digest}, expected {ARCHIVE_SHA256} for promptsource {VERSION}; "
             "delete it to download again"
         )
     return path
