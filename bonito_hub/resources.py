@@ -19,26 +19,24 @@ if TYPE_CHECKING:  # importlib.resources.abc is Python 3.11+; we support 3.10
     from importlib.resources.abc import Traversable
 
 
-def data_file(relative: str) -> "Traversable":
-    """The packaged data file at `relative` (a path under bonito_hub/data, with "/")."""
+def _data(relative: str, folder: bool) -> "Traversable":
     path = resources.files("bonito_hub") / "data"
     for part in relative.split("/"):
         path = path / part
-    if not path.is_file():
-        raise FileNotFoundError(f"bonito-hub's data file data/{relative} is missing from the installed package "
-                                "(a broken install: reinstall bonito-hub)")
+    if not (path.is_dir() if folder else path.is_file()):
+        raise FileNotFoundError(f"bonito-hub's data {'folder' if folder else 'file'} data/{relative} is missing from "
+                                "the installed package (a broken install: reinstall bonito-hub)")
     return path
+
+
+def data_file(relative: str) -> "Traversable":
+    """The packaged data file at `relative` (a path under bonito_hub/data, with "/")."""
+    return _data(relative, folder=False)
 
 
 def data_dir(relative: str) -> "Traversable":
     """The packaged data folder at `relative`."""
-    path = resources.files("bonito_hub") / "data"
-    for part in relative.split("/"):
-        path = path / part
-    if not path.is_dir():
-        raise FileNotFoundError(f"bonito-hub's data folder data/{relative} is missing from the installed package "
-                                "(a broken install: reinstall bonito-hub)")
-    return path
+    return _data(relative, folder=True)
 
 
 def read_text(relative: str) -> str:

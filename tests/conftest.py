@@ -141,3 +141,29 @@ def spy(monkeypatch):
     monkeypatch.setattr(generation, "generate", spying)
     monkeypatch.setattr(generate_package, "generate", spying)
     return spying
+
+
+TOKEN = "hf_thisIsAFakeTokenThatMustNeverBeShown"
+
+
+@pytest.fixture()
+def hub_server(monkeypatch):
+    """A local stand-in of the Hub's HTTP API (tests/standins/hub.py) that the real huggingface_hub
+    client talks to, with a token set that must never be shown or uploaded."""
+    import sys
+
+    import huggingface_hub.constants
+
+    from bonito_hub import hub
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from standins.hub import FakeHub
+
+    with FakeHub() as server:
+        monkeypatch.setenv("HF_ENDPOINT", server.endpoint)
+        monkeypatch.setenv("HF_TOKEN", TOKEN)
+        monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+        monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
+        monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_DISABLE_XET", True)
+        monkeypatch.setattr(hub, "_reachable", {})
+        yield server

@@ -12,10 +12,7 @@ from huggingface_hub import DatasetCard, ModelCard
 
 from bonito_hub.cli import main
 
-sys.path.insert(0, str(Path(__file__).parent))
-from standins.hub import FakeHub  # noqa: E402
-
-TOKEN = "hf_thisIsAFakeTokenThatMustNeverBeShown"
+from conftest import TOKEN  # noqa: E402  (the token the Hub stand-in's fixture sets)
 
 
 @pytest.fixture(scope="module")
@@ -28,22 +25,6 @@ def generated(tiny_bonito, tmp_path_factory, docs):
     assert main(["generate", "--model", tiny_bonito, "--input", str(corpus), "--task-type", "exqa", "--output",
                  str(out), "--max-tokens", "24", "--num-samples", "2", "--no-progress"]) == 0
     return out
-
-
-@pytest.fixture()
-def hub_server(monkeypatch):
-    import huggingface_hub.constants
-
-    from bonito_hub import hub
-
-    with FakeHub() as server:
-        monkeypatch.setenv("HF_ENDPOINT", server.endpoint)
-        monkeypatch.setenv("HF_TOKEN", TOKEN)
-        monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
-        monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
-        monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_DISABLE_XET", True)
-        monkeypatch.setattr(hub, "_reachable", {})
-        yield server
 
 
 def _dry_run(capsys, *args):

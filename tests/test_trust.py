@@ -15,10 +15,8 @@ import pytest
 
 from bonito_hub.cli import main
 
-sys.path.insert(0, str(Path(__file__).parent))
-from standins.hub import FakeHub  # noqa: E402
+from conftest import TOKEN  # noqa: E402  (the token the Hub stand-in's fixture sets)
 
-TOKEN = "hf_aFakeTokenThatMustNeverLeaveThisMachine"
 TARGET = [
     {"passage": "The harbour town of Ellmere sits at the mouth of a slow brown river.", "question": "Is the river slow?",
      "choices": ["yes", "no"], "answer": "yes"},
@@ -212,22 +210,6 @@ def test_a_training_output_dir_of_the_users_is_refused(tiny_llama, tmp_path):
 
 # --- no path of this machine leaves it ----------------------------------------------------------
 
-@pytest.fixture()
-def hub_server(monkeypatch):
-    import huggingface_hub.constants
-
-    from bonito_hub import hub
-
-    with FakeHub() as server:
-        monkeypatch.setenv("HF_ENDPOINT", server.endpoint)
-        monkeypatch.setenv("HF_TOKEN", TOKEN)
-        monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
-        monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
-        monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_DISABLE_XET", True)
-        monkeypatch.setattr(hub, "_reachable", {})
-        yield server
-
-
 @pytest.mark.slow
 def test_a_push_from_a_deep_folder_uploads_no_byte_of_its_path(hub_server, tmp_path, tiny_bonito, tiny_llama, target,
                                                               ctga_fixture_build, capsys):
@@ -254,7 +236,8 @@ def test_a_push_from_a_deep_folder_uploads_no_byte_of_its_path(hub_server, tmp_p
     assert set(uploaded) == {("model", "me/tiny-student"), ("dataset", "me/tiny-student-tasks"), ("dataset", "me/ctga")}
     names = {path for files in uploaded.values() for path in files}
     assert {"training_record.json", "evaluation.json", "run.json", "ctga_build.json", "README.md"} <= names
-    forbidden = [str(deep), str(tmp_path), "alice-private", "secret-client", TOKEN, os.path.expanduser("~")]
+    forbidden = [str(deep), str(tmp_path), "alice-private", "secret-client", TOKEN, os.path.expanduser("~"),
+                 str(Path(ctga_fixture_build[0]).parent)]  # where the CTGA build read its sources
     for (kind, repo), files in uploaded.items():
         for path, content in files.items():
             for word in forbidden:
@@ -295,6 +278,25 @@ def test_push_prechecks_run_before_any_step(tiny_bonito, tiny_llama, target, doc
     assert "cannot be reached" in line and "run the same command again once it can be reached" in line
     assert "HF_HUB_OFFLINE" not in line
     assert not out.exists() and not (tmp_path / "gen").exists()  # no empty run folder either
+
+
+def test_adapt_says_its_own_flags_and_evaluate_no_generation_advice(finished_run, target, tiny_llama, tmp_path, capsys,
+                                                                   monkeypatch):
+    out, args = finished_run
+    assert main(args(tmp_path / "new", "--eval-limit", "0")) == 2
+    assert one_error_line(capsys).endswith("--eval-limit must be at least 1 row, got 0")
+    import errno
+
+    from bonito_hub.evaluation import run as evaluation
+
+    def full(*a, **k):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(evaluation, "staged", full)
+    assert main(["evaluate", "--model", tiny_llama, "--target", target, "--output", str(tmp_path / "e"),
+                 "--no-progress"]) == 2
+    line = one_error_line(capsys)
+    assert "No space left on device" in line and "generation" not in line and "nothing was written" in line
 
 
 def test_the_paper_recipe_on_a_cpu_advises_adapt_flags_each_time(tiny_bonito, tiny_llama, target, docs_jsonl, tmp_path,
