@@ -25,7 +25,7 @@ from typing import Callable
 
 from bonito_hub import records
 from bonito_hub.console import get_logger
-from bonito_hub.errors import ConfigError, OutputError
+from bonito_hub.errors import ConfigError, OutputError, RunError
 from bonito_hub.folders import Ownership, claim_output, remove_folder
 from bonito_hub.records import make_record, read_record, write_record
 
@@ -138,8 +138,16 @@ def evaluate_after(run: "Adaptation") -> None:
     """Score the student with its adapter; the adapter's card then reports both evaluations."""
     run.evaluate("after", adapter=str(run.folder("train")))
     scores = {s: read_record(run.folder(s) / records.SCORES) for s in ("before", "after")}
+    if all(scores.values()) and scores["before"]["prompt_style"] == scores["after"]["prompt_style"] and \
+            _predictions(run.folder("before")) == _predictions(run.folder("after")):
+        raise RunError("the adapter changed no prediction at all: its weights did not reach the model (on vLLM, "
+                       "check that max_lora_rank holds the adapter's rank) or training did not move them")
     if any(scores.values()):  # evaluation.json beside the adapter: what its card reports
         write_record(run.folder("train") / records.EVALUATION, scores)
+
+
+def _predictions(folder: Path) -> dict[str, str]:
+    return {p.name: p.read_text(encoding="utf-8") for p in sorted((folder / "predictions").glob("*.jsonl"))}
 
 
 def push_results(run: "Adaptation") -> None:
@@ -170,10 +178,11 @@ def _recipe_digest(recipe: str) -> str:
     return hashlib.sha256(Path(training.recipe_path(recipe)).read_bytes()).hexdigest()[:16]
 
 
-def _evaluation_inputs(run: "Adaptation") -> dict:
+def _evaluation_inputs(run: "Adaptation", step: str) -> dict:
     c = run.config
+    style = "auto" if step == "before" and run.evaluation_style("before") == "auto" else run.training_args[0].prompt_style
     return {"student": c.student, "target": c.target, "target_data": c.target_data, "eval_limit": c.eval_limit,
-            "prompt_style": run.training_args[0].prompt_style}
+            "prompt_style": style}
 
 
 def steps() -> list[Step]:
@@ -183,11 +192,13 @@ def steps() -> list[Step]:
         Step("generate", "generated", records.FUNNEL, generate_tasks,
              lambda run: {k: v for k, v in asdict(run.config).items()
                           if k in ("corpus", "task_type", "generator", "text_column", "preset", "max_tokens", "backend")}),
-        Step("before", "before", records.SCORES, evaluate_before, _evaluation_inputs, with_target),
+        Step("before", "before", records.SCORES, evaluate_before, lambda run: _evaluation_inputs(run, "before"),
+             with_target),
         Step("train", "student", records.TRAINING, train_student,
              lambda run: {"student": run.config.student, "recipe": run.config.recipe,
                           "recipe_sha256": _recipe_digest(run.config.recipe), "recipe_args": run.config.recipe_args}),
-        Step("after", "after", records.SCORES, evaluate_after, _evaluation_inputs, with_target),
+        Step("after", "after", records.SCORES, evaluate_after, lambda run: _evaluation_inputs(run, "after"),
+             with_target),
         Step("push", "push", records.PUSH, push_results,
              lambda run: {k: v for k, v in asdict(run.config).items() if k in ("push", "public", "dry_run", "base_model")},
              lambda config: bool(config.push)),
@@ -328,12 +339,21 @@ class Adaptation:
         self.recipe_argv = argv
         return parsed
 
+    def evaluation_style(self, step: str) -> str:
+        """After: as the student is trained. Before: on one of the paper's targets as the paper
+        prompts a model it did not adapt (auto: instruct, or the chat template); on a target of the
+        user's, as the student will be trained, so that only the adapter differs."""
+        from bonito_hub.evaluation import builtin_targets
+
+        if step == "before" and self.config.target in builtin_targets():
+            return "auto"
+        return self.prompt_style()
+
     def evaluate(self, step: str, adapter: str | None) -> None:
-        """Before and after are prompted the same way: as the student is (or will be) trained."""
         from bonito_hub.evaluation import EvaluationConfig, evaluate
 
         config = EvaluationConfig(target=self.config.target, model=self.config.student, adapter=adapter,
-                                  data=self.config.target_data, prompt_style=self.prompt_style(),
+                                  data=self.config.target_data, prompt_style=self.evaluation_style(step),
                                   limit=self.config.eval_limit)
         evaluate(config, self.folder(step), overwrite=True, progress=self.progress)
 

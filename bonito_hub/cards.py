@@ -23,12 +23,14 @@ def size_category(rows: int) -> str:
 HF_TASKS = {"classification": "text-classification", "exqa": "question-answering"}
 
 
-def eval_results(evaluation: dict | None) -> list:
-    """The card's model-index: the adapter's mean scores (the `after` evaluation), one EvalResult a metric."""
+def eval_results(evaluation: dict | None, include_limited: bool = False) -> list:
+    """The card's model-index: the adapter's mean scores (the `after` evaluation), one EvalResult a
+    metric; an evaluation on the first rows only (`--limit`) is a quick look, not a result to
+    index, unless `include_limited`."""
     from huggingface_hub import EvalResult
 
     after = (evaluation or {}).get("after")
-    if not after:
+    if not after or (after.get("limited") and not include_limited):
         return []
     target = after["target"]
     dataset = target["source"].get("dataset") or "local"
@@ -41,7 +43,7 @@ def eval_results(evaluation: dict | None) -> list:
 
 def write_adapter_card(folder: Path, base_model: str, adapter_config: dict, record: dict | None,
                        evaluation: dict | None = None, name: str | None = None, repo_id: str | None = None,
-                       datasets: list[str] | None = None) -> Path:
+                       datasets: list[str] | None = None, index_limited: bool = False) -> Path:
     """README.md of an adapter: library_name peft, its base model on the Hub, what it was trained on
     and how (from training_record.json when present; `datasets`, Hub ids, when the training data
     is published), how to load it from `repo_id`, and its scores before and after adaptation (from
@@ -59,7 +61,7 @@ def write_adapter_card(folder: Path, base_model: str, adapter_config: dict, reco
         datasets=datasets or ([data_name] if data_name and not hub.is_local(data_name) else None),
         pipeline_tag="text-generation",
         tags=["bonito", "peft", "lora", "sft", "trl"] + ([objective] if objective else []),
-        eval_results=eval_results(evaluation) or None,
+        eval_results=eval_results(evaluation, index_limited) or None,
         model_name=(name or Path(folder).name) if evaluation else None,
     )
     card = ModelCard.from_template(
@@ -67,6 +69,7 @@ def write_adapter_card(folder: Path, base_model: str, adapter_config: dict, reco
         record=record, script=script, training=training, objective=objective,
         final_loss=(record or {}).get("metrics", {}).get("train_loss"), evaluation=evaluation or {},
         repo_id=repo_id or name or Path(folder).name, datasets=datasets or [],
+        before_name=base_model,  # the model scored before: the base model, named by its Hub id
     )
     path = Path(folder) / "README.md"
     write_atomic(path, str(card))

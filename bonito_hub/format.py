@@ -31,11 +31,49 @@ def generator_target(instruction: str, response: str) -> str:
 # A student's prompt style: how it sees an instruction (recipes/sft.py trains it so; `bonito
 # evaluate` prompts it so). plain, for base models without a chat template: the instruction, a
 # blank line, then the response (and EOS). bonito, the paper's style for base models (Bonito's
-# training code): BOS, this, the response, EOS. The third, chat, is the tokenizer's chat template.
+# training code): BOS, this, the response, EOS. instruct, the paper's prompt for a pretrained
+# model evaluated without adaptation ("Instruct: ...\nAnswer:"). The fourth, chat, is the
+# tokenizer's chat template.
 PLAIN_PROMPT = "{input}\n\n"
 BONITO_PROMPT = "<|input|>\n{input}\n<|output|>\n"
-STUDENT_PROMPTS = {"plain": PLAIN_PROMPT, "bonito": BONITO_PROMPT}
+INSTRUCT_PROMPT = "Instruct: {input}\nAnswer:"
+STUDENT_PROMPTS = {"plain": PLAIN_PROMPT, "bonito": BONITO_PROMPT, "instruct": INSTRUCT_PROMPT}
 PROMPT_STYLES = ("chat", *STUDENT_PROMPTS)
+
+
+def _ids(encoded) -> list[int]:
+    """Token ids from what a tokenizer call returned (a list, or a BatchEncoding in transformers 5)."""
+    return list(encoded["input_ids"] if hasattr(encoded, "keys") else encoded)
+
+
+def _chat(tokenizer, messages: list[dict], generation_prompt: bool) -> list[int]:
+    return _ids(tokenizer.apply_chat_template(messages, add_generation_prompt=generation_prompt, tokenize=True))
+
+
+def encode_prompt(tokenizer, text: str, style: str | None = None, max_tokens: int | None = None) -> list[int]:
+    """The tokens a model reads before its response: in `style` (None: the text as it is, as the
+    generator reads its input), BOS first; at most `max_tokens` of them, cut at the end as the
+    paper's evaluation cuts its prompts. Training and evaluation both take their prompts from here."""
+    if style == "chat":
+        ids = _chat(tokenizer, [{"role": "user", "content": text}], generation_prompt=True)
+    else:
+        prompt = STUDENT_PROMPTS[style].format(input=text.strip()) if style else text
+        ids = _ids(tokenizer(prompt, add_special_tokens=True))
+        if tokenizer.bos_token_id is not None and (not ids or ids[0] != tokenizer.bos_token_id):
+            ids = [tokenizer.bos_token_id] + ids
+    return ids[:max_tokens] if max_tokens else ids
+
+
+def encode_response(tokenizer, text: str, response: str, style: str | None = None) -> list[int]:
+    """The tokens of `response` after the prompt `text`, as training puts them there: tokenised on
+    their own, then EOS; with a chat template, what the template adds to the conversation for the
+    assistant's turn (TRL's completion tokens)."""
+    if style == "chat":
+        prompt = encode_prompt(tokenizer, text, "chat")
+        whole = _chat(tokenizer, [{"role": "user", "content": text}, {"role": "assistant", "content": response}],
+                      generation_prompt=False)
+        return whole[len(prompt):]
+    return _ids(tokenizer(response, add_special_tokens=False)) + [tokenizer.eos_token_id]
 
 # Reasons a generation is rejected, as they appear in funnels and cards.
 NO_SEPARATOR = "no_separator"

@@ -94,7 +94,8 @@ def _prepare_ctga(source: Path, dest: Path, repo_id: str | None = None, **_) -> 
 
 
 def _prepare_adapter(source: Path, dest: Path, base_model: str | None = None, repo_id: str | None = None,
-                     evaluation: dict | None = None, datasets: list[str] | None = None, **_) -> None:
+                     evaluation: dict | None = None, datasets: list[str] | None = None, index_limited: bool = False,
+                     **_) -> None:
     from bonito_hub.cards import write_adapter_card
 
     config_path = source / "adapter_config.json"
@@ -116,7 +117,8 @@ def _prepare_adapter(source: Path, dest: Path, base_model: str | None = None, re
     if evaluation:  # what the card reports travels with the adapter
         (dest / records.EVALUATION).write_text(json.dumps(evaluation, indent=2, ensure_ascii=False) + "\n")
     write_adapter_card(dest, base_model, config, read_record(source / records.TRAINING), evaluation,
-                       name=(repo_id or source.name).split("/")[-1], repo_id=repo_id, datasets=datasets)
+                       name=(repo_id or source.name).split("/")[-1], repo_id=repo_id, datasets=datasets,
+                       index_limited=index_limited)
 
 
 PREPARE = {"dataset": _prepare_dataset, "adapter": _prepare_adapter, "ctga": _prepare_ctga}
@@ -124,7 +126,7 @@ PREPARE = {"dataset": _prepare_dataset, "adapter": _prepare_adapter, "ctga": _pr
 
 def prepare(kind: str, folder, dest, *, base_model: str | None = None, include_examples: bool = False,
             generator: str | None = None, language: list[str] | None = None, repo_id: str | None = None,
-            evaluation: dict | None = None, datasets: list[str] | None = None) -> Upload:
+            evaluation: dict | None = None, datasets: list[str] | None = None, index_limited: bool = False) -> Upload:
     """Write into `dest` (a new folder) exactly what `push` would upload for `folder`: its files,
     a card, and public copies of its records (bonito_hub.privacy: no path of this machine, no
     token). An adapter's `evaluation` ({"before": scores.json record or None, "after": ...}) goes
@@ -140,7 +142,8 @@ def prepare(kind: str, folder, dest, *, base_model: str | None = None, include_e
     if language:
         check_languages(language)
     PREPARE[kind](source, dest, base_model=base_model, include_examples=include_examples, generator=generator,
-                  language=language, repo_id=repo_id, evaluation=evaluation, datasets=datasets)
+                  language=language, repo_id=repo_id, evaluation=evaluation, datasets=datasets,
+                  index_limited=index_limited)
     make_public(dest, base=source)
     files = sorted(p.relative_to(dest).as_posix() for p in dest.rglob("*") if p.is_file())
     return Upload(kind, "", dest, files, card=(dest / "README.md").read_text(encoding="utf-8"))
@@ -211,7 +214,7 @@ def check_scores(evaluation: dict, adapter: Path) -> None:
 def push(kind: str, folder, repo_id: str, *, public: bool = False, dry_run: bool = False, keep=None,
          base_model: str | None = None, include_examples: bool = False, generator: str | None = None,
          language: list[str] | None = None, evaluation: dict | None = None, scores: str | None = None,
-         baseline_scores: str | None = None, datasets: list[str] | None = None) -> Upload:
+         baseline_scores: str | None = None, datasets: list[str] | None = None, index_limited: bool = False) -> Upload:
     """Push `folder` (a `bonito generate` output, an adapter from recipes/sft.py, or a CTGA build)
     to `repo_id`, created private unless `public`. With `dry_run`, send nothing: the Upload says
     which files and which card would go, and the folder that would be uploaded is kept only when
@@ -242,7 +245,7 @@ def push(kind: str, folder, repo_id: str, *, public: bool = False, dry_run: bool
     try:
         upload = prepare(kind, source, staging, base_model=base_model, include_examples=include_examples,
                          generator=generator, language=language, repo_id=repo_id, evaluation=evaluation,
-                         datasets=datasets)
+                         datasets=datasets, index_limited=index_limited)
         upload.repo_id = repo_id
         if dry_run and keep is not None:
             Path(keep).parent.mkdir(parents=True, exist_ok=True)

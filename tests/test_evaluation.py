@@ -122,15 +122,16 @@ def test_user_target_kinds_and_errors(tmp_path):
 # --- the protocol on lm-eval ---
 
 def summed_log_probs(model_dir, prompt: str, choice: str) -> float:
-    """log P(choice | prompt) summed over the choice's tokens, computed here with transformers alone."""
+    """log P(choice | prompt) summed over the choice's tokens, computed here with transformers alone,
+    as the paper's code scores it: BOS + the prompt, then the choice tokenised on its own and EOS."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     tok = AutoTokenizer.from_pretrained(model_dir)
     model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
     context = tok(prompt)["input_ids"]
-    whole = tok(prompt + choice)["input_ids"]
-    assert whole[: len(context)] == context
+    assert context[0] == tok.bos_token_id
+    whole = context + tok(choice, add_special_tokens=False)["input_ids"] + [tok.eos_token_id]
     with torch.no_grad():
         logits = model(torch.tensor([whole])).logits[0].log_softmax(-1)
     return sum(logits[i - 1, whole[i]].item() for i in range(len(context), len(whole)))
@@ -141,11 +142,11 @@ def test_ranked_choice_picks_the_highest_summed_log_probability(tiny_llama, tmp_
 
     target = write_jsonl(tmp_path / "yn.jsonl", CLASSIFICATION_ROWS)
     record = evaluate(EvaluationConfig(target=target, model=tiny_llama, prompt_style="plain"), tmp_path / "eval")
-    prompts = {p.name: p.text for p in prompt_family("yes_no")}
+    prompts = {p.name: (p.key, p.text) for p in prompt_family("yes_no")}
     rows = load_target(target).rows
     agreed = 0
-    for name, text in prompts.items():
-        predictions = [json.loads(line) for line in (tmp_path / "eval" / "predictions" / f"{name}.jsonl").read_text().splitlines()]
+    for name, (key, text) in prompts.items():
+        predictions = [json.loads(line) for line in (tmp_path / "eval" / "predictions" / f"{key}.jsonl").read_text().splitlines()]
         assert len(predictions) == len(rows)
         for row, pred in zip(rows, predictions):
             prompt = Environment().from_string(text).render(**row) + "\n\n"  # the plain format
@@ -187,7 +188,10 @@ def test_evaluate_writes_per_template_and_mean_scores_for_extractive_qa(tiny_lla
     group = (tmp_path / "qa" / "tasks" / "bonito_qa.yaml").read_text()
     assert all(f"bonito_qa_{p.name}" in group for p in prompt_family("exqa"))
     config = (tmp_path / "qa" / "tasks" / "bonito_qa_short.yaml").read_text()
-    assert "max_gen_toks: 25" in config and "do_sample: false" in config and str(tmp_path / "qa" / "tasks") in config
+    assert "max_gen_toks: 25" in config and "do_sample: false" in config
+    assert "test: bonito_qa.jsonl" in config and str(tmp_path) not in config  # runs from inside the folder, moved too
+    assert record["lm_eval_command"].startswith("cd tasks && python -m bonito_hub.evaluation.lm_eval run --model "
+                                                "bonito-hf --model_args pretrained=")
     # a second run into the same folder needs --overwrite
     assert main(["evaluate", "--model", tiny_llama, "--target", target, "--output", str(tmp_path / "qa"),
                  "--no-progress"]) == 2
@@ -213,25 +217,27 @@ def test_an_adapter_changes_the_scores(tiny_llama, tmp_path):
     assert before["scores"] != after["scores"] or b != a
 
 
-def test_prompt_styles(tmp_path):
+def test_the_harness_writes_bonito_hubs_prompts_and_the_models_arguments(tmp_path):
     from bonito_hub.evaluation import harness
 
-    target = load_target(write_jsonl(tmp_path / "yn.jsonl", CLASSIFICATION_ROWS))
-    assert harness.prompt_text("Q {{question}}", "bonito") == "<|input|>\nQ {{question}}\n<|output|>\n"
-    assert harness.prompt_text("Q {{question}}", "plain") == "Q {{question}}\n\n"
-    assert harness.prompt_text("Q {{question}}", "chat") == "Q {{question}}"
-    name, args = harness.model_spec("vllm", "org/base", "/adapters/a", "auto", "cuda")
+    name, args = harness.model_spec("vllm", "org/base", "/adapters/a", "auto", "bonito", lora_rank=64)
     assert name == "vllm" and args["lora_local_path"] == "/adapters/a" and args["enable_lora"]
-    name, args = harness.model_spec("transformers", "org/base", "/adapters/a", "float32", "cpu")
-    assert name == "hf" and args["peft"] == "/adapters/a"
-    # a built-in target's own answer words: the NLI prompts that say true/false/inconclusive score those
-    nli = load_target("contractnli", write_jsonl(tmp_path / "c.jsonl", [{"premise": "P.", "hypothesis": "H.", "label": 2}]))
-    harness.write_tasks(nli, tmp_path / "tasks", "plain")
-    config = (tmp_path / "tasks" / "bonito_contractnli_true_false.yaml").read_text()
-    assert "- 'true'" in config and "inconclusive" in config and "{% set choices" in config
-    assert "doc_to_choice: '{{choices}}'" in (tmp_path / "tasks" / "bonito_contractnli_follows.yaml").read_text()
-    harness.write_tasks(target, tmp_path / "tasks2", "plain")  # a user's file: its own choices everywhere
-    assert all("{{choices}}" in p.read_text() for p in (tmp_path / "tasks2").glob("bonito_yn_*.yaml"))
+    assert args["max_lora_rank"] == 64  # lm-eval's default of 16 cannot load the paper's rank-64 adapters
+    name, args = harness.model_spec("transformers", "org/base", "/adapters/a", "float32", "bonito", 1024)
+    assert name == "bonito-hf" and args["peft"] == "/adapters/a" and args["prompt_style"] == "bonito"
+    assert args["max_prompt_tokens"] == 1024
+    # bonito-hub's protocol on a built-in target: the NLI prompts that say true/false/inconclusive score those words
+    nli = load_target("contractnli", write_jsonl(tmp_path / "c.jsonl", [{"premise": "P.", "hypothesis": "H.", "label": 2}]),
+                      protocol="bonito-hub")
+    (row,) = harness.rendered_rows(nli)
+    assert row["choices__true_false"] == ["true", "false", "inconclusive"] and row["label__true_false"] == 2
+    assert row["choices__follows"] == ["yes", "no", "maybe"]
+    target = load_target(write_jsonl(tmp_path / "yn.jsonl", CLASSIFICATION_ROWS))  # a user's file: its own choices
+    rows = harness.rendered_rows(target)
+    assert all(r[f"choices__{p.key}"] == CLASSIFICATION_ROWS[i]["choices"] for i, r in enumerate(rows)
+               for p in target.prompts)
+    # the vLLM model reads the prompt style as text
+    assert harness.wrapped(rows, "bonito")[0]["prompt__short"].startswith("<|input|>\n")
 
 
 def test_evaluate_says_what_is_wrong_in_one_line(tmp_path, capsys, tiny_llama):

@@ -23,9 +23,13 @@ class Evaluate(Command):
         e.add_argument("--output", required=True, help="folder to write: scores.json, predictions/, tasks/")
         e.add_argument("--data", help="a built-in target's test split from a local file (.parquet/.arrow/.jsonl) "
                                       "instead of the Hub")
+        e.add_argument("--protocol", choices=["auto", "paper", "bonito-hub"], default="auto",
+                       help="paper: the paper's prompts, answer words and truncation (docs/protocol.md); bonito-hub: "
+                            "ours; auto: the paper's for the seven built-in targets, ours for your own file")
         e.add_argument("--prompt-style", choices=["auto", *PROMPT_STYLES], default="auto",
                        help="how prompts reach the model; auto: as the adapter's student was trained (its training "
-                            "record), else chat when the tokenizer has a chat template, else plain")
+                            "record), else chat when the tokenizer has a chat template, else instruct under the "
+                            "paper's protocol (its prompt for a pretrained model) or plain")
         e.add_argument("--prompt-format", dest="prompt_format", choices=["auto", *PROMPT_STYLES],
                        help=argparse.SUPPRESS)  # the name of 0.1, deprecated
         e.add_argument("--backend", choices=BACKENDS, default="auto",
@@ -51,7 +55,9 @@ class Evaluate(Command):
 def scores_table(record: dict) -> str:
     target, scores, metrics = record["target"], record["scores"], record["metrics"]
     who = record["model"] + (f" + {record['adapter']}" if record["adapter"] else "")
-    lines = [f"{target['title']} ({target['kind']}, {target['rows']} rows, {record['prompt_style']} prompts): {who}",
+    rows = f"{target['rows']} of {target['rows_in_target']} rows" if record.get("limited") else f"{target['rows']} rows"
+    lines = [f"{target['title']} ({target['kind']}, {rows}, {record['protocol']} protocol, {record['prompt_style']} "
+             f"prompt style): {who}",
              f"  {'template':<22}" + "".join(f"{m:>13}" for m in metrics)]
     for name, row in scores["per_template"].items():
         lines.append(f"  {name:<22}" + "".join(f"{row[m]:>13.1f}" for m in metrics))

@@ -42,13 +42,16 @@ class Push(Command):
                                     "carries it as the model-index")
                 k.add_argument("--baseline-scores", metavar="SCORES_JSON",
                                help="the same target's scores.json for the base model alone, shown beside --scores")
+                k.add_argument("--index-limited", action="store_true",
+                               help="put scores of an evaluation on the first rows only (--limit) in the model-index "
+                                    "too (by default the card shows them, marked, and indexes none)")
         return self.parser
 
     def run(self, args) -> int:
         from bonito_hub.push import push
 
         options = {name: getattr(args, name) for name in ("base_model", "include_examples", "generator", "language",
-                                                           "scores", "baseline_scores") if hasattr(args, name)}
+                                                           "scores", "baseline_scores", "index_limited") if hasattr(args, name)}
         upload = push(args.push_kind, args.folder, args.repo_id, public=args.public, dry_run=args.dry_run,
                       keep=args.keep, **options)
         if args.dry_run:

@@ -48,6 +48,7 @@ class EvaluationConfig:
     batch_size: int | None = None
     dtype: str = "auto"
     limit: int | None = None  # only the first N rows (a quick look; not the protocol)
+    protocol: str = "auto"  # paper (the paper's prompts, answer words, truncation), bonito-hub, or auto
     force: bool = False  # evaluate an adapter on another base model than the one it was trained on
     prompt_format: str | None = None  # the name of 0.1 for prompt_style (deprecated)
 
@@ -62,21 +63,42 @@ class EvaluationConfig:
             raise ConfigError(f"`limit` must be at least 1 row, got {self.limit}", field="limit")
         if not self.model and not self.adapter:
             raise ConfigError("give `model`, `adapter`, or both", field="model")
+        from bonito_hub.evaluation.targets import PROTOCOLS
+
+        if self.protocol not in ("auto", *PROTOCOLS):
+            raise ConfigError(f"`protocol` must be auto, {', '.join(PROTOCOLS)}, got {self.protocol!r}",
+                              field="protocol")
+
+
+ADAPTER_WEIGHTS = ("adapter_model.safetensors", "adapter_model.bin")
 
 
 def adapter_info(adapter: str) -> dict:
-    """The adapter's PEFT config and, when it has one, its training record."""
+    """The adapter's PEFT config and, when it has one, its training record; a folder without a
+    readable config or without weights is one line."""
     path = Path(adapter)
     config = path / "adapter_config.json"
     if not config.is_file():
         raise InputError(f"`adapter` {adapter}: no adapter_config.json there (a folder written by recipes/sft.py "
-                         "with use_peft, or by PeftModel.save_pretrained)")
-    return {"config": json.loads(config.read_text(encoding="utf-8")), "record": read_record(path / records.TRAINING)}
+                         "with use_peft, or by PeftModel.save_pretrained)", field="adapter")
+    try:
+        parsed = json.loads(config.read_text(encoding="utf-8"))
+        if not isinstance(parsed, dict):
+            raise ValueError("not a JSON object")
+    except (OSError, ValueError) as exc:
+        raise InputError(f"`adapter` {adapter}: its adapter_config.json is not readable ({exc})",
+                         field="adapter") from None
+    if not any((path / name).is_file() for name in ADAPTER_WEIGHTS):
+        raise InputError(f"`adapter` {adapter}: no weights there ({' or '.join(ADAPTER_WEIGHTS)}); was the "
+                         "training interrupted before it saved?", field="adapter")
+    return {"config": parsed, "record": read_record(path / records.TRAINING)}
 
 
-def resolve_prompt_style(prompt_style: str, model: str, adapter: dict | None) -> str:
+def resolve_prompt_style(prompt_style: str, model: str, adapter: dict | None, protocol: str = "bonito-hub") -> str:
     """auto: the prompt style the adapter's student was trained with (its training record);
-    without an adapter, chat when the model's tokenizer has a chat template, else plain."""
+    without an adapter, chat when the model's tokenizer has a chat template, else plain, or under
+    the paper's protocol instruct ("Instruct: ...\nAnswer:", how the paper prompts a pretrained
+    model it did not adapt)."""
     if prompt_style != "auto":
         return prompt_style
     record = (adapter or {}).get("record") or {}
@@ -85,28 +107,31 @@ def resolve_prompt_style(prompt_style: str, model: str, adapter: dict | None) ->
         return recorded
     from transformers import AutoTokenizer
 
-    return "chat" if getattr(AutoTokenizer.from_pretrained(model), "chat_template", None) else "plain"
+    if getattr(AutoTokenizer.from_pretrained(model), "chat_template", None):
+        return "chat"
+    return "instruct" if protocol == "paper" and adapter is None else "plain"
 
 
 def _scores(target: Target, results: dict) -> dict:
     per_template = {}
     for prompt in target.prompts:
-        row = results["results"][harness.task_name(target, prompt.name)]
+        row = results["results"][harness.task_name(target, prompt)]
         per_template[prompt.name] = {m: 100 * float(row[f"{key},none"])
                                      for m, key in harness.METRICS[target.kind].items()}
     mean = {m: statistics.fmean(s[m] for s in per_template.values()) for m in harness.METRICS[target.kind]}
     return {"per_template": per_template, "mean": mean}
 
 
-def _predictions(target: Target, samples: list[dict]) -> str:
+def _predictions(target: Target, prompt, samples: list[dict]) -> str:
     lines = []
     for s in sorted(samples, key=lambda s: s["doc_id"]):
         doc = s["doc"]
         if target.is_classification:
             log_probs = [float(r[0]) for r in s["filtered_resps"]]
             pick = max(range(len(log_probs)), key=log_probs.__getitem__)
-            row = {"doc_id": s["doc_id"], "label": doc["label"], "prediction": pick, "log_probs": log_probs,
-                   "correct": pick == doc["label"]}
+            label, choices = doc[f"label__{prompt.key}"], doc[f"choices__{prompt.key}"]
+            row = {"doc_id": s["doc_id"], "label": label, "choices": choices, "prediction": pick,
+                   "log_probs": log_probs, "correct": pick == label}
         else:
             text = s["filtered_resps"][0] if isinstance(s["filtered_resps"], list) else s["filtered_resps"]
             row = {"doc_id": s["doc_id"], "answers": doc["answers"], "prediction": str(text).strip(),
@@ -154,33 +179,43 @@ def evaluate(config: EvaluationConfig, output: str | Path, overwrite: bool = Fal
     check_model_available(model)
     if config.target in builtin_targets() and not config.data:
         hub.check_reachable(f"`target` {config.target} (or give a local copy with `data`)")
-    target = load_target(config.target, config.data)
-    prompt_style = resolve_prompt_style(config.prompt_style, model, adapter)
+    target = load_target(config.target, config.data, config.protocol)
+    prompt_style = resolve_prompt_style(config.prompt_style, model, adapter, target.protocol)
     backend = resolve_backend(config.backend)
     device = _device()
     dtype = config.dtype if config.dtype != "auto" or device == "cuda" else "float32"
     batch_size = config.batch_size or (8 if device == "cpu" else "auto")
-    rows = min(len(target.rows), config.limit or len(target.rows))
-    log.info("evaluating %s%s on %s (%d rows, %d prompts, %s prompt style, %s)", model,
-             f" + {config.adapter}" if config.adapter else "", target.title, rows, len(target.prompts),
-             prompt_style, backend)
+    rows = harness.rendered_rows(target, config.limit)
+    if backend == "vllm":  # lm-eval's vLLM model reads the prompt style as text
+        rows = harness.wrapped(rows, prompt_style)
+    max_prompt_tokens = harness.PAPER_MAX_PROMPT_TOKENS if target.protocol == "paper" else None
+    name, args = harness.model_spec(backend, model, config.adapter, dtype, prompt_style, max_prompt_tokens,
+                                    ((adapter or {}).get("config") or {}).get("r"))
+    log.info("evaluating %s%s on %s (%d rows, %d prompts, %s protocol, %s prompt style, %s)", model,
+             f" + {config.adapter}" if config.adapter else "", target.title, len(rows), len(target.prompts),
+             target.protocol, prompt_style, backend)
     with tempfile.TemporaryDirectory(prefix="bonito-eval-") as tmp:
-        group = harness.write_tasks(target, Path(tmp), prompt_style, config.limit)
-        results = harness.run_tasks(Path(tmp), group, backend, model, config.adapter, prompt_style, batch_size,
-                                    dtype, device, bars=console.bars_on(progress))
+        group = harness.write_tasks(target, Path(tmp), rows)
+        results = harness.run_tasks(Path(tmp), group, name, args, prompt_style, batch_size, device,
+                                    bars=console.bars_on(progress))
     scores = _scores(target, results)
+    limited = len(rows) < len(target.rows)
     record = make_record(
         config, packages=PACKAGES, started=started,
-        model=model, adapter=config.adapter, prompt_style=prompt_style, backend=backend, device=device,
+        model=model, adapter=config.adapter, prompt_style=prompt_style, protocol=target.protocol, backend=backend,
+        device=device, limited=limited,
         target={"name": target.name, "title": target.title, "kind": target.kind, "task_type": target.task_type,
-                "rows": rows, "source": target.source, "group": group, "prompts": [p.name for p in target.prompts]},
+                "rows": len(rows), "rows_in_target": len(target.rows), "source": target.source, "group": group,
+                "prompts": [p.name for p in target.prompts]},
         metrics=list(harness.METRICS[target.kind]), scores=scores,
+        lm_eval_command=harness.command(name, args, group, batch_size, prompt_style),
     )
     with staged(output) as folder:
-        harness.write_tasks(target, folder / "tasks", prompt_style, config.limit, data_at=output.absolute() / "tasks")
+        harness.write_tasks(target, folder / "tasks", rows, relative=True)
         (folder / "predictions").mkdir()
         for prompt in target.prompts:
-            samples = results["samples"][harness.task_name(target, prompt.name)]
-            (folder / "predictions" / f"{prompt.name}.jsonl").write_text(_predictions(target, samples), encoding="utf-8")
+            samples = results["samples"][harness.task_name(target, prompt)]
+            (folder / "predictions" / f"{prompt.key}.jsonl").write_text(_predictions(target, prompt, samples),
+                                                                         encoding="utf-8")
         write_record(folder / RECORD_NAME, record)
     return record

@@ -14,13 +14,14 @@ QA, and `answer` is a string or a list of acceptable strings.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
 
 from bonito_hub import resources
-from bonito_hub.errors import InputError
+from bonito_hub.errors import InputError, cause
 
 KINDS = ("classification", "exqa")
 
@@ -28,8 +29,14 @@ KINDS = ("classification", "exqa")
 @dataclass(frozen=True)
 class Prompt:
     name: str
-    text: str
+    text: str  # Jinja over a normalised row (bonito-hub's prompts) or over a raw row (the paper's)
     choices: tuple[str, ...] | None = None  # the words scored for each class, when not the row's
+    answer_choices: str | None = None  # the paper's: promptsource's answer_choices ("yes ||| no ||| maybe")
+
+    @property
+    def key(self) -> str:
+        """The prompt's name as it appears in task names and data fields."""
+        return re.sub(r"[^a-z0-9]+", "_", self.name.lower()).strip("_")
 
 
 @dataclass
@@ -42,6 +49,8 @@ class Target:
     rows: list[dict] = field(repr=False)
     source: dict = field(default_factory=dict)  # where the rows came from, for the record
     classes: list[str] | None = None  # fixed answer choices of a built-in classification target
+    protocol: str = "bonito-hub"  # "paper": the paper's prompts over `raw_rows`, as its code renders them
+    raw_rows: list[dict] = field(default_factory=list, repr=False)  # a built-in target's rows as on the Hub
 
     @property
     def is_classification(self) -> bool:
@@ -90,9 +99,19 @@ def normalise_builtin(spec: dict, rows) -> list[dict]:
     return out
 
 
-def load_builtin(name: str, data_files: str | None = None) -> Target:
+PROTOCOLS = ("paper", "bonito-hub")
+
+
+def paper_prompts(name: str) -> list[Prompt]:
+    from bonito_hub.evaluation.paper import paper_templates
+
+    return [Prompt(t["name"], t["jinja"], answer_choices=t.get("answer_choices")) for t in paper_templates()[name]]
+
+
+def load_builtin(name: str, data_files: str | None = None, protocol: str = "paper") -> Target:
     """A built-in target, read from the Hub (or from `data_files`, a local copy of its test split
-    in the same schema: .parquet, .arrow, .json or .jsonl)."""
+    in the same schema: .parquet, .arrow, .json or .jsonl), with the paper's prompts (`protocol`
+    "paper") or bonito-hub's ("bonito-hub")."""
     from datasets import load_dataset
 
     spec = builtin_targets()[name]
@@ -104,13 +123,22 @@ def load_builtin(name: str, data_files: str | None = None) -> Target:
         if builder is None:
             raise InputError(f"`data` {data_files}: give a .parquet, .arrow, .json or .jsonl file", field="data")
         rows = load_dataset(builder, data_files=str(path), split="train")
-        source = {"data_files": str(path.resolve())}
+        source = {"data_files": str(path)}  # as given: a record names no folder of this machine it was not given
     else:
-        rows = load_dataset(spec["dataset"], spec["config"], split=spec["split"], revision=spec.get("revision"))
+        try:
+            rows = load_dataset(spec["dataset"], spec["config"], split=spec["split"], revision=spec.get("revision"))
+        except Exception as exc:
+            from bonito_hub import hub
+
+            where = "is not in the local cache and HF_HUB_OFFLINE=1 is set" if hub.offline() else \
+                f"could not be read from the Hub ({cause(exc)})"
+            raise InputError(f"`target` {name}: its test set {spec['dataset']} ({spec['config']}) {where}; give a "
+                             "local copy of it with `data`", field="target") from None
         source = {k: spec.get(k) for k in ("dataset", "config", "split", "revision")}
-    return Target(name=name, title=spec["title"], kind=spec["kind"], task_type=spec["task_type"],
-                  prompts=prompt_family(spec["prompts"]), rows=normalise_builtin(spec, rows), source=source,
-                  classes=list(spec.get("classes") or []) or None)
+    prompts = paper_prompts(name) if protocol == "paper" else prompt_family(spec["prompts"])
+    return Target(name=name, title=spec["title"], kind=spec["kind"], task_type=spec["task_type"], prompts=prompts,
+                  rows=normalise_builtin(spec, rows), source=source, classes=list(spec.get("classes") or []) or None,
+                  protocol=protocol, raw_rows=rows.to_list() if protocol == "paper" else [])
 
 
 def _user_row(obj, where: str) -> dict:
@@ -126,6 +154,8 @@ def _user_row(obj, where: str) -> dict:
         choices = obj["choices"]
         if not isinstance(choices, list) or len(choices) < 2 or not all(isinstance(c, str) for c in choices):
             raise InputError(f"{where}: choices must be a list of at least two strings")
+        if len({c.strip() for c in choices}) != len(choices):
+            raise InputError(f"{where}: choices {choices} hold the same answer twice; a tie would be scored as right")
         if obj["answer"] not in choices:
             raise InputError(f"{where}: answer {obj['answer']!r} is not one of its choices {choices}")
         row.update(choices=choices, label=choices.index(obj["answer"]))
@@ -164,14 +194,21 @@ def load_user(path: str | Path) -> Target:
     family = "exqa" if kind == "exqa" else ("nli" if nli else "yes_no")
     task_type = {"exqa": "exqa", "nli": "nli", "yes_no": "ynqa"}[family]
     return Target(name=path.stem, title=path.name, kind=kind, task_type=task_type, prompts=prompt_family(family),
-                  rows=rows, source={"file": str(path.resolve())})
+                  rows=rows, source={"file": str(path)})
 
 
-def load_target(target: str, data_files: str | None = None) -> Target:
-    """`target`: a built-in name (see `builtin_targets()`) or the path of a JSON Lines file."""
+def load_target(target: str, data_files: str | None = None, protocol: str = "auto") -> Target:
+    """`target`: a built-in name (see `builtin_targets()`) or the path of a JSON Lines file.
+    `protocol`: "paper" (the paper's prompts; built-in targets only), "bonito-hub", or "auto"
+    (the paper's for a built-in target, bonito-hub's for a file of your own)."""
+    if protocol not in ("auto", *PROTOCOLS):
+        raise InputError(f"`protocol` must be auto, {', '.join(PROTOCOLS)}, got {protocol!r}", field="protocol")
     if target in builtin_targets():
-        return load_builtin(target, data_files)
+        return load_builtin(target, data_files, "paper" if protocol == "auto" else protocol)
     if data_files:
         raise InputError("`data` gives a local copy of a built-in target; for your own file pass it as `target`",
                          field="data")
+    if protocol == "paper":
+        raise InputError(f"`protocol` paper has prompts for the seven built-in targets only; {Path(target).name} "
+                         "is evaluated with bonito-hub's prompts (`protocol` bonito-hub)", field="protocol")
     return load_user(target)

@@ -17,7 +17,7 @@ from pathlib import Path
 from bonito_hub import hub
 from bonito_hub.console import get_logger
 from bonito_hub.errors import RecipeError, cause
-from bonito_hub.format import STUDENT_PROMPTS
+from bonito_hub.format import encode_prompt, encode_response
 from bonito_hub.training.config import RecipeConfig
 
 log = get_logger(__name__)
@@ -67,12 +67,12 @@ def load_training_data(args: RecipeConfig):
     return dict(loaded)
 
 
-def tokenize_pair(tokenizer, prompt: str, completion: str) -> dict:
-    """BOS + tokens(prompt), then tokens(completion) + EOS; labels -100 on the prompt part."""
-    prompt_ids = tokenizer(prompt, add_special_tokens=True)["input_ids"]
-    if tokenizer.bos_token_id is not None and (not prompt_ids or prompt_ids[0] != tokenizer.bos_token_id):
-        prompt_ids = [tokenizer.bos_token_id] + prompt_ids
-    completion_ids = tokenizer(completion, add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
+def tokenize_pair(tokenizer, prompt: str, completion: str, style: str | None = None) -> dict:
+    """BOS + tokens(prompt in `style`), then tokens(completion) + EOS; labels -100 on the prompt
+    part. The same functions (bonito_hub.format) give evaluation its prompts and scored answers,
+    so a student is scored on exactly the tokens it was trained to write."""
+    prompt_ids = encode_prompt(tokenizer, prompt, style)
+    completion_ids = encode_response(tokenizer, prompt, completion, style)
     return {"input_ids": prompt_ids + completion_ids, "labels": [-100] * len(prompt_ids) + completion_ids}
 
 
@@ -106,10 +106,10 @@ def prepare_dataset(dataset, objective: str, tokenizer, args: RecipeConfig, max_
             lambda i, o: {"prompt": [{"role": "user", "content": i}], "completion": [{"role": "assistant", "content": o}]},
             input_columns=["input", "output"], remove_columns=columns,
         )
-    template = STUDENT_PROMPTS[style] if objective == "student" else "{input}"
+    style = style if objective == "student" else None  # the generator reads its input as it is
 
     def encode(i, o):
-        pair = tokenize_pair(tokenizer, template.format(input=i), o)
+        pair = tokenize_pair(tokenizer, i, o, style)
         if max_length:
             pair = {k: v[:max_length] for k, v in pair.items()}
         return pair

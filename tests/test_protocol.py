@@ -1,0 +1,301 @@
+"""The paper's protocol, checked against the paper's own tools: its prompts render as promptsource
+0.2.3's `Template.apply` renders them (promptsource's own code, from its archive), `bonito
+evaluate` writes them character for character, and a student is scored on exactly the tokens its
+training put after the prompt, for every prompt style, on a SentencePiece-style tokenizer."""
+
+from __future__ import annotations
+
+import json
+import random
+import sys
+import tarfile
+import types
+from pathlib import Path
+
+import pytest
+
+from bonito_hub.evaluation import paper
+
+LONG = " ".join(f"word{i}" for i in range(600))  # 4,600 characters: promptsource cuts it at 2,048
+HUB_ROWS = {  # rows in the schema of BatsResearch/bonito-experiment-eval, one config a target
+    "pubmedqa": [
+        {"pubid": 1, "question": "Does the drug reduce attacks?", "final_decision": "yes", "long_answer": "It does.",
+         "context": {"contexts": ["Patients took the drug.", "Attacks fell."], "labels": ["M", "R"], "meshes": []}},
+        {"pubid": 2, "question": "Is the trial long?", "final_decision": "maybe", "long_answer": "Unclear.",
+         "context": {"contexts": [LONG, "The end."], "labels": ["M", "R"], "meshes": []}},
+    ],
+    "privacyqa": [
+        {"question": "Do you sell my data?", "text": "We never sell data ||| ever.", "answer": "Relevant"},
+        {"question": "Where is the office?", "text": "Cookies are stored for a year.", "answer": "Irrelevant"},
+    ],
+    "contractnli": [
+        {"premise": "The parties keep all information confidential.", "hypothesis": "Information may be shared.",
+         "label": 0},
+        {"premise": "The parties keep all information confidential.", "hypothesis": "Secrets are kept.", "label": 1},
+        {"premise": LONG, "hypothesis": "The agreement lasts five years.", "label": 2},
+    ],
+    "vitaminc": [
+        {"evidence": "The pier was built in 1894.", "claim": "The pier is from the 1890s.", "label": "SUPPORTS"},
+        {"evidence": "The pier was built in 1894.", "claim": "The pier is new.", "label": "REFUTES"},
+        {"evidence": "The pier was built in 1894.", "claim": "The pier is blue.", "label": "NOT ENOUGH INFO"},
+    ],
+}
+SQUAD_ROWS = [
+    {"id": "a", "title": "t", "context": "In 1894 a storm destroyed the old wooden pier.",
+     "question": "What did the storm destroy?", "answers": {"text": ["the old wooden pier", "pier"], "answer_start": [27, 36]}},
+    {"id": "b", "title": "t", "context": "The council built a stone one.", "question": "Who built it?",
+     "answers": {"text": ["The council", "council"], "answer_start": [0, 4]}},
+]
+for name in ("squadshifts_nyt", "squadshifts_amazon", "squadshifts_reddit"):
+    HUB_ROWS[name] = SQUAD_ROWS
+
+
+@pytest.fixture(scope="module")
+def promptsource_module(promptsource_dir, tmp_path_factory):
+    """promptsource 0.2.3's templates.py, its own code, from the archive (the package itself cannot
+    be installed next to the current stack)."""
+    folder = tmp_path_factory.mktemp("promptsource")
+    archive = next(Path(promptsource_dir).glob("promptsource-0.2.3.tar.gz"))
+    with tarfile.open(archive) as tar:
+        member = tar.getmember("promptsource-0.2.3/promptsource/templates.py")
+        (folder / "templates.py").write_bytes(tar.extractfile(member).read())
+    stub = types.ModuleType("pkg_resources")  # it only asks where its template folder is
+    stub.resource_filename = lambda *args: str(folder)
+    saved = sys.modules.get("pkg_resources")
+    sys.modules["pkg_resources"] = stub
+    try:
+        import importlib.util
+
+        spec = importlib.util.spec_from_file_location("promptsource_templates_0_2_3", folder / "templates.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    finally:
+        if saved is not None:
+            sys.modules["pkg_resources"] = saved
+        else:
+            sys.modules.pop("pkg_resources")
+    return module
+
+
+def test_the_paper_prompts_render_as_promptsource_applies_them(promptsource_module):
+    checked = 0
+    for target, templates in paper.paper_templates().items():
+        for template in templates:
+            theirs = promptsource_module.Template(template["name"], template["jinja"], reference="",
+                                                  answer_choices=template["answer_choices"])
+            for i, row in enumerate(HUB_ROWS[target]):
+                promptsource_module.env.filters["choice"] = random.Random(f"{target}/{i}").choice  # same draws
+                prompt, gold = theirs.apply(dict(row))
+                choices = theirs.get_answer_choices_list(dict(row))
+                assert paper.render(template, dict(row), random.Random(f"{target}/{i}")) == (prompt, gold, choices)
+                checked += 1
+    assert checked == 5 * sum(len(rows) for rows in HUB_ROWS.values())
+
+
+def test_the_squadshifts_prompts_are_promptsources(templates):
+    names = ["after", "exam", "wondered", "pick_one_answer", "question_num_hint_answer"]
+    ours = paper.paper_templates()
+    for target, config, swap in [("squadshifts_nyt", "nyt", None), ("squadshifts_amazon", "amazon", None),
+                                 ("squadshifts_reddit", "amazon", ("Amazon", "Reddit"))]:
+        theirs = {t.name: t.jinja for t in templates[f"squadshifts/{config}"]}
+        expected = [theirs[n].replace(*swap) if swap else theirs[n] for n in names]
+        assert [t["name"] for t in ours[target]] == names and [t["jinja"] for t in ours[target]] == expected
+
+
+def write_rows(path: Path, rows: list[dict]) -> str:
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return str(path)
+
+
+@pytest.mark.parametrize("target", ["pubmedqa", "contractnli"])
+def test_bonito_evaluate_writes_the_papers_prompts_character_for_character(target, tiny_llama, tmp_path, capsys):
+    from bonito_hub.cli import main
+
+    data = write_rows(tmp_path / "test.jsonl", HUB_ROWS[target])
+    out = tmp_path / "eval"
+    assert main(["evaluate", "--model", tiny_llama, "--target", target, "--data", data, "--output", str(out),
+                 "--no-progress"]) == 0
+    rows = [json.loads(line) for line in (out / "tasks" / f"bonito_{target}.jsonl").read_text().splitlines()]
+    if target == "pubmedqa":
+        first = rows[0]
+        assert first["prompt__given_a_passage_question_at_end"] == (
+            "Given a passage: Patients took the drug. Attacks fell.\n\nAnswer the question: Does the drug reduce "
+            "attacks?\n\nSummarize the above answer as YES, NO, or MAYBE?")
+        assert first["prompt__im_a_doctor"] == (
+            'I\'m a doctor and I want to answer the question "Does the drug reduce attacks?" using The following '
+            "passage:\n\nPatients took the drug. Attacks fell.\n\nSummarize the above answer as YES, NO, or MAYBE?")
+        assert first["choices__please_answer"] == ["yes", "no", "maybe"] and first["label__please_answer"] == 0
+        assert rows[1]["label__im_a_doctor"] == 2
+        cut = rows[1]["prompt__what_is_the_answer"]
+        assert "word260" in cut and "word300" not in cut and "..." in cut  # promptsource's 2,048-character cut
+    else:
+        third = rows[2]
+        assert rows[0]["prompt__prompt_1"] == ('Suppose The parties keep all information confidential. Can we infer '
+                                               'that "Information may be shared."? yes, no or maybe?')
+        assert rows[1]["prompt__prompt_3"] == ('Take the following as truth: The parties keep all information '
+                                               'confidential. Then the following statement: "Secrets are kept." is '
+                                               'true, false, or inconclusive?')
+        assert rows[0]["choices__prompt_1"] == ["No", "Yes", "Maybe"] and rows[0]["label__prompt_1"] == 0
+        assert rows[1]["choices__prompt_4"] == ["False", "True", "Inconclusive"] and rows[1]["label__prompt_4"] == 1
+        assert third["label__prompt_5"] == 2 and third["prompt__prompt_2"].endswith(
+            '... \n\nQuestion: Does this imply that "The agreement lasts five years."? yes, no or maybe?')
+    record = json.loads((out / "scores.json").read_text())
+    assert record["protocol"] == "paper" and record["prompt_style"] == "instruct"  # a pretrained model, unadapted
+    assert "max_prompt_tokens=1024" in record["lm_eval_command"] and "prompt_style=instruct" in record["lm_eval_command"]
+    assert len(record["scores"]["per_template"]) == 5 and "paper protocol" in capsys.readouterr().out
+
+
+def test_the_paper_scores_extractive_qa_on_the_first_gold_answer(tmp_path):
+    from bonito_hub.evaluation import harness
+    from bonito_hub.evaluation.targets import load_target
+
+    data = write_rows(tmp_path / "nyt.jsonl", SQUAD_ROWS)
+    paper_rows = harness.rendered_rows(load_target("squadshifts_nyt", data))
+    ours = harness.rendered_rows(load_target("squadshifts_nyt", data, protocol="bonito-hub"))
+    assert paper_rows[0]["answers"] == ["the old wooden pier"] and ours[0]["answers"] == ["the old wooden pier", "pier"]
+    assert paper_rows[0]["prompt__after"] == ("After reading the following paragraph, please answer this question: "
+                                              "What did the storm destroy?\n\nIn 1894 a storm destroyed the old wooden "
+                                              "pier.")
+    assert paper_rows[0]["prompt__question_num_hint_answer"].split(" ", 1)[0] in ("Question", "Problem")
+    assert harness.rendered_rows(load_target("squadshifts_nyt", data)) == paper_rows  # seeded: the same each run
+
+
+# --- train and evaluation agree, token for token ---------------------------------------------------
+
+def sentencepiece_tokenizer(chat_template: str | None = None):
+    """A SentencePiece-style tokenizer built here: a Unigram model whose words start with "▁",
+    byte fallback, BOS added in front, as Mistral's and Llama-2's."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    from bonito_hub.testing import BASE_TEXT
+
+    tok = Tokenizer(models.Unigram())
+    tok.pre_tokenizer = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="first")
+    tok.decoder = decoders.Metaspace(replacement="▁", prepend_scheme="first")
+    trainer = trainers.UnigramTrainer(vocab_size=400, special_tokens=["<unk>", "<s>", "</s>"], unk_token="<unk>",
+                                      byte_fallback=True, initial_alphabet=list("abcdefghijklmnopqrstuvwxyz:?<>|\n"))
+    tok.train_from_iterator([BASE_TEXT, "Instruct: Answer: <|input|> <|output|> yes no maybe Yes No"] * 20, trainer)
+    tok.post_processor = processors.TemplateProcessing(single="<s> $A", special_tokens=[("<s>", tok.token_to_id("<s>"))])
+    fast = PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<s>", eos_token="</s>", unk_token="<unk>",
+                                   pad_token="</s>")
+    if chat_template:
+        fast.chat_template = chat_template
+    return fast
+
+
+CHAT = ("{% for m in messages %}{% if m['role'] == 'user' %}{{ bos_token }}[INST] {{ m['content'] }} [/INST]"
+        "{% else %}{{ m['content'] }}{{ eos_token }}{% endif %}{% endfor %}")
+
+
+@pytest.mark.parametrize("style", ["plain", "bonito", "instruct", "chat"])
+def test_evaluation_scores_exactly_the_tokens_training_put_after_the_prompt(style, tmp_path):
+    import datasets
+    from types import SimpleNamespace
+
+    from bonito_hub import training
+    from bonito_hub.evaluation.model import BonitoLM
+
+    tok = sentencepiece_tokenizer(CHAT if style == "chat" else None)
+    prompt, response = "Is the pier made of stone?\nAnswer with yes or no.", "yes"
+    split = datasets.Dataset.from_dict({"input": [prompt], "output": [response]})
+    args = training.RecipeConfig(prompt_style=style)
+    if style == "chat":  # TRL tokenises conversational prompt-completion rows itself
+        from trl import SFTConfig, SFTTrainer
+
+        from bonito_hub.testing import make_tiny_llama
+
+        model = make_tiny_llama(tmp_path / "m", tokenizer=tok)
+        data = training.prepare_dataset(split, "student", tok, args)
+        trainer = SFTTrainer(model=str(model), args=SFTConfig(output_dir=str(tmp_path / "o"), use_cpu=True,
+                                                              report_to="none", max_length=None),
+                             train_dataset=data, processing_class=tok)
+        row = trainer.train_dataset[0]
+        mask = [label != -100 for label in row["labels"]] if "labels" in row else row["completion_mask"]  # TRL 1.16; 1.10
+        trained = [t for t, m in zip(row["input_ids"], mask) if m]
+    else:
+        row = training.prepare_dataset(split, "student", tok, args)[0]
+        trained = [t for t, label in zip(row["input_ids"], row["labels"]) if label != -100]
+    model = SimpleNamespace(tokenizer=tok, prompt_style=style, max_prompt_tokens=None)
+    context, scored = BonitoLM._encode_pair(model, prompt, response)
+    assert scored == trained and scored[-1] == tok.eos_token_id
+    assert tok.convert_ids_to_tokens(scored)[0].startswith("▁") or style == "chat"
+    assert context[0] == tok.bos_token_id
+    if style in ("plain", "instruct"):  # what lm-eval's own hf model scores: the prompt and answer run together
+        whole = tok(context_text := tok.decode(context, skip_special_tokens=True) + response)["input_ids"]
+        assert whole[len(tok(context_text[:-len(response)])["input_ids"]):] != scored
+
+
+# --- bad inputs, each one line ------------------------------------------------------------------
+
+def test_bad_evaluation_inputs_are_one_line_each(tiny_llama, tmp_path, capsys, monkeypatch):
+    from bonito_hub.cli import main
+
+    yn = tmp_path / "yn.jsonl"
+    yn.write_text(json.dumps({"passage": "P.", "question": "Q?", "choices": ["yes", "yes"], "answer": "yes"}) + "\n")
+    corrupt = tmp_path / "corrupt"
+    corrupt.mkdir()
+    (corrupt / "adapter_config.json").write_text("{not json")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "adapter_config.json").write_text(json.dumps({"base_model_name_or_path": tiny_llama, "r": 8}))
+    good = tmp_path / "good.jsonl"
+    good.write_text(json.dumps({"passage": "P.", "question": "Q?", "choices": ["yes", "no"], "answer": "yes"}) + "\n")
+    cases = [
+        (["--model", tiny_llama, "--target", str(yn)], "hold the same answer twice"),
+        (["--adapter", str(corrupt), "--target", str(good)], "its adapter_config.json is not readable"),
+        (["--adapter", str(empty), "--target", str(good)], "no weights there (adapter_model.safetensors"),
+        (["--target", str(good)], "give --model, --adapter, or both"),
+        (["--model", tiny_llama, "--target", str(good), "--protocol", "paper"], "--protocol paper has prompts for the "
+                                                                                "seven built-in targets only"),
+    ]
+    for args, said in cases:
+        assert main(["evaluate", *args, "--output", str(tmp_path / "out")]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and said in err, err
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # and an empty cache for the built-in targets
+    assert main(["evaluate", "--model", tiny_llama, "--target", "privacyqa", "--output", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--target privacyqa: its test set" in err and "HF_HUB_OFFLINE=1 is set" in err
+    assert "generation" not in err and not (tmp_path / "out").exists()
+
+
+def test_a_limited_evaluation_is_marked_and_kept_out_of_the_model_index(tiny_llama, tmp_path, capsys):
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    from bonito_hub.cli import main
+
+    torch.manual_seed(0)
+    get_peft_model(AutoModelForCausalLM.from_pretrained(tiny_llama), LoraConfig(r=2, target_modules="all-linear")) \
+        .save_pretrained(tmp_path / "adapter")
+    data = write_rows(tmp_path / "test.jsonl", HUB_ROWS["contractnli"])
+    for step, extra in (("after", ["--adapter", str(tmp_path / "adapter")]), ("before", ["--model", tiny_llama])):
+        assert main(["evaluate", *extra, "--target", "contractnli", "--data", data, "--limit", "2", "--output",
+                     str(tmp_path / step), "--no-progress"]) == 0
+    base = ["push", "adapter", str(tmp_path / "adapter"), "--repo-id", "me/nli", "--base-model", "org/tiny",
+            "--dry-run", "--scores", str(tmp_path / "after" / "scores.json"), "--baseline-scores",
+            str(tmp_path / "before" / "scores.json")]
+    capsys.readouterr()
+    assert main(base) == 0
+    card = capsys.readouterr().out
+    assert "only the first 2 of 3, a quick look, not the protocol" in card and "model-index:" not in card
+    assert "org/tiny (before)" in card and "the paper's prompts and protocol" in card and str(tmp_path) not in card
+    assert 'from_pretrained("me/nli")' in card and "REPO_ID" not in card
+    assert main(base + ["--index-limited"]) == 0 and "model-index:" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_adapt_scores_the_unadapted_student_as_the_paper_does(tiny_bonito, tiny_llama, docs_jsonl, tmp_path):
+    from bonito_hub.cli import main
+
+    data = write_rows(tmp_path / "test.jsonl", HUB_ROWS["pubmedqa"])
+    out = tmp_path / "run"
+    assert main(["adapt", "--corpus", docs_jsonl, "--task-type", "ynqa", "--generator", tiny_bonito, "--student",
+                 tiny_llama, "--target", "pubmedqa", "--target-data", data, "--recipe", "smoke/student",
+                 "--recipe-arg", "max_steps=2", "--output", str(out), "--backend", "transformers", "--preset", "paper",
+                 "--no-progress"]) == 0
+    before, after = (json.loads((out / s / "scores.json").read_text()) for s in ("before", "after"))
+    assert before["protocol"] == after["protocol"] == "paper"
+    assert before["prompt_style"] == "instruct" and after["prompt_style"] == "plain"  # as trained (smoke: plain)
