@@ -169,8 +169,28 @@ def progress_bar(iterable=None, *, enabled: bool | None = True, **kwargs):
 KNOWN_NOISE = (r"`gradient_checkpointing` is deprecated", r"`is_gradient_checkpointing` is deprecated")
 
 
+# Log lines of other libraries that say nothing true of a bonito-hub run: TRL 1.10 warns that
+# padding-free batches want Flash Attention, while the recipes' padding-free batches reach the same
+# loss as padded ones with SDPA (benchmarks/train.py), and TRL 1.16 no longer says it.
+KNOWN_LOG_NOISE = {"trl.trainer.sft_trainer": ("Padding-free training is enabled, but the attention implementation",)}
+
+
+class _DropKnown(logging.Filter):
+    def __init__(self, prefixes: tuple[str, ...]):
+        super().__init__()
+        self.prefixes = prefixes
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = str(record.msg)  # accelerate's logger may put "[RANK 0] " in front
+        return not any(prefix in message for prefix in self.prefixes)
+
+
 def silence_known_noise() -> None:
     import warnings
 
     for message in KNOWN_NOISE:
         warnings.filterwarnings("ignore", message=message, category=FutureWarning)
+    for name, prefixes in KNOWN_LOG_NOISE.items():
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, _DropKnown) for f in logger.filters):
+            logger.addFilter(_DropKnown(prefixes))
