@@ -50,6 +50,11 @@ def _chat(tokenizer, messages: list[dict], generation_prompt: bool) -> list[int]
     return _ids(tokenizer.apply_chat_template(messages, add_generation_prompt=generation_prompt, tokenize=True))
 
 
+def styled(text: str, style: str) -> str:
+    """The text of a prompt in a prompt style other than chat (plain, bonito, instruct)."""
+    return STUDENT_PROMPTS[style].format(input=text.strip())
+
+
 def encode_prompt(tokenizer, text: str, style: str | None = None, max_tokens: int | None = None) -> list[int]:
     """The tokens a model reads before its response: in `style` (None: the text as it is, as the
     generator reads its input), BOS first; at most `max_tokens` of them, cut at the end as the
@@ -57,7 +62,7 @@ def encode_prompt(tokenizer, text: str, style: str | None = None, max_tokens: in
     if style == "chat":
         ids = _chat(tokenizer, [{"role": "user", "content": text}], generation_prompt=True)
     else:
-        prompt = STUDENT_PROMPTS[style].format(input=text.strip()) if style else text
+        prompt = styled(text, style) if style else text
         ids = _ids(tokenizer(prompt, add_special_tokens=True))
         if tokenizer.bos_token_id is not None and (not ids or ids[0] != tokenizer.bos_token_id):
             ids = [tokenizer.bos_token_id] + ids

@@ -32,6 +32,17 @@ def check_model_available(model, flag: str = "`model`") -> None:
         hub.check_reachable(f"{flag} {model}")
 
 
+def same_model(a: str, b: str) -> bool:
+    """Two names of one model (or adapter): the same string, the same folder, or a folder named as
+    the other's last part (a local copy of ORG/NAME in a folder NAME)."""
+    if a == b:
+        return True
+    pa, pb = Path(a).expanduser(), Path(b).expanduser()
+    if pa.exists() and pb.exists():
+        return pa.resolve() == pb.resolve()
+    return pa.name == pb.name
+
+
 BACKENDS = ("auto", "transformers", "vllm")  # the engines a model can run on, here and in lm-eval
 
 

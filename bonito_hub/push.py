@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bonito_hub import hub, records
+from bonito_hub.models import same_model
 from bonito_hub.privacy import make_public
 from bonito_hub.console import get_logger
 from bonito_hub.errors import PushError, cause
@@ -186,18 +187,11 @@ def load_scores(path: str) -> dict:
     return record
 
 
-def _same_folder(a: str | None, b: Path) -> bool:
-    if not a:
-        return False
-    path = Path(a).expanduser()
-    return path.resolve() == b.resolve() if path.exists() else path.name == b.name
-
-
 def check_scores(evaluation: dict, adapter: Path) -> None:
     """Scores a card may report as this adapter's: `after` scored this adapter, and `before`, when
     given, scored its base model alone on the same target."""
     after, before = evaluation["after"], evaluation.get("before")
-    if not _same_folder(after.get("adapter"), adapter):
+    if not after.get("adapter") or not same_model(after["adapter"], str(adapter)):
         who = f"the adapter {Path(after['adapter']).name!r}" if after.get("adapter") else "the base model alone"
         raise PushError(f"`scores` are of {who}, not of the adapter {adapter.name!r}: evaluate it with "
                         f"`bonito evaluate --adapter {adapter.name}`", field="scores")

@@ -31,7 +31,7 @@ import yaml
 
 from bonito_hub.errors import InputError, RunError, cause
 from bonito_hub.evaluation.targets import Target
-from bonito_hub.format import STUDENT_PROMPTS
+from bonito_hub.format import styled
 
 HOOKS_MODULE = "bonito_hooks"
 MAX_NEW_TOKENS = 25  # the paper's extractive-QA decoding budget
@@ -96,9 +96,7 @@ def wrapped(rows: list[dict], prompt_style: str) -> list[dict]:
     bonito-hf (vLLM): chat is left to lm-eval's apply_chat_template."""
     if prompt_style == "chat":
         return rows
-    template = STUDENT_PROMPTS[prompt_style]
-    return [{k: template.format(input=v.strip()) if k.startswith("prompt__") else v for k, v in r.items()}
-            for r in rows]
+    return [{k: styled(v, prompt_style) if k.startswith("prompt__") else v for k, v in r.items()} for r in rows]
 
 
 def _yaml(config: dict, functions: dict[str, str]) -> str:

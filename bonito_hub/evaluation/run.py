@@ -23,7 +23,7 @@ from bonito_hub.evaluation import harness
 from bonito_hub.evaluation.targets import Target, builtin_targets, load_target
 from bonito_hub.folders import Ownership, claim_output, staged
 from bonito_hub.format import PROMPT_STYLES
-from bonito_hub.models import check_model_available, resolve_backend
+from bonito_hub.models import check_model_available, resolve_backend, same_model
 from bonito_hub.records import make_record, read_record, write_record
 
 RECORD_NAME = records.SCORES
@@ -144,17 +144,6 @@ def _device() -> str:
     import torch
 
     return "cuda" if torch.cuda.is_available() else "cpu"
-
-
-def same_model(a: str, b: str) -> bool:
-    """Two names of one model: the same string, the same folder, or a folder named as the Hub id's
-    repo (a local copy of ORG/NAME in a folder NAME)."""
-    if a == b:
-        return True
-    pa, pb = Path(a).expanduser(), Path(b).expanduser()
-    if pa.exists() and pb.exists():
-        return pa.resolve() == pb.resolve()
-    return pa.name == pb.name
 
 
 def evaluate(config: EvaluationConfig, output: str | Path, overwrite: bool = False, progress: bool = True) -> dict:

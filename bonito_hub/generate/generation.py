@@ -106,7 +106,7 @@ def generate(config: GenerateConfig, engine=None, *, on_chunk=None) -> GenerateR
         from bonito_hub.generate.run import GenerationRun
 
         engine = engine if engine is not None else make_engine(config.model, config.backend, **config.engine_options())
-        run = GenerationRun(engine, texts, config.output, config.run)
+        run = GenerationRun(engine, texts, config.output, config.run, folder=folder)
         funnel = run.run(shard=config.shard, overwrite=config.overwrite, progress=config.progress, on_chunk=on_chunk)
         engine_name = engine.name
     result = GenerateResult(Path(config.output), funnel, engine_name, folder.data_files())

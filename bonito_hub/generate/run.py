@@ -45,9 +45,12 @@ class DocumentPassage:
 class GenerationRun:
     """A run of `engine` over `texts` into `output`, with `config`."""
 
-    def __init__(self, engine: Engine, texts, output, config: RunConfig):
+    def __init__(self, engine: Engine, texts, output, config: RunConfig, folder: RunFolder | None = None):
+        """`folder`: the run's RunFolder when the caller has made it already (its chunks are cut
+        once, not again)."""
         self.engine, self.config = engine, config
-        self.folder = RunFolder(texts, output, config, engine.model_name, engine.name)
+        self.folder = folder or RunFolder(texts, output, config, engine.model_name, engine.name)
+        self.folder.engine_name = engine.name
         budget = config.max_passage_tokens
         if budget is None:
             overhead = len(engine.tokenizer(generator_input(config.task_type, "x"))["input_ids"])
