@@ -61,6 +61,11 @@ class PushError(BonitoError):
     """A push that cannot start, or that the Hub refused."""
 
 
+class ServerError(BonitoError):
+    """An OpenAI-compatible server that cannot be used: unreachable, refusing the key, not serving
+    the model, or failing a request more times than it is retried."""
+
+
 class HubUnreachable(BonitoError):
     """The Hub is needed and cannot be reached."""
 

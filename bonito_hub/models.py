@@ -44,6 +44,7 @@ def same_model(a: str, b: str) -> bool:
 
 
 BACKENDS = ("auto", "transformers", "vllm")  # the engines a model can run on, here and in lm-eval
+GENERATION_BACKENDS = (*BACKENDS, "openai")  # generation also takes a model someone serves
 
 
 def vllm_available() -> bool:

@@ -167,3 +167,12 @@ def hub_server(monkeypatch):
         monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_DISABLE_XET", True)
         monkeypatch.setattr(hub, "_reachable", {})
         yield server
+
+
+@pytest.fixture(autouse=True)
+def fresh_deprecations():
+    """Each test sees deprecation warnings as a new process would (they are said once a process)."""
+    from bonito_hub import console
+
+    console._said.clear()
+    yield

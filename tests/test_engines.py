@@ -9,7 +9,8 @@ import pytest
 from bonito_hub.cli import main
 from bonito_hub.format import generator_input
 from bonito_hub.generate import Bonito, SamplingConfig
-from bonito_hub.generate.engines import TransformersEngine, VllmEngine, make_engine
+from bonito_hub.generate.backends import make_engine
+from bonito_hub.generate.engines import TransformersEngine, VllmEngine
 
 STANDINS = Path(__file__).parent / "standins"
 

@@ -13,7 +13,7 @@ class Generate(Command):
 
     def add_arguments(self, g) -> None:
         from bonito_hub import tasks
-        from bonito_hub.generate import BACKENDS, CHUNK_TOKENS, FILTERS, FORMAT_ALIASES, FORMATS, generation_presets
+        from bonito_hub.generate import GENERATION_BACKENDS, CHUNK_TOKENS, FILTERS, FORMAT_ALIASES, FORMATS, generation_presets
 
         table = generation_presets()
         g.add_argument("--model", required=True, help="task generator: a local folder or a Hub id")
@@ -37,19 +37,32 @@ class Generate(Command):
         g.add_argument("--top-p", type=float, help="nucleus sampling (preset default: 0.95, paper: 0.5)")
         g.add_argument("--max-tokens", type=int, help="new tokens per generation (preset: 256)")
         g.add_argument("--seed", type=int, default=0, help="sampling seed; chunk k samples with a seed from (seed, k)")
-        g.add_argument("--backend", choices=BACKENDS, default="auto",
-                       help="auto: vLLM when it is installed and a GPU is visible, else transformers")
+        g.add_argument("--backend", choices=GENERATION_BACKENDS, default="auto",
+                       help="auto: vLLM when it is installed and a GPU is visible, else transformers; openai: a "
+                            "model an OpenAI-compatible server serves (--base-url)")
         e = g.add_argument_group("engine options (each applies to the engine named; giving one to the other is an "
                                  "error)")
         e.add_argument("--batch-size", type=int, help="transformers: most prompts a batch (default: 24 on a CPU, "
                        "on a GPU as many as 40%% of free memory holds, at most 512)")
         e.add_argument("--tensor-parallel-size", type=int, help="vLLM: GPUs per model")
         e.add_argument("--gpu-memory-utilization", type=float, help="vLLM: share of GPU memory it may take")
-        e.add_argument("--max-model-len", type=int, help="vLLM: context length (smaller saves KV-cache memory)")
+        e.add_argument("--max-model-len", type=int, help="vLLM: context length (smaller saves KV-cache memory); "
+                       "openai: the server's context length when its /models does not say it")
         e.add_argument("--dtype", help="both: weights' dtype (auto, bfloat16, float16, float32)")
         e.add_argument("--engine-arg", dest="engine_args", action="append", default=[], metavar="KEY=VALUE",
                        help="both, repeatable: passed to vllm.LLM(...) or AutoModelForCausalLM.from_pretrained(...); "
                             "VALUE is read as YAML (8, 0.5, true, {a: 1})")
+        o = g.add_argument_group("OpenAI-compatible server (--backend openai; pip install 'bonito-hub[openai]'): vLLM "
+                                 "serve, SGLang, TGI, llama.cpp, Ollama, transformers serve or a hosted endpoint")
+        o.add_argument("--base-url", metavar="URL", help="the server's API root, e.g. http://127.0.0.1:8000/v1 "
+                       "(--model is the model's name there)")
+        o.add_argument("--api-key-env", metavar="NAME", help="environment variable holding the API key (the key is "
+                       "never a flag, never printed or written; default: no key)")
+        o.add_argument("--concurrency", type=int, help="requests in flight (default: 32)")
+        o.add_argument("--request-timeout", type=float, metavar="SECONDS",
+                       help="seconds a request may take before it is retried (default: 300)")
+        o.add_argument("--tokenizer", help="openai, transformers: the model's tokenizer, a folder or Hub id, which "
+                       "cuts passages to fit (default: --model)")
         g.add_argument("--shard", default="0/1", help="i/N: take the i-th of N disjoint parts of the input")
         g.add_argument("--chunk-tokens", type=int, default=CHUNK_TOKENS,
                        help=f"passage tokens a written chunk holds, about 4 characters each (default: {CHUNK_TOKENS})")

@@ -24,7 +24,7 @@ class Bonito:
     def __init__(self, model, backend: str = "auto", engine=None, ray: bool = False, **engine_kwargs):
         """The engine loads here, once for every `generate_tasks` call (`engine_kwargs` go to it);
         with `ray`, none loads here: each Ray worker loads its own, with the same options."""
-        from bonito_hub.generate.engines import make_engine
+        from bonito_hub.generate.backends import make_engine
 
         self.model, self.backend, self.ray, self.engine_kwargs = model, backend, ray, engine_kwargs
         if ray:

@@ -31,7 +31,7 @@ def write_generation_card(folder: Path, record: dict, funnel: dict, data_files: 
     )
     card = DatasetCard.from_template(
         data, template_str=resources.read_text("cards/generated.md"), run=run, funnel=funnel,
-        model=record["model"], num_documents=record["input"]["num_documents"], partial=not funnel["complete"],
+        model=record["model"], server=record.get("server"), num_documents=record["input"]["num_documents"], partial=not funnel["complete"],
         fingerprint=record["input"].get("fingerprint"), examples=examples,
         task_type_full=tasks.full_name(run["task_type"]), where=where or Path(folder).name,
         prompt_columns="`prompt`/`completion`" if run["format"] == "standard" else "`messages`",

@@ -47,7 +47,7 @@ class ChunkWorker:
         import ray
 
         from bonito_hub import console
-        from bonito_hub.generate.engines import make_engine
+        from bonito_hub.generate.backends import make_engine
         from bonito_hub.generate.run import GenerationRun
 
         console.configure(verbosity=-1, progress=False)

@@ -133,10 +133,10 @@ def parse_shard(shard) -> tuple[int, int]:
     return int(index), int(count)
 
 
-# Options that only one engine understands; the rest of ENGINE_OPTIONS (`dtype`, `engine_args`)
-# both take: vLLM passes `engine_args` to `vllm.LLM`, transformers to `from_pretrained`.
+# The engine options of a config; each engine takes some of them (backends.ENGINE_TAKES) and
+# make_engine refuses one that the chosen engine does not take.
 ENGINE_OPTIONS = ("batch_size", "tensor_parallel_size", "gpu_memory_utilization", "max_model_len", "dtype",
-                  "engine_args")
+                  "engine_args", "base_url", "api_key_env", "concurrency", "tokenizer", "request_timeout")
 RAY_OPTIONS = ("ray_address", "workers", "gpus_per_worker")
 
 
@@ -158,8 +158,11 @@ class GenerateConfig:
         format: "standard" (prompt/completion) or "conversational" (messages).
         chunk_docs, chunk_tokens, max_passage_tokens: how the corpus is cut (see RunConfig).
         shard: (i, N) or "i/N": only the chunks k with k % N == i.
-        backend: "auto", "transformers" or "vllm"; batch_size ... engine_args: engine options,
-            each only for the engine that takes it (None: not set).
+        backend: "auto", "transformers", "vllm" or "openai" (a server); batch_size ...
+            request_timeout: engine options, each only for the engines that take it (None: not set;
+            bonito_hub.generate.backends.ENGINE_TAKES). The openai engine takes base_url (the API
+            root), api_key_env (the variable holding the key), concurrency (requests in flight),
+            tokenizer (the served model's, to cut passages), max_model_len and request_timeout.
         overwrite: replace a folder holding another run of ours.
         push_to_hub, public: push the finished run to this repo (private unless public).
         ray, ray_address, workers, gpus_per_worker, cpus_per_worker: run the chunks on Ray.
@@ -195,6 +198,11 @@ class GenerateConfig:
     max_model_len: int | None = None
     dtype: str | None = None
     engine_args: dict | None = None
+    base_url: str | None = None
+    api_key_env: str | None = None
+    concurrency: int | None = None
+    tokenizer: Any = None
+    request_timeout: float | None = None
     overwrite: bool = False
     push_to_hub: str | None = None
     public: bool = False
@@ -209,11 +217,16 @@ class GenerateConfig:
 
     def __post_init__(self):
         from bonito_hub.generate.presets import resolve
-        from bonito_hub.models import BACKENDS
+        from bonito_hub.models import GENERATION_BACKENDS
 
         self.shard = parse_shard(self.shard)
-        if self.backend not in BACKENDS:
-            raise ConfigError(f"`backend` must be one of {', '.join(BACKENDS)}, got {self.backend!r}", field="backend")
+        if self.backend not in GENERATION_BACKENDS:
+            raise ConfigError(f"`backend` must be one of {', '.join(GENERATION_BACKENDS)}, got {self.backend!r}",
+                              field="backend")
+        if self.concurrency is not None:
+            _require(self.concurrency >= 1, "concurrency", "at least 1", self.concurrency)
+        if self.request_timeout is not None:
+            _require(self.request_timeout > 0, "request_timeout", "more than 0", self.request_timeout)
         sampling, preset_filters = resolve(self.preset, {"n": self.n, "temperature": self.temperature,
                                                          "top_p": self.top_p, "max_tokens": self.max_tokens},
                                            self.no_filter)

@@ -1,4 +1,5 @@
-"""Generation engines: vLLM on a GPU (throughput), transformers anywhere else.
+"""Generation engines in this process: vLLM on a GPU (throughput), transformers anywhere else.
+(A served model's engine is server.py's; backends.py picks the engine for a `backend`.)
 
 Both are an `Engine`: they take the same prompts and SamplingConfig and return, per prompt, its
 `n` sampled texts. Everything around them (prompts, passages, filters, resume) is shared and
@@ -12,7 +13,7 @@ from typing import Any, Callable, ClassVar, Protocol, runtime_checkable
 
 from bonito_hub.errors import ConfigError, ModelLoadError, cause
 from bonito_hub.generate.config import SamplingConfig
-from bonito_hub.models import BACKENDS, check_model_source, resolve_backend, vllm_available  # noqa: F401
+
 
 
 @runtime_checkable
@@ -43,39 +44,6 @@ class Engine(Protocol):
 def derive_seed(*parts) -> int:
     """A 31-bit seed from any parts, the same in every process."""
     return int.from_bytes(hashlib.sha256("/".join(map(str, parts)).encode()).digest()[:4], "big") >> 1
-
-
-# Options that only one engine understands. The rest (`dtype`, `engine_args`) both take: vLLM passes
-# `engine_args` to `vllm.LLM`, transformers to `AutoModelForCausalLM.from_pretrained`.
-ENGINE_ONLY_OPTIONS = {
-    "transformers": ("batch_size", "batch_tokens", "cache_implementation", "device", "tokenizer"),
-    "vllm": ("tensor_parallel_size", "gpu_memory_utilization", "max_model_len", "llm", "params_cls"),
-}
-
-
-def check_engine_options(chosen: str, options: dict, asked: str | None = None) -> None:
-    """A ConfigError naming any option (not None) that only the engine other than `chosen` takes."""
-    other = "vllm" if chosen == "transformers" else "transformers"
-    foreign = [name for name in ENGINE_ONLY_OPTIONS[other] if options.get(name) is not None]
-    if foreign:
-        why = " (`backend` auto found vLLM and a GPU)" if asked == "auto" and chosen == "vllm" else \
-            " (vLLM is not installed or no GPU is visible)" if asked == "auto" else ""
-        names = ", ".join(f"`{name}`" for name in foreign)
-        raise ConfigError(f"{names} {'apply' if len(foreign) > 1 else 'applies'} to the {other} engine, "
-                          f"but the {chosen} engine runs{why}", field=foreign[0])
-
-
-def make_engine(model, backend: str = "auto", **options):
-    """The engine for `backend` ("auto": vLLM where it is installed and a GPU is visible, else
-    transformers), given only options it understands. An option meant for the other engine is an
-    error that names it: silently dropping a setting the user chose would hide a mistake."""
-    chosen = resolve_backend(backend)
-    check_model_source(model)
-    check_engine_options(chosen, options, backend)
-    options = {k: v for k, v in options.items() if v is not None}
-    if chosen == "vllm":
-        return VllmEngine(model, **options)
-    return TransformersEngine(model, **options)
 
 
 def _dtype(torch, value, device: str):
@@ -119,7 +87,9 @@ class TransformersEngine(Engine):
         if isinstance(model, (str, bytes)) or hasattr(model, "__fspath__"):
             self.model_name = str(model)
             try:
-                self.tokenizer = tokenizer or AutoTokenizer.from_pretrained(self.model_name)
+                if tokenizer is None or isinstance(tokenizer, (str, bytes)) or hasattr(tokenizer, "__fspath__"):
+                    tokenizer = AutoTokenizer.from_pretrained(str(tokenizer or self.model_name))
+                self.tokenizer = tokenizer
                 self.model = AutoModelForCausalLM.from_pretrained(self.model_name, dtype=dtype, **(engine_args or {}))
             except Exception as exc:
                 refused = [k for k in (engine_args or {}) if isinstance(exc, TypeError) and repr(k) in str(exc)]

@@ -76,9 +76,12 @@ def schema(fmt: str):
     return pa.schema(fields)
 
 
-def run_record(config: RunConfig, model_name: str, texts, engine_name: str | None = None) -> dict:
-    """run.json: the options, model and input that identify the run, and what ran it."""
-    return make_record(config, packages=PACKAGES, model=str(model_name), engine=engine_name,
+def run_record(config: RunConfig, model_name: str, texts, engine_name: str | None = None,
+               server: dict | None = None) -> dict:
+    """run.json: the options, model and input that identify the run, and what ran it (with a
+    server: its host and the model's name there, never a key)."""
+    extra = {"server": server} if server else {}
+    return make_record(config, packages=PACKAGES, model=str(model_name), engine=engine_name, **extra,
                        input={"fingerprint": getattr(texts, "_fingerprint", None), "num_documents": len(texts)})
 
 
@@ -173,6 +176,7 @@ class RunFolder:
         check_text_column(texts, config.text_column)
         self.texts, self.config, self.output = texts, config, Path(output)
         self.model_name, self.engine_name = str(model_name), engine_name
+        self.server: dict | None = None  # an OpenAI-compatible server's host and model name
         self.n_docs = len(texts)
         self.bounds = chunk_bounds(texts, config.text_column, config.chunk_tokens, config.chunk_docs)
         self.n_chunks = len(self.bounds) - 1
@@ -181,7 +185,7 @@ class RunFolder:
         self.id_column = "id" if "id" in texts.column_names and config.text_column != "id" else None
 
     def record(self) -> dict:
-        return run_record(self.config, self.model_name, self.texts, self.engine_name)
+        return run_record(self.config, self.model_name, self.texts, self.engine_name, self.server)
 
     def check(self, overwrite: bool = False) -> str:
         """`check_output` for this run: "new", "resume" or "replace", before anything loads."""

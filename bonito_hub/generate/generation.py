@@ -95,14 +95,14 @@ def generate(config: GenerateConfig, engine=None, *, on_chunk=None) -> GenerateR
     folder = RunFolder(texts, config.output, config.run, model_name, engine_name)
     folder.check(config.overwrite)
     resources.data_file("cards/generated.md")  # the card's template ships with the package
-    if engine is None and not hub.is_local(config.model):  # a path is checked by make_engine, before loading
-        hub.check_reachable(f"`model` {config.model}")
+    if engine is None and config.backend != "openai" and not hub.is_local(config.model):
+        hub.check_reachable(f"`model` {config.model}")  # a path is checked by make_engine, before loading
 
     if cluster is not None:
         funnel = cluster.run_on_ray(folder, config, on_chunk=on_chunk)
         engine_name = f"Ray, {config.backend}"
     else:
-        from bonito_hub.generate.engines import make_engine
+        from bonito_hub.generate.backends import make_engine
         from bonito_hub.generate.run import GenerationRun
 
         engine = engine if engine is not None else make_engine(config.model, config.backend, **config.engine_options())

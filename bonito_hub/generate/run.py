@@ -51,6 +51,8 @@ class GenerationRun:
         self.engine, self.config = engine, config
         self.folder = folder or RunFolder(texts, output, config, engine.model_name, engine.name)
         self.folder.engine_name = engine.name
+        describe = getattr(engine, "describe", None)
+        self.folder.server = describe() if describe is not None else None
         budget = config.max_passage_tokens
         if budget is None:
             overhead = len(engine.tokenizer(generator_input(config.task_type, "x"))["input_ids"])

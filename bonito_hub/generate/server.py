@@ -1,0 +1,352 @@
+"""The engine for a model someone already serves: any OpenAI-compatible server (vLLM `serve`,
+SGLang, TGI, llama.cpp's server, Ollama, `transformers serve`, a hosted endpoint).
+
+Bonito's generator was trained on raw text, so each prompt goes as it is to the legacy
+`/v1/completions` endpoint (no chat template), with `n`, `temperature`, `top_p`, `max_tokens`
+and a seed per request derived from (run seed, chunk, prompt): a re-run asks the same questions.
+A server that returns fewer than `n` choices (some ignore `n`) is asked again, once per missing
+sample, each with a seed of its own.
+
+The client is the `openai` package (the `openai` extra): it speaks the API as the servers do, for
+every server above. Its own retries are off: this engine retries itself, so that it can count
+them, honour `Retry-After`, and retry a body it cannot read as well as 429, 5xx, timeouts and
+dropped connections; each request is tried at most `max_attempts` times, then the chunk stops
+with one line (nothing of it is written, and the same command resumes it).
+
+The API key is read from the variable `api_key_env` names; it is never a flag, and it is never
+printed or written: records name the server by its host alone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import random
+import threading
+from collections import Counter
+from typing import Any, Callable, ClassVar
+from urllib.parse import urlsplit
+
+from bonito_hub.console import get_logger
+from bonito_hub.errors import ConfigError, ModelLoadError, ServerError, cause
+from bonito_hub.generate.config import SamplingConfig
+from bonito_hub.generate.engines import Engine, derive_seed
+
+log = get_logger(__name__)
+
+RETRY_STATUS = (408, 409, 429, 500, 502, 503, 504)
+MAX_WAIT = 60.0  # seconds: the longest pause before a retry, whatever Retry-After asks
+
+
+def host_of(base_url: str) -> str:
+    """The host (and port) of a base URL: what records and messages name, never a path or a key."""
+    return urlsplit(base_url).netloc.rsplit("@", 1)[-1]
+
+
+def check_base_url(base_url: str | None) -> str:
+    if not base_url:
+        raise ConfigError("the openai backend needs `base_url`, the server's OpenAI API root (for example "
+                          "http://127.0.0.1:8000/v1)", field="base_url")
+    parts = urlsplit(base_url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ConfigError(f"`base_url` must be an http:// or https:// URL such as http://127.0.0.1:8000/v1, got "
+                          f"{base_url!r}", field="base_url")
+    if parts.username or parts.password:
+        raise ConfigError("`base_url` must not hold credentials; put the key in a variable and name it with "
+                          "`api_key_env`", field="base_url")
+    return base_url.rstrip("/")
+
+
+def read_api_key(api_key_env: str | None) -> str | None:
+    """The key from the variable named, or None when none is named (a local server)."""
+    if api_key_env is None:
+        return None
+    value = os.environ.get(api_key_env)
+    if not value:
+        raise ConfigError(f"`api_key_env` {api_key_env}: no such environment variable is set (the API key is read "
+                          "from it)", field="api_key_env")
+    return value
+
+
+def retry_after(headers) -> float | None:
+    """Seconds a `Retry-After` (or `retry-after-ms`) header asks to wait, when it says so in seconds."""
+    if headers is None:
+        return None
+    for name, divisor in (("retry-after-ms", 1000.0), ("retry-after", 1.0)):
+        value = headers.get(name)
+        if value is not None:
+            try:
+                return max(0.0, float(value) / divisor)
+            except ValueError:
+                return None
+    return None
+
+
+def parse_choices(text: str, n: int) -> list[str]:
+    """The choices' texts of a /v1/completions body, in index order; ValueError if it is not one."""
+    data = json.loads(text)
+    if not isinstance(data, dict) or not isinstance(data.get("choices"), list) or not data["choices"]:
+        raise ValueError("no choices")
+    choices = sorted(data["choices"], key=lambda c: c.get("index", 0) if isinstance(c, dict) else 0)
+    texts = [c.get("text") if isinstance(c, dict) else None for c in choices]
+    if any(not isinstance(t, str) for t in texts) or len(texts) > n:
+        raise ValueError("choices without text, or more than asked")
+    return texts
+
+
+class OpenAIEngine(Engine):
+    """Completions from an OpenAI-compatible server, `concurrency` requests in flight.
+
+    Args:
+        model: the model's name as the server knows it (what its /v1/models lists).
+        base_url: the API root, for example http://127.0.0.1:8000/v1.
+        api_key_env: the environment variable holding the key (None: no key, as for a local server).
+        concurrency: requests in flight at once.
+        tokenizer: the served model's tokenizer (a folder, a Hub id, or a loaded one), which cuts
+            the passages to fit; None: `model`, when that names one.
+        max_model_len: the server's context length; None: what the server says (vLLM does), else
+            the tokenizer's model config.
+        request_timeout: seconds one request may take before it is retried.
+        max_attempts: tries per request before the run stops.
+    """
+
+    name: ClassVar[str] = "openai"
+
+    def __init__(self, model: str, base_url: str | None = None, api_key_env: str | None = None,
+                 concurrency: int | None = None, tokenizer=None, max_model_len: int | None = None,
+                 request_timeout: float | None = None, max_attempts: int = 6, backoff: float = 0.5):
+        try:
+            import openai  # noqa: F401
+        except ImportError:
+            raise ModelLoadError("backend 'openai' needs the openai extra: pip install 'bonito-hub[openai]'") from None
+        self.model_name = str(model)
+        self.base_url = check_base_url(base_url)
+        self.host = host_of(self.base_url)
+        self.api_key_env = api_key_env
+        self._key = read_api_key(api_key_env)
+        self.concurrency = 32 if concurrency is None else int(concurrency)
+        if self.concurrency < 1:
+            raise ConfigError(f"`concurrency` must be at least 1, got {concurrency}", field="concurrency")
+        self.timeout = 300.0 if request_timeout is None else float(request_timeout)
+        if self.timeout <= 0:
+            raise ConfigError(f"`request_timeout` must be more than 0, got {request_timeout}", field="request_timeout")
+        self.max_attempts, self.backoff = max_attempts, backoff
+        self.ignores_n = False  # set once the server answers a request for n samples with fewer
+        self.retried: Counter = Counter()  # why requests were retried, over the engine's life
+        served = self.check_server()
+        self.tokenizer, source = self._load_tokenizer(tokenizer)
+        self._max_context = max_model_len or served.get("max_model_len") or self._context_from(source)
+
+    # -- what the run needs to know ------------------------------------------------------------
+
+    @property
+    def max_context(self) -> int:
+        return int(self._max_context)
+
+    def describe(self) -> dict:
+        """What records say about the server: its host and the model's name, never the key."""
+        return {"host": self.host, "model": self.model_name}
+
+    def _say(self, text: str) -> str:
+        """A message with the key taken out, whatever the server echoed."""
+        return text.replace(self._key, "***") if self._key else text
+
+    def _client(self, asynchronous: bool = True):
+        import openai
+
+        cls = openai.AsyncOpenAI if asynchronous else openai.OpenAI
+        # the SDK wants a key; a local server takes any (vLLM's own examples send "EMPTY")
+        return cls(base_url=self.base_url, api_key=self._key or "EMPTY", max_retries=0, timeout=self.timeout)
+
+    def check_server(self) -> dict:
+        """/v1/models, before any work: the server answers, takes the key and serves the model.
+        Returns the model's entry (vLLM's has max_model_len)."""
+        import openai
+
+        where = f"the server at {self.host}"
+        try:
+            with self._client(asynchronous=False) as client:
+                raw = client.models.with_raw_response.list()
+                data = json.loads(raw.http_response.text)
+        except (openai.AuthenticationError, openai.PermissionDeniedError) as exc:
+            key = f"the key in ${self.api_key_env}" if self.api_key_env else "no key (give `api_key_env`)"
+            raise ServerError(f"{where} refused {key}: {exc.status_code}", field="api_key_env") from None
+        except openai.NotFoundError:
+            raise ServerError(f"{where} has no /models under `base_url` {self.base_url}; the base URL is the API "
+                              "root, usually ending in /v1", field="base_url") from None
+        except openai.APIStatusError as exc:
+            raise ServerError(self._say(f"{where} answered {exc.status_code} to /models: "
+                                        f"{cause(exc)}"), field="base_url") from None
+        except openai.APIConnectionError as exc:
+            raise ServerError(f"cannot reach {where} (`base_url` {self.base_url}): {cause(exc.__cause__ or exc)}",
+                              field="base_url") from None
+        except ValueError:
+            raise ServerError(f"{where} answered /models with something that is not an OpenAI model list",
+                              field="base_url") from None
+        models = data.get("data") if isinstance(data, dict) else None
+        entries = {m.get("id"): m for m in models or [] if isinstance(m, dict)}
+        if self.model_name not in entries:
+            listed = ", ".join(sorted(map(str, entries))[:10]) or "nothing"
+            raise ServerError(f"{where} does not serve `model` {self.model_name!r}; it serves: {listed}",
+                              field="model")
+        return entries[self.model_name]
+
+    def _load_tokenizer(self, tokenizer) -> tuple[Any, str | None]:
+        if tokenizer is not None and not isinstance(tokenizer, (str, os.PathLike)):
+            return tokenizer, getattr(tokenizer, "name_or_path", None)
+        from transformers import AutoTokenizer
+
+        source = str(tokenizer or self.model_name)
+        try:
+            return AutoTokenizer.from_pretrained(source), source
+        except Exception as exc:
+            given = "`tokenizer`" if tokenizer else f"`model` {self.model_name!r} does not name a tokenizer (as a " \
+                "folder or Hub id); give `tokenizer`, the served model's"
+            raise ConfigError(f"the openai backend cuts passages with the served model's tokenizer: {given} "
+                              f"({cause(exc)})" if not tokenizer else
+                              f"`tokenizer` {source}: could not load it ({cause(exc)})", field="tokenizer") from None
+
+    def _context_from(self, source: str | None) -> int:
+        """The context length from the tokenizer's model config, else the tokenizer's own limit."""
+        n = None
+        if source:
+            try:
+                from transformers import AutoConfig
+
+                config = AutoConfig.from_pretrained(source)
+                config = config.get_text_config() if hasattr(config, "get_text_config") else config
+                n = getattr(config, "max_position_embeddings", None)
+            except Exception:
+                n = None
+        tok_max = getattr(self.tokenizer, "model_max_length", None)
+        if tok_max and tok_max < 1_000_000:
+            n = min(n, tok_max) if n else tok_max
+        if not n:
+            raise ConfigError(f"the server at {self.host} does not say its context length, nor does the tokenizer; "
+                              "give `max_model_len`", field="max_model_len")
+        return int(n)
+
+    # -- generation ----------------------------------------------------------------------------
+
+    def generate(self, prompts: list[str], sampling: SamplingConfig, seed: int,
+                 progress: Callable[[int], object] | None = None) -> list[list[str]]:
+        if not prompts:
+            return []
+        before = Counter(self.retried)
+        results = run_coroutine(self._generate_all(prompts, sampling, seed, progress))
+        retried = self.retried - before
+        if retried:
+            total = sum(retried.values())
+            log.info("the server at %s: %d request%s retried (%s)", self.host, total, "s" * (total != 1),
+                     ", ".join(f"{k}: {v}" for k, v in sorted(retried.items())))
+        return results
+
+    async def _generate_all(self, prompts, sampling, seed, progress):
+        slots = asyncio.Semaphore(self.concurrency)
+        async with self._client() as client:
+            async def one(i: int, prompt: str) -> list[str]:
+                texts = await self._samples(client, slots, prompt, sampling, derive_seed(seed, i))
+                if progress is not None:
+                    progress(1)
+                return texts
+
+            tasks = [asyncio.ensure_future(one(i, p)) for i, p in enumerate(prompts)]
+            try:
+                return list(await asyncio.gather(*tasks))
+            finally:  # a request that failed for good stops the others
+                for task in tasks:
+                    task.cancel()
+                await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _samples(self, client, slots, prompt: str, sampling: SamplingConfig, seed: int) -> list[str]:
+        """A prompt's `n` texts: one request for n, and one more per sample the server left out."""
+        if sampling.temperature == 0:  # greedy: one text, n identical samples (as the other engines)
+            return (await self._complete(client, slots, prompt, sampling, 1, seed))[:1] * sampling.n
+        if self.ignores_n and sampling.n > 1:
+            missing = range(sampling.n)
+        else:
+            texts = await self._complete(client, slots, prompt, sampling, sampling.n, seed)
+            if len(texts) >= sampling.n:
+                return texts[:sampling.n]
+            if not self.ignores_n:
+                self.ignores_n = True
+                log.info("the server at %s returns fewer samples than asked (n=%d); each sample becomes a request of "
+                         "its own", self.host, sampling.n)
+            missing = range(len(texts), sampling.n)
+            return texts + await self._more(client, slots, prompt, sampling, seed, missing)
+        return await self._more(client, slots, prompt, sampling, seed, missing)
+
+    async def _more(self, client, slots, prompt, sampling, seed, samples) -> list[str]:
+        # sample 0 keeps the prompt's own seed, so a server asked for one sample at a time is asked
+        # the same questions whether or not it was known to ignore n
+        seeds = [seed if s == 0 else derive_seed(seed, s) for s in samples]
+        found = await asyncio.gather(*(self._complete(client, slots, prompt, sampling, 1, s) for s in seeds))
+        return [texts[0] for texts in found]
+
+    async def _complete(self, client, slots, prompt: str, sampling: SamplingConfig, n: int, seed: int) -> list[str]:
+        """One completion request, retried on 429, 5xx, timeouts, dropped connections and bodies
+        that are not a completion; any other refusal, or too many tries, is a ServerError."""
+        import openai
+
+        last = ""
+        for attempt in range(self.max_attempts):
+            wait = None
+            async with slots:
+                try:
+                    raw = await client.completions.with_raw_response.create(
+                        model=self.model_name, prompt=prompt, n=n, temperature=sampling.temperature,
+                        top_p=sampling.top_p, max_tokens=sampling.max_tokens, seed=seed)
+                    return parse_choices(raw.http_response.text, n)
+                except openai.APIStatusError as exc:
+                    if exc.status_code not in RETRY_STATUS:
+                        raise ServerError(self._say(f"the server at {self.host} refused a completion request "
+                                                    f"({exc.status_code}): {_detail(exc)}")) from None
+                    last = str(exc.status_code)
+                    wait = retry_after(exc.response.headers)
+                except openai.APITimeoutError:
+                    last = "timeout"
+                except openai.APIConnectionError:
+                    last = "connection"
+                except (ValueError, KeyError, TypeError, AttributeError):
+                    last = "malformed body"
+            self.retried[last] += 1
+            if attempt + 1 < self.max_attempts:
+                backoff = self.backoff * 2 ** attempt * (1 + random.random() / 4)
+                await asyncio.sleep(min(MAX_WAIT, wait if wait is not None else backoff))
+        raise ServerError(f"the server at {self.host} failed a completion request {self.max_attempts} times (last: "
+                          f"{last}); the finished chunks are kept, run the same command to resume")
+
+
+def _detail(exc) -> str:
+    """The message of an OpenAI-style error body, else the exception's first line."""
+    body = getattr(exc, "body", None)
+    if isinstance(body, dict):
+        error = body.get("error")
+        message = error.get("message") if isinstance(error, dict) else body.get("message") or body.get("detail") or error
+        if message:
+            return str(message).splitlines()[0][:300]
+    return cause(exc)
+
+
+def run_coroutine(coroutine):
+    """Run a coroutine to its end from synchronous code, also where an event loop is running
+    already (a notebook): there, in a thread of its own."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coroutine)
+    box: dict = {}
+
+    def target():
+        try:
+            box["value"] = asyncio.run(coroutine)
+        except BaseException as exc:  # handed to the caller's thread
+            box["error"] = exc
+
+    thread = threading.Thread(target=target, name="bonito-openai")
+    thread.start()
+    thread.join()
+    if "error" in box:
+        raise box["error"]
+    return box["value"]
