@@ -81,13 +81,23 @@ def set_progress(enabled: bool | None) -> None:
     downloads) follow the same switch."""
     _progress["enabled"] = enabled
     if enabled is False or (enabled is None and not sys.stderr.isatty()):
-        import datasets
-        import huggingface_hub.utils
-        import transformers.utils.logging
+        # A library imported already is told now; one not imported yet reads the variable when it
+        # is (transformers follows huggingface_hub's): importing datasets and transformers here
+        # would put seconds of imports before anything else can start.
+        if "datasets" in sys.modules:
+            sys.modules["datasets"].disable_progress_bars()
+        else:
+            os.environ["HF_DATASETS_DISABLE_PROGRESS_BARS"] = "1"
+        if "huggingface_hub" in sys.modules:
+            import huggingface_hub.utils
 
-        datasets.disable_progress_bars()
-        transformers.utils.logging.disable_progress_bar()
-        huggingface_hub.utils.disable_progress_bars()
+            huggingface_hub.utils.disable_progress_bars()
+        else:
+            os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] = "1"
+        if "transformers" in sys.modules:
+            import transformers.utils.logging
+
+            transformers.utils.logging.disable_progress_bar()
 
 
 def progress_enabled() -> bool | None:

@@ -49,12 +49,14 @@ GENERATION_BACKENDS = (*BACKENDS, "openai")  # generation also takes a model som
 
 def vllm_available() -> bool:
     """vLLM is importable and torch sees a CUDA GPU."""
-    try:
-        import importlib.util
+    import importlib.util
 
+    if importlib.util.find_spec("vllm") is None:  # said without importing torch (seconds)
+        return False
+    try:
         import torch
 
-        return importlib.util.find_spec("vllm") is not None and torch.cuda.is_available()
+        return torch.cuda.is_available()
     except Exception:
         return False
 

@@ -44,6 +44,10 @@ class Generate(Command):
                                  "error)")
         e.add_argument("--batch-size", type=int, help="transformers: most prompts a batch (default: 24 on a CPU, "
                        "on a GPU as many as 40%% of free memory holds, at most 512)")
+        e.add_argument("--batching", choices=["auto", "continuous", "padded"],
+                       help="transformers: continuous (transformers' generate_batch, paged KV cache) or padded batches "
+                            "sorted by length (default auto: continuous on a GPU, padded on a CPU, where it measured "
+                            "faster)")
         e.add_argument("--tensor-parallel-size", type=int, help="vLLM: GPUs per model")
         e.add_argument("--gpu-memory-utilization", type=float, help="vLLM: share of GPU memory it may take")
         e.add_argument("--max-model-len", type=int, help="vLLM: context length (smaller saves KV-cache memory); "
@@ -93,12 +97,13 @@ class Generate(Command):
         import yaml
 
         from bonito_hub.generate import GenerateConfig, generate
+        from bonito_hub.timing import StageTimer
 
         engine_args = {key.replace("-", "_"): yaml.safe_load(value) if value else ""
                        for key, value in key_values(args.engine_args, "--engine-arg")}
         config = config_from(GenerateConfig, args, engine_args=engine_args or None, no_filter=tuple(args.no_filter),
                              progress=not args.no_progress)
-        result = generate(config)
+        result = generate(config, timer=StageTimer())  # stages counted from the process's start
         f, out = result.funnel, config.output
         print(f"funnel ({result.engine} engine): documents {f['documents']} (empty {f['empty_documents']}) -> "
               f"passages {f['passages']} -> generations {f['generations']} -> kept {f['kept']}")

@@ -15,7 +15,7 @@ from bonito_hub.models import BACKENDS, GENERATION_BACKENDS, check_model_source,
 # `AutoModelForCausalLM.from_pretrained`; the openai engine loads no weights and takes neither.
 ENGINE_TAKES = {
     "transformers": ("batch_size", "batch_tokens", "cache_implementation", "device", "tokenizer", "dtype",
-                     "engine_args"),
+                     "engine_args", "batching"),
     "vllm": ("tensor_parallel_size", "gpu_memory_utilization", "max_model_len", "llm", "params_cls", "dtype",
              "engine_args"),
     "openai": ("base_url", "api_key_env", "concurrency", "tokenizer", "max_model_len", "request_timeout"),

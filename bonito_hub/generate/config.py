@@ -136,7 +136,7 @@ def parse_shard(shard) -> tuple[int, int]:
 # The engine options of a config; each engine takes some of them (backends.ENGINE_TAKES) and
 # make_engine refuses one that the chosen engine does not take.
 ENGINE_OPTIONS = ("batch_size", "tensor_parallel_size", "gpu_memory_utilization", "max_model_len", "dtype",
-                  "engine_args", "base_url", "api_key_env", "concurrency", "tokenizer", "request_timeout")
+                  "engine_args", "batching", "base_url", "api_key_env", "concurrency", "tokenizer", "request_timeout")
 RAY_OPTIONS = ("ray_address", "workers", "gpus_per_worker")
 
 
@@ -160,7 +160,8 @@ class GenerateConfig:
         shard: (i, N) or "i/N": only the chunks k with k % N == i.
         backend: "auto", "transformers", "vllm" or "openai" (a server); batch_size ...
             request_timeout: engine options, each only for the engines that take it (None: not set;
-            bonito_hub.generate.backends.ENGINE_TAKES). The openai engine takes base_url (the API
+            bonito_hub.generate.backends.ENGINE_TAKES). The transformers engine's `batching` is
+            auto, continuous (transformers' generate_batch) or padded. The openai engine takes base_url (the API
             root), api_key_env (the variable holding the key), concurrency (requests in flight),
             tokenizer (the served model's, to cut passages), max_model_len and request_timeout.
         overwrite: replace a folder holding another run of ours.
@@ -198,6 +199,7 @@ class GenerateConfig:
     max_model_len: int | None = None
     dtype: str | None = None
     engine_args: dict | None = None
+    batching: str | None = None
     base_url: str | None = None
     api_key_env: str | None = None
     concurrency: int | None = None

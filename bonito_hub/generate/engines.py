@@ -11,8 +11,11 @@ from __future__ import annotations
 import hashlib
 from typing import Any, Callable, ClassVar, Protocol, runtime_checkable
 
+from bonito_hub.console import get_logger
 from bonito_hub.errors import ConfigError, ModelLoadError, cause
 from bonito_hub.generate.config import SamplingConfig
+
+log = get_logger(__name__)
 
 
 
@@ -57,16 +60,22 @@ def _dtype(torch, value, device: str):
     return value
 
 
-class TransformersEngine(Engine):
-    """Batched sampling with transformers: prompts sorted by length, left padding, a KV cache.
+BATCHING = ("auto", "continuous", "padded")
 
-    Two tunings, chosen by device:
-    - CPU: at most `batch_size` (24) prompts and `batch_tokens` padded tokens a batch, static KV
-      cache (no cache growth per step; measured faster here than the dynamic cache);
-    - CUDA: one decoding step costs about the same for 16 or 512 rows, so batches are as large as
-      the KV cache that fits in 40% of the free GPU memory allows (at most 512 prompts), with the
-      dynamic cache: a static cache makes transformers compile the decoding step, and every batch
-      with its own width and cache length recompiles it, which costs more than it saves.
+
+class TransformersEngine(Engine):
+    """Batched sampling with transformers, in one of two ways (`batching`):
+
+    - "continuous": transformers' continuous batching (`model.generate_batch`, a paged KV cache):
+      a finished sequence's place goes to the next prompt at once, with no padding;
+    - "padded": prompts sorted by length, left padding, `model.generate` batch by batch. On a CPU
+      at most `batch_size` (24) prompts and `batch_tokens` padded tokens a batch with a static KV
+      cache (measured faster here than the dynamic cache); on CUDA as many prompts as the KV cache
+      that fits in 40% of the free GPU memory allows (at most 512), with the dynamic cache (a
+      static cache recompiles the decoding step for every batch width).
+    "auto" (the default) is continuous on CUDA and padded on a CPU, where continuous batching
+    measured about 4x slower (benchmarks/README.md). A model or transformers version that cannot
+    batch continuously falls back to padded batches, said once in the log.
     Sampling matches vLLM's: temperature and top_p only (transformers' default top_k=50 is off).
     """
 
@@ -78,8 +87,11 @@ class TransformersEngine(Engine):
 
     def __init__(self, model, tokenizer=None, batch_size: int | None = None, batch_tokens: int | None = None,
                  cache_implementation: str | None = "auto", device: str | None = None, dtype=None,
-                 engine_args: dict | None = None):
+                 engine_args: dict | None = None, batching: str = "auto"):
         import torch
+
+        if batching not in BATCHING:
+            raise ConfigError(f"`batching` must be one of {', '.join(BATCHING)}, got {batching!r}", field="batching")
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
@@ -105,6 +117,9 @@ class TransformersEngine(Engine):
                 raise ConfigError("pass the tokenizer with a loaded model")
         self.model.to(self.device).eval()
         on_gpu = self.device.startswith("cuda")
+        self.batching = ("continuous" if on_gpu else "padded") if batching == "auto" else batching
+        if self.batching == "continuous" and not hasattr(self.model, "generate_batch"):
+            self._fall_back("this transformers has no generate_batch")
         self.batch_size = batch_size  # None: per call, from the device (see batch_limits)
         self.batch_tokens = batch_tokens
         if cache_implementation == "auto":
@@ -180,13 +195,68 @@ class TransformersEngine(Engine):
             batches.append(current)
         return batches
 
+    def _fall_back(self, why: str) -> None:
+        log.info("continuous batching is not available (%s); the transformers engine pads its batches", why)
+        self.batching = "padded"
+
     def generate(self, prompts: list[str], sampling: SamplingConfig, seed: int,
                  progress: Callable[[int], object] | None = None) -> list[list[str]]:
         import torch
 
-        torch.manual_seed(seed)
         encoded = self.tokenizer(prompts, add_special_tokens=True)["input_ids"]
-        results: list[list[str]] = [[] for _ in prompts]
+        if self.batching == "continuous" and encoded:
+            torch.manual_seed(seed)
+            results = self._generate_continuous(encoded, sampling)
+            if results is not None:
+                if progress is not None:
+                    progress(len(prompts))
+                return results
+        torch.manual_seed(seed)
+        return self._generate_padded(encoded, sampling, progress)
+
+    def _generate_continuous(self, encoded: list[list[int]], sampling: SamplingConfig) -> list[list[str]] | None:
+        """All prompts through `generate_batch`; None (and padded batches from now on) when this
+        model or version cannot."""
+        from transformers import GenerationConfig
+
+        do_sample = sampling.temperature > 0
+        per = sampling.n if do_sample else 1
+        config = GenerationConfig(max_new_tokens=sampling.max_tokens, do_sample=do_sample, num_return_sequences=per,
+                                  pad_token_id=self.tokenizer.pad_token_id,
+                                  eos_token_id=self.model.generation_config.eos_token_id,
+                                  **({"temperature": sampling.temperature, "top_p": sampling.top_p, "top_k": 0}
+                                     if do_sample else {}))
+        options = {}
+        if not self.device.startswith("cuda"):
+            # transformers sizes the paged cache from a GPU's free memory; on a CPU its guess is a
+            # cache so large that making it costs seconds a call: the padded path's token budget instead
+            from transformers import ContinuousBatchingConfig
+
+            tokens = self.batch_limits()[1]
+            options["continuous_batching_config"] = ContinuousBatchingConfig(
+                num_blocks=max(16, tokens // ContinuousBatchingConfig.page_size), max_batch_tokens=min(tokens, 4096))
+            options["warmup"] = False  # warm-up captures CUDA graphs: nothing to capture here
+        try:
+            with _quiet_continuous_batching():
+                out = self.model.generate_batch(encoded, generation_config=config, progress_bar=False, **options)
+        except Exception as exc:  # a model whose attention or cache the paged path does not take
+            self._fall_back(cause(exc))
+            return None
+        outputs = list(out.values())
+        failed = [o for o in outputs if getattr(o, "error", None)]
+        if len(outputs) != len(encoded) * per or failed:
+            self._fall_back(f"{len(failed) or len(encoded) * per - len(outputs)} requests failed or went missing")
+            return None
+        results = []
+        for i in range(len(encoded)):
+            texts = self.tokenizer.batch_decode([o.generated_tokens for o in outputs[i * per:(i + 1) * per]],
+                                                skip_special_tokens=True)
+            results.append(texts * (1 if do_sample else sampling.n))
+        return results
+
+    def _generate_padded(self, encoded: list[list[int]], sampling: SamplingConfig,
+                         progress: Callable[[int], object] | None = None) -> list[list[str]]:
+        results: list[list[str]] = [[] for _ in encoded]
         do_sample = sampling.temperature > 0
         # top_k=0 switches off transformers' default top-k of 50: vLLM samples with temperature and top_p only
         extra = {"temperature": sampling.temperature, "top_p": sampling.top_p, "top_k": 0} if do_sample else {}
@@ -257,3 +327,18 @@ class VllmEngine(Engine):
         if progress is not None:  # one call per chunk keeps vLLM's batches full; progress comes with it
             progress(len(prompts))
         return [[o.text for o in out.outputs] for out in outputs]
+
+
+class _quiet_continuous_batching:
+    """transformers' continuous batching logs each request and its manager's life at INFO and
+    WARNING; a run says what matters itself."""
+
+    def __enter__(self):
+        import logging
+
+        self.logger = logging.getLogger("transformers.generation.continuous_batching")
+        self.level = self.logger.level
+        self.logger.setLevel(logging.ERROR)
+
+    def __exit__(self, *exc):
+        self.logger.setLevel(self.level)

@@ -3,11 +3,12 @@ driver (cluster.py) uses it as it is, and `GenerationRun` (run.py) adds the engi
 
 Output folder:
     run.json                       the run record: what identifies the run (options, model, input),
-                                   versions, and at the end the seconds its chunks took
+                                   versions, and at the end the seconds its chunks took and, per
+                                   stage, those of the command that finished it (bonito_hub.timing)
     data/chunk-KKKKKK-<id>.parquet the kept rows of chunk K (none for a chunk that kept no row:
                                    datasets cannot read a Parquet file without rows)
-    chunks/chunk-KKKKKK.json       chunk K's funnel counts and data file; written last, so a chunk
-                                   is done exactly when this file exists
+    chunks/chunk-KKKKKK.json       chunk K's funnel counts, data file and seconds per step; written
+                                   last, so a chunk is done exactly when this file exists
     funnel.json, README.md         written when every chunk is done
 
 Chunks are runs of consecutive documents cut by a budget of about `chunk_tokens` passage tokens
@@ -85,11 +86,17 @@ def run_record(config: RunConfig, model_name: str, texts, engine_name: str | Non
                        input={"fingerprint": getattr(texts, "_fingerprint", None), "num_documents": len(texts)})
 
 
+def claim(output: str | Path) -> dict | None:
+    """The run record of `output` (None for a new or empty folder); an OutputError for a folder
+    holding anything we did not write. Needs no input: said before the input is read."""
+    return claim_output(output, RUN_FILE, OWNERSHIP, f"a generation run ({RUN_FILE})")
+
+
 def check_output(output: str | Path, record: dict, overwrite: bool) -> str:
     """What a run with `record` would do in `output`, decided before any model loads: "new"
     (a new or empty folder), "resume" (the same run, unfinished or finished), or "replace" (another
     run of ours, with overwrite). A folder holding anything else is refused (OutputError)."""
-    existing = claim_output(output, RUN_FILE, OWNERSHIP, f"a generation run ({RUN_FILE})")
+    existing = claim(output)
     if existing is None:
         return "new"
     if all(existing.get(k) == record[k] for k in IDENTITY):
@@ -233,8 +240,8 @@ class RunFolder:
         """Chunk k's record, or None while it is not done."""
         return read_record(self.output / "chunks" / f"chunk-{k:06d}.json")
 
-    def write_chunk(self, k: int, rows: list[dict], counts: dict, seconds: float) -> None:
-        """Chunk k's rows, then its record (which marks it done)."""
+    def write_chunk(self, k: int, rows: list[dict], counts: dict, seconds: float, stages: dict | None = None) -> None:
+        """Chunk k's rows, then its record (which marks it done); `stages`: its seconds per step."""
         import pyarrow as pa
         import pyarrow.parquet as pq
 
@@ -247,7 +254,7 @@ class RunFolder:
             data_file = f"data/{name}"
         write_atomic(self.output / "chunks" / f"chunk-{k:06d}.json",
                      json.dumps({"chunk": k, "documents": list(self.chunk_range(k)), "data_file": data_file,
-                                 "seconds": seconds, "counts": counts}))
+                                 "seconds": seconds, **({"stages": stages} if stages else {}), "counts": counts}))
 
     def funnel(self, done: dict[int, dict] | None = None) -> dict:
         return aggregate(self.finished() if done is None else done, self.n_chunks)
@@ -272,13 +279,16 @@ class RunFolder:
             (" (their rows load with datasets.load_dataset)" if data_files(done) else "")
         return Interrupted(f"{where}; run the same command to resume")
 
-    def finish(self) -> dict:
-        """The funnel over every finished chunk; the card and funnel.json once all are done."""
+    def finish(self, stages: dict | None = None) -> dict:
+        """The funnel over every finished chunk; the card and funnel.json once all are done.
+        `stages`: the seconds per stage of the command that finishes the run, for run.json."""
         done = self.finished()
         funnel = aggregate(done, self.n_chunks)
         if funnel["complete"]:
             record = read_record(self.output / RUN_FILE)
             record["seconds"] = round(sum(r.get("seconds", 0) for r in done.values()), 1)
+            if stages:
+                record["stages"] = stages
             write_record(self.output / RUN_FILE, record)
             self.write_card(funnel, done, record)
             # funnel.json last: the run is complete exactly when it exists

@@ -11,6 +11,7 @@ output folder (new, the same run to resume, or another run of ours to replace).
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,7 +20,9 @@ from bonito_hub.console import get_logger
 from bonito_hub.corpus import check_text_column, load_texts
 from bonito_hub.errors import ConfigError
 from bonito_hub.generate.config import GenerateConfig
-from bonito_hub.generate.folder import RunFolder
+from bonito_hub.generate.folder import RunFolder, claim
+from bonito_hub.models import resolve_backend
+from bonito_hub.timing import StageTimer
 
 log = get_logger(__name__)
 
@@ -35,6 +38,7 @@ class GenerateResult:
         data_files: the finished chunks' data files, absolute, in chunk order.
         pushed: the upload (bonito_hub.push.Upload) when the run was pushed.
         not_pushed: why a push that was asked for did not happen.
+        stages: seconds per stage (bonito_hub.timing), as run.json records them.
     """
 
     output: Path
@@ -43,6 +47,7 @@ class GenerateResult:
     data_files: list[str] = field(default_factory=list)
     pushed: object | None = None
     not_pushed: str | None = None
+    stages: dict = field(default_factory=dict)
 
     @property
     def complete(self) -> bool:
@@ -61,14 +66,59 @@ def _cluster():
     return cluster
 
 
-def generate(config: GenerateConfig, engine=None, *, on_chunk=None) -> GenerateResult:
+def load_engine(config: GenerateConfig):
+    """The engine of `config`: a model folder checked, a Hub id's Hub reached, then loaded."""
+    from bonito_hub.generate.backends import make_engine
+
+    if config.backend != "openai" and not hub.is_local(config.model):
+        hub.check_reachable(f"`model` {config.model}")  # a path is checked by make_engine, before loading
+    return make_engine(config.model, config.backend, **config.engine_options())
+
+
+class EngineLoading:
+    """`make_engine` in a thread of its own, started once the checks that need no input have
+    passed: the model's weights load while the input is read and cut into chunks, two stages whose
+    time does not depend on each other (reading Parquet or JSON and loading weights both leave
+    Python's lock free most of the time).
+
+    The libraries are imported first, in the caller's thread: imports hold Python's lock, so two at
+    once are no faster, and datasets looks at `sys.modules["transformers"]` while it fingerprints,
+    which a module half imported by another thread would break. vLLM loads in the caller's thread
+    after the reading (it sets signal handlers, which only the main thread may)."""
+
+    def __init__(self, config: GenerateConfig, timer: StageTimer):
+        with timer.stage("load_model"):
+            import torch  # noqa: F401
+            from transformers import AutoModelForCausalLM, AutoTokenizer  # noqa: F401
+        self._box: dict = {}
+        self._thread = threading.Thread(target=self._load, args=(config, timer), name="bonito-load-model", daemon=True)
+        self._thread.start()
+
+    def _load(self, config: GenerateConfig, timer: StageTimer) -> None:
+        try:
+            with timer.stage("load_model"):
+                self._box["engine"] = load_engine(config)
+        except BaseException as exc:  # handed to the caller's thread by result()
+            self._box["error"] = exc
+
+    def result(self):
+        self._thread.join()
+        if "error" in self._box:
+            raise self._box["error"]
+        return self._box["engine"]
+
+
+def generate(config: GenerateConfig, engine=None, *, on_chunk=None, timer: StageTimer | None = None) -> GenerateResult:
     """Run (or resume) the generation `config` describes.
 
     Args:
         config: every option (GenerateConfig validates them when it is made).
         engine: an engine already loaded (bonito_hub.generate.Engine); None loads `config.model`
-            with `config.backend` once the checks have passed (or, with `config.ray`, on each worker).
+            with `config.backend` once the checks have passed (or, with `config.ray`, on each worker),
+            while the input is read.
         on_chunk: called with each chunk's ChunkResult as it is written.
+        timer: where the seconds per stage go (a command passes one that counts from the process's
+            start); None: a new one, counting from this call.
 
     Example:
         >>> from bonito_hub.generate import GenerateConfig, generate
@@ -78,6 +128,7 @@ def generate(config: GenerateConfig, engine=None, *, on_chunk=None) -> GenerateR
     """
     from bonito_hub.push import check_repo_id
 
+    timer = timer or StageTimer(since_process_start=False)
     if engine is None and not config.model:
         raise ConfigError("`model` is required unless an engine is given", field="model")
     cluster = _cluster() if config.ray else None
@@ -88,28 +139,37 @@ def generate(config: GenerateConfig, engine=None, *, on_chunk=None) -> GenerateR
         hub.check_can_push(f"`push_to_hub` {config.push_to_hub}")
     if isinstance(config.input, (str, Path)) and not hub.is_local(config.input):
         hub.check_reachable(f"`input` {config.input}")
-    texts = load_texts(config.input, split=config.split, encoding=config.encoding, exclude=[config.output, *config.exclude])
-    check_text_column(texts, config.text_column)
-    model_name = engine.model_name if engine is not None else config.model
-    engine_name = engine.name if engine is not None else config.backend
-    folder = RunFolder(texts, config.output, config.run, model_name, engine_name)
-    folder.check(config.overwrite)
     resources.data_file("cards/generated.md")  # the card's template ships with the package
-    if engine is None and config.backend != "openai" and not hub.is_local(config.model):
-        hub.check_reachable(f"`model` {config.model}")  # a path is checked by make_engine, before loading
+    claim(config.output)  # a folder of the user's, said before anything is read or loaded
+    loading = None
+    if engine is None and cluster is None and (config.backend == "openai" or
+                                               resolve_backend(config.backend) == "transformers"):
+        loading = EngineLoading(config, timer)
+    with timer.stage("read"):
+        texts = load_texts(config.input, split=config.split, encoding=config.encoding,
+                           exclude=[config.output, *config.exclude])
+        check_text_column(texts, config.text_column)
+        model_name = engine.model_name if engine is not None else config.model
+        engine_name = engine.name if engine is not None else config.backend
+        folder = RunFolder(texts, config.output, config.run, model_name, engine_name)
+        folder.check(config.overwrite)
 
     if cluster is not None:
         funnel = cluster.run_on_ray(folder, config, on_chunk=on_chunk)
         engine_name = f"Ray, {config.backend}"
     else:
-        from bonito_hub.generate.backends import make_engine
         from bonito_hub.generate.run import GenerationRun
 
-        engine = engine if engine is not None else make_engine(config.model, config.backend, **config.engine_options())
-        run = GenerationRun(engine, texts, config.output, config.run, folder=folder)
+        if engine is None and loading is not None:
+            engine = loading.result()
+        elif engine is None:
+            with timer.stage("load_model"):
+                engine = load_engine(config)
+        run = GenerationRun(engine, texts, config.output, config.run, folder=folder, timer=timer)
         funnel = run.run(shard=config.shard, overwrite=config.overwrite, progress=config.progress, on_chunk=on_chunk)
         engine_name = engine.name
-    result = GenerateResult(Path(config.output), funnel, engine_name, folder.data_files())
+    result = GenerateResult(Path(config.output), funnel, engine_name, folder.data_files(), stages=timer.as_dict())
+    log.info("time: %s", timer.summary())
     if config.push_to_hub:
         if result.complete and funnel["kept"]:
             from bonito_hub.push import push

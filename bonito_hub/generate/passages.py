@@ -45,12 +45,24 @@ class PassageSplitter:
         self.max_tokens = max_tokens
 
     def split(self, text: str) -> list[Passage]:
+        return self.split_many([text])[0]
+
+    def split_many(self, texts: list[str]) -> list[list[Passage]]:
+        """`split` for each text, with one tokenizer call for all of them (a fast tokenizer spreads
+        a batch over the CPU's cores)."""
+        kept = [i for i, text in enumerate(texts) if text.strip()]
+        found: list[list[Passage]] = [[] for _ in texts]
+        if kept:
+            enc = self.tokenizer([texts[i] for i in kept], add_special_tokens=False, return_offsets_mapping=True,
+                                 verbose=False)
+            for i, offsets in zip(kept, enc["offset_mapping"]):
+                found[i] = self._split(texts[i], offsets)
+        return found
+
+    def _split(self, text: str, offsets) -> list[Passage]:
         stripped = text.strip()
-        if not stripped:
-            return []
         lead = len(text) - len(text.lstrip())
-        enc = self.tokenizer(text, add_special_tokens=False, return_offsets_mapping=True, verbose=False)
-        starts = [s for s, e in enc["offset_mapping"] if e > s]
+        starts = [s for s, e in offsets if e > s]
         if len(starts) <= self.max_tokens:
             return [Passage(lead, lead + len(stripped))]
         import bisect

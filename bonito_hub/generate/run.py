@@ -25,6 +25,7 @@ from bonito_hub.generate.engines import Engine, derive_seed
 from bonito_hub.generate.filters import filter_generations
 from bonito_hub.generate.folder import ChunkResult, RunFolder, empty_counts
 from bonito_hub.generate.passages import PassageSplitter
+from bonito_hub.timing import StageTimer
 
 log = get_logger(__name__)
 
@@ -45,10 +46,12 @@ class DocumentPassage:
 class GenerationRun:
     """A run of `engine` over `texts` into `output`, with `config`."""
 
-    def __init__(self, engine: Engine, texts, output, config: RunConfig, folder: RunFolder | None = None):
+    def __init__(self, engine: Engine, texts, output, config: RunConfig, folder: RunFolder | None = None,
+                 timer: StageTimer | None = None):
         """`folder`: the run's RunFolder when the caller has made it already (its chunks are cut
-        once, not again)."""
+        once, not again). `timer`: where the seconds of each stage go (bonito_hub.timing)."""
         self.engine, self.config = engine, config
+        self.timer = timer or StageTimer(since_process_start=False)
         self.folder = folder or RunFolder(texts, output, config, engine.model_name, engine.name)
         self.folder.engine_name = engine.name
         describe = getattr(engine, "describe", None)
@@ -80,12 +83,14 @@ class GenerationRun:
                     funnel = folder.funnel(done)
                     bar.set_postfix(kept=funnel["kept"], dropped=sum(funnel["dropped"].values()), refresh=False)
                     if not funnel["complete"]:  # the finished run's card is written by finish()
-                        folder.write_card(funnel, done)
+                        with self.timer.stage("write"):
+                            folder.write_card(funnel, done)
                     if on_chunk is not None:
                         on_chunk(result)
         except KeyboardInterrupt:
             raise folder.interrupted() from None
-        return folder.finish()
+        with self.timer.stage("write"):
+            return folder.finish(stages=self.timer.as_dict())
 
     def do_chunk(self, k: int, progress=None) -> ChunkResult:
         """Generate, filter and write chunk k, unless it is done already (an attempt that died
@@ -94,17 +99,26 @@ class GenerationRun:
         if earlier is not None:
             return ChunkResult(k, earlier["counts"], retried=True)
         started = time.time()
-        rows, counts = self.process_chunk(k, progress)
-        self.folder.write_chunk(k, rows, counts, seconds=round(time.time() - started, 2))
+        stages = StageTimer(since_process_start=False)
+        rows, counts = self.process_chunk(k, progress, stages)
+        with stages.stage("write"):
+            self.folder.write_chunk(k, rows, counts, seconds=round(time.time() - started, 2),
+                                    stages={k: v for k, v in stages.as_dict().items() if k != "total"})
+        for name, seconds in stages.seconds.items():
+            self.timer.add(name, seconds)
         return ChunkResult(k, counts)
 
-    def process_chunk(self, k: int, progress=None) -> tuple[list[dict], dict]:
-        """Chunk k's rows and counts, written nowhere."""
-        passages, counts = self.chunk_passages(k)
-        prompts = self.prompts(passages)
-        generations = self.engine.generate(prompts, self.config.sampling, seed=derive_seed(self.config.sampling.seed, k),
-                                           progress=progress) if prompts else []
-        rows, generated = self.rows_from(passages, generations)
+    def process_chunk(self, k: int, progress=None, timer: StageTimer | None = None) -> tuple[list[dict], dict]:
+        """Chunk k's rows and counts, written nowhere; the seconds of each step go to `timer`."""
+        timer = timer or StageTimer(since_process_start=False)
+        with timer.stage("split"):
+            passages, counts = self.chunk_passages(k)
+            prompts = self.prompts(passages)
+        with timer.stage("generate"):
+            generations = self.engine.generate(prompts, self.config.sampling, progress=progress,
+                                               seed=derive_seed(self.config.sampling.seed, k)) if prompts else []
+        with timer.stage("filter"):
+            rows, generated = self.rows_from(passages, generations)
         return rows, {**counts, **generated}
 
     def chunk_passages(self, k: int) -> tuple[list[DocumentPassage], dict]:
@@ -120,11 +134,13 @@ class GenerationRun:
         for j, text in enumerate(texts):
             if text is not None and not isinstance(text, str):
                 raise InputError(f"row {start + j}: text column {column!r} holds {type(text).__name__}, not a string")
+        split = self.splitter.split_many([text or "" for text in texts])
+        for j, (text, pieces) in enumerate(zip(texts, split)):
             if text is None or not text.strip():
                 counts["empty_documents"] += 1
                 continue
             doc_id = str(ids[j]) if ids is not None else str(start + j)
-            for index, p in enumerate(self.splitter.split(text)):
+            for index, p in enumerate(pieces):
                 passages.append(DocumentPassage(start + j, doc_id, index, p.start, p.end, text[p.start:p.end]))
         counts["passages"] = len(passages)
         return passages, counts
