@@ -17,6 +17,7 @@ class Bonito:
     """A task generator.
 
     >>> bonito = Bonito("BatsResearch/bonito-v1")                 # vLLM on a GPU, transformers elsewhere
+    >>> served = Bonito("BatsResearch/bonito-v1", backend="openai", base_url="http://127.0.0.1:8000/v1")
     >>> synthetic = bonito.generate_tasks(texts, context_col="text", task_type="exqa",
     ...                                   sampling_params={"max_tokens": 256, "top_p": 0.95, "temperature": 0.5})
     """
