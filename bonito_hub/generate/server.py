@@ -201,11 +201,11 @@ class OpenAIEngine(Engine):
         try:
             return AutoTokenizer.from_pretrained(source), source
         except Exception as exc:
-            given = "`tokenizer`" if tokenizer else f"`model` {self.model_name!r} does not name a tokenizer (as a " \
-                "folder or Hub id); give `tokenizer`, the served model's"
-            raise ConfigError(f"the openai backend cuts passages with the served model's tokenizer: {given} "
-                              f"({cause(exc)})" if not tokenizer else
-                              f"`tokenizer` {source}: could not load it ({cause(exc)})", field="tokenizer") from None
+            if tokenizer:
+                raise ConfigError(f"`tokenizer` {source}: could not load it ({cause(exc)})", field="tokenizer") from None
+            raise ConfigError(f"the openai backend cuts passages with the served model's tokenizer, and `model` "
+                              f"{source!r} names none (as a folder or Hub id): give `tokenizer` ({cause(exc)})",
+                              field="tokenizer") from None
 
     def _context_from(self, source: str | None) -> int:
         """The context length from the tokenizer's model config, else the tokenizer's own limit."""
