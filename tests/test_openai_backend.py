@@ -99,7 +99,8 @@ def test_server_checks_come_before_any_work(monkeypatch):
         assert str(err.value) == "the server at %s refused the key in $BONITO_TEST_KEY: 401" % server.base_url[7:-3]
         assert not [r for r in server.requests if r["path"].endswith("/completions")]
     with FaultyServer() as server:
-        with pytest.raises(ServerError, match="does not serve `model` 'other'; it serves: served"):
+        with pytest.raises(ServerError, match=r"does not serve `model` 'other'; it lists: served \(a completion of it: "
+                                              r"404: The model `other` does not exist.\)$"):
             OpenAIEngine("other", base_url=server.base_url, tokenizer=make_tokenizer())
         with pytest.raises(ServerError, match="no /models under `base_url`.*ending in /v1"):
             OpenAIEngine("served", base_url=server.base_url[:-3], tokenizer=make_tokenizer())
@@ -114,6 +115,17 @@ def test_server_checks_come_before_any_work(monkeypatch):
         OpenAIEngine("served", base_url="http://user:pw@127.0.0.1:1/v1")
     with pytest.raises(ConfigError, match="http:// or https://"):
         OpenAIEngine("served", base_url="127.0.0.1:8000/v1")
+
+
+@pytest.mark.parametrize("server", [dict(listed=False), dict(models_status=500)], ids=["unlisted", "list-fails"])
+def test_a_model_the_list_leaves_out_is_asked_for_itself(server, caplog):
+    with FaultyServer(**server) as fake:
+        with caplog.at_level("INFO", logger="bonito"):
+            engine = OpenAIEngine("served", base_url=fake.base_url, tokenizer=make_tokenizer())
+        assert engine.generate(PROMPTS[:1], SamplingConfig(), seed=1) == expected(PROMPTS[:1], 1, 1)
+        assert any("does not list `model` 'served'" in r.getMessage() for r in caplog.records)
+        with pytest.raises(ServerError, match="does not serve `model` 'other'; it lists: nothing"):
+            OpenAIEngine("other", base_url=fake.base_url, tokenizer=make_tokenizer())
 
 
 def test_options_of_other_engines_are_refused():
@@ -193,8 +205,8 @@ def served(tiny_bonito, tmp_path_factory):
     deadline = time.time() + 180
     while True:
         try:
-            with urllib.request.urlopen(f"{base_url}/models", timeout=2) as answer:
-                if b'"tiny"' in answer.read():
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as answer:
+                if answer.status == 200:
                     break
         except OSError:
             pass

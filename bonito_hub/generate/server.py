@@ -161,7 +161,9 @@ class OpenAIEngine(Engine):
 
     def check_server(self) -> dict:
         """/v1/models, before any work: the server answers, takes the key and serves the model.
-        Returns the model's entry (vLLM's has max_model_len)."""
+        Returns the model's entry (vLLM's has max_model_len). A server whose list leaves the model
+        out, or cannot list (transformers serve 5.17 lists only its cache's models, and fails on an
+        empty cache), is asked for one token of the model instead."""
         import openai
 
         where = f"the server at {self.host}"
@@ -176,21 +178,30 @@ class OpenAIEngine(Engine):
             raise ServerError(f"{where} has no /models under `base_url` {self.base_url}; the base URL is the API "
                               "root, usually ending in /v1", field="base_url") from None
         except openai.APIStatusError as exc:
-            raise ServerError(self._say(f"{where} answered {exc.status_code} to /models: "
-                                        f"{cause(exc)}"), field="base_url") from None
+            if exc.status_code < 500:
+                raise ServerError(self._say(f"{where} answered {exc.status_code} to /models: {_detail(exc)}"),
+                                  field="base_url") from None
+            data = None  # it cannot list its models: ask it for the model itself
         except openai.APIConnectionError as exc:
             raise ServerError(f"cannot reach {where} (`base_url` {self.base_url}): {cause(exc.__cause__ or exc)}",
                               field="base_url") from None
         except ValueError:
-            raise ServerError(f"{where} answered /models with something that is not an OpenAI model list",
-                              field="base_url") from None
+            data = None
         models = data.get("data") if isinstance(data, dict) else None
         entries = {m.get("id"): m for m in models or [] if isinstance(m, dict)}
-        if self.model_name not in entries:
-            listed = ", ".join(sorted(map(str, entries))[:10]) or "nothing"
-            raise ServerError(f"{where} does not serve `model` {self.model_name!r}; it serves: {listed}",
-                              field="model")
-        return entries[self.model_name]
+        if self.model_name in entries:
+            return entries[self.model_name]
+        listed = ", ".join(sorted(map(str, entries))[:10]) or "nothing"
+        try:
+            with self._client(asynchronous=False) as client:
+                client.completions.with_raw_response.create(model=self.model_name, prompt="Hello", max_tokens=1)
+        except (openai.APIStatusError, openai.APIConnectionError) as exc:
+            said = f"{exc.status_code}: {_detail(exc)}" if isinstance(exc, openai.APIStatusError) else cause(exc)
+            raise ServerError(self._say(f"{where} does not serve `model` {self.model_name!r}; it lists: {listed} "
+                                        f"(a completion of it: {said})"), field="model") from None
+        log.info("%s does not list `model` %r among its models (%s), but answers for it", where, self.model_name,
+                 listed)
+        return {}
 
     def _load_tokenizer(self, tokenizer) -> tuple[Any, str | None]:
         if tokenizer is not None and not isinstance(tokenizer, (str, os.PathLike)):

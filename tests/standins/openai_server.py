@@ -13,7 +13,10 @@ requests fail in one way:
     slow       an answer that comes after `slow_seconds` (past a short client timeout)
     malformed  a 200 whose body is not JSON
 
-`ignore_n=True` answers every request with one choice, as servers that ignore `n` do.
+`ignore_n=True` answers every request with one choice, as servers that ignore `n` do;
+`models_status` makes /v1/models answer with that status, and `listed=False` leaves the model
+out of the list (transformers serve 5.17 lists only the models of its cache). A completion for
+another model is a 404, as vLLM answers it.
 Every completion request that got an answer is kept in `answered` (prompt, n, seed), and every
 request in `requests` with its headers, so a test can check what was sent.
 """
@@ -37,8 +40,9 @@ def completion_text(prompt: str, seed: int, sample: int) -> str:
 
 class FaultyServer:
     def __init__(self, model: str = "served", ignore_n: bool = False, slow_seconds: float = 1.5,
-                 models_status: int | None = None):
+                 models_status: int | None = None, listed: bool = True):
         self.model, self.ignore_n, self.slow_seconds, self.models_status = model, ignore_n, slow_seconds, models_status
+        self.listed = listed
         self.faults: deque[str] = deque()
         self.lock = threading.Lock()
         self.requests: list[dict] = []
@@ -66,11 +70,14 @@ class FaultyServer:
                     return self.send(404, b'{"error": {"message": "not found"}}')
                 if server.models_status:
                     return self.send(server.models_status, b'{"error": {"message": "invalid api key"}}')
-                self.send(200, json.dumps({"object": "list", "data": [
-                    {"id": server.model, "object": "model", "max_model_len": 2048}]}).encode())
+                listed = [{"id": server.model, "object": "model", "max_model_len": 2048}] if server.listed else []
+                self.send(200, json.dumps({"object": "list", "data": listed}).encode())
 
             def do_POST(self):
                 body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
+                if body.get("model") != server.model:
+                    message = {"error": {"message": f"The model `{body.get('model')}` does not exist."}}
+                    return self.send(404, json.dumps(message).encode())
                 with server.lock:
                     server.requests.append({"path": self.path, "headers": {k.lower(): v for k, v in self.headers.items()}, "body": body})
                     fault = server.faults.popleft() if server.faults else None
