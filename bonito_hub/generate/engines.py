@@ -221,31 +221,25 @@ class TransformersEngine(Engine):
 
         do_sample = sampling.temperature > 0
         per = sampling.n if do_sample else 1
-        config = GenerationConfig(max_new_tokens=sampling.max_tokens, do_sample=do_sample, num_return_sequences=per,
+        # each sample is a request of its own (generate_batch's num_return_sequences is newer than
+        # 5.17); the copies of a prompt share its cache blocks where the model allows block sharing
+        requests = [ids for ids in encoded for _ in range(per)]
+        config = GenerationConfig(max_new_tokens=sampling.max_tokens, do_sample=do_sample,
                                   pad_token_id=self.tokenizer.pad_token_id,
                                   eos_token_id=self.model.generation_config.eos_token_id,
                                   **({"temperature": sampling.temperature, "top_p": sampling.top_p, "top_k": 0}
                                      if do_sample else {}))
-        options = {}
-        if not self.device.startswith("cuda"):
-            # transformers sizes the paged cache from a GPU's free memory; on a CPU its guess is a
-            # cache so large that making it costs seconds a call: the padded path's token budget instead
-            from transformers import ContinuousBatchingConfig
-
-            tokens = self.batch_limits()[1]
-            options["continuous_batching_config"] = ContinuousBatchingConfig(
-                num_blocks=max(16, tokens // ContinuousBatchingConfig.page_size), max_batch_tokens=min(tokens, 4096))
-            options["warmup"] = False  # warm-up captures CUDA graphs: nothing to capture here
         try:
             with _quiet_continuous_batching():
-                out = self.model.generate_batch(encoded, generation_config=config, progress_bar=False, **options)
+                out = self.model.generate_batch(requests, generation_config=config, progress_bar=False,
+                                                **self._continuous_options())
         except Exception as exc:  # a model whose attention or cache the paged path does not take
             self._fall_back(cause(exc))
             return None
         outputs = list(out.values())
         failed = [o for o in outputs if getattr(o, "error", None)]
-        if len(outputs) != len(encoded) * per or failed:
-            self._fall_back(f"{len(failed) or len(encoded) * per - len(outputs)} requests failed or went missing")
+        if len(outputs) != len(requests) or failed:
+            self._fall_back(f"{len(failed) or len(requests) - len(outputs)} requests failed or went missing")
             return None
         results = []
         for i in range(len(encoded)):
@@ -253,6 +247,21 @@ class TransformersEngine(Engine):
                                                 skip_special_tokens=True)
             results.append(texts * (1 if do_sample else sampling.n))
         return results
+
+    def _continuous_options(self) -> dict:
+        """generate_batch's options beyond transformers' defaults: none on CUDA. transformers sizes
+        the paged cache from a GPU's free memory; on a CPU its guess is a cache so large that making
+        it costs seconds a call, so the padded path's token budget sizes it instead."""
+        if self.device.startswith("cuda"):
+            return {}
+        from transformers import ContinuousBatchingConfig
+
+        tokens = self.batch_limits()[1]
+        page = getattr(ContinuousBatchingConfig, "page_size", None) or ContinuousBatchingConfig.block_size  # <5.18
+        # warm-up captures CUDA graphs: nothing to capture here
+        return {"continuous_batching_config": ContinuousBatchingConfig(num_blocks=max(16, tokens // page),
+                                                                       max_batch_tokens=min(tokens, 4096)),
+                "warmup": False}
 
     def _generate_padded(self, encoded: list[list[int]], sampling: SamplingConfig,
                          progress: Callable[[int], object] | None = None) -> list[list[str]]:
