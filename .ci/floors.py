@@ -15,7 +15,7 @@ from pathlib import Path
 config = configparser.ConfigParser()
 config.read(Path(__file__).resolve().parents[1] / "setup.cfg")
 # The extras the dev extra installs and the suite tests (vllm needs a GPU: only its resolution is checked).
-TESTED_EXTRAS = ("openai",)
+TESTED_EXTRAS = ("openai", "documents")
 lines = config["options"]["install_requires"].strip().splitlines()
 for extra in TESTED_EXTRAS:
     lines += config["options.extras_require"][extra].strip().splitlines()

@@ -2,15 +2,20 @@
 what `bonito generate` reads passages from and the next-word-prediction baseline trains on.
 
 Accepted: a JSON Lines / JSON, CSV, Parquet or plain-text file (documents separated by blank
-lines), a folder of .txt/.md documents (one document a file, its relative path as id), a folder
-written by `save_to_disk` or holding data files `load_dataset` reads, or a Hub data set id.
+lines), a PDF, HTML or Word (.docx) file (the `documents` extra; bonito_hub.documents), a folder
+of .txt/.md/.pdf/.html/.htm/.docx documents (one document a file, its relative path as id), a
+folder written by `save_to_disk` or holding data files `load_dataset` reads, or a Hub data set id.
+
+With `skip_bad_files`, a document with no text to read (no text layer, encrypted, corrupt) is a
+row with no text and, in the column `skipped`, the reason; a run counts it by reason.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from bonito_hub.errors import InputError, cause
+from bonito_hub import documents
+from bonito_hub.errors import BadDocument, BonitoError, InputError, cause
 
 FILE_BUILDERS = {".jsonl": "json", ".json": "json", ".csv": "csv", ".parquet": "parquet", ".txt": "text"}
 DOC_SUFFIXES = {".txt", ".md"}
@@ -60,27 +65,62 @@ def _inside(path: Path, folders: list[Path]) -> bool:
     return any(resolved.is_relative_to(f) for f in folders)
 
 
-def _documents_folder(folder: Path, encoding: str, exclude: list[Path] = ()):
+def _is_document(path: Path) -> bool:
+    return path.suffix.lower() in DOC_SUFFIXES or documents.kind_of(path) is not None
+
+
+def _documents_folder(folder: Path, encoding: str, exclude: list[Path] = (), skip_bad_files: bool = False,
+                      files: list[Path] | None = None):
+    """One row a document file (id: its path relative to `folder`), read one at a time."""
     import datasets
 
-    files = sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in DOC_SUFFIXES
-                   and not _inside(p, exclude))
+    if files is None:
+        files = sorted(p for p in folder.rglob("*") if p.is_file() and _is_document(p) and not _inside(p, exclude))
+    kinds = {documents.kind_of(p) for p in files} - {None}
+    documents.check_extra(kinds)  # before reading anything
     for p in files:
-        if p.stat().st_size:  # an empty document is counted as empty, not refused
+        if p.stat().st_size and documents.kind_of(p) is None:  # an empty document is counted as empty, not refused
             check_decoding(p, encoding)
 
-    def gen(paths, stamps, encoding):
+    def gen(paths, stamps, encoding, skip_bad_files, with_skipped):
         for p in paths:
-            yield {"id": p.relative_to(folder).as_posix(), "text": p.read_text(encoding=encoding)}
+            row = {"id": p.relative_to(folder).as_posix()}
+            if documents.kind_of(p) is None:
+                row["text"] = p.read_text(encoding=encoding)
+            else:
+                try:
+                    row["text"] = documents.read_document(p) if p.stat().st_size else ""
+                except BadDocument as bad:
+                    if not skip_bad_files:
+                        raise InputError(f"{bad}; `skip_bad_files` skips such files and counts them")
+                    row["text"], row["skipped"] = None, bad.reason
+            if with_skipped:
+                row.setdefault("skipped", None)
+            yield row
 
-    features = datasets.Features({"id": datasets.Value("string"), "text": datasets.Value("string")})
+    columns = {"id": datasets.Value("string"), "text": datasets.Value("string")}
+    if kinds:  # only where documents are: a folder of text files keeps its columns (and its fingerprint)
+        columns["skipped"] = datasets.Value("string")
     # from_generator writes Arrow to the cache, so documents are never all held in memory at once.
     # Its cache is keyed on gen_kwargs: sizes and times of the files make an edited folder a new key.
     stamps = [(p.stat().st_size, p.stat().st_mtime_ns) for p in files]
-    return datasets.Dataset.from_generator(gen, gen_kwargs={"paths": files, "stamps": stamps, "encoding": encoding}, features=features)
+    return datasets.Dataset.from_generator(gen, gen_kwargs={"paths": files, "stamps": stamps, "encoding": encoding,
+                                                            "skip_bad_files": skip_bad_files,
+                                                            "with_skipped": bool(kinds)},
+                                           features=datasets.Features(columns))
 
 
-def load_texts(source, split: str = "train", encoding: str = "utf-8", exclude=()):
+def _bonito_cause(exc: BaseException) -> BonitoError | None:
+    """Our own error inside another library's (datasets wraps what a generator raises)."""
+    seen = exc
+    while seen is not None:
+        if isinstance(seen, BonitoError):
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
+def load_texts(source, split: str = "train", encoding: str = "utf-8", exclude=(), skip_bad_files: bool = False):
     """The corpus as a `datasets.Dataset`.
 
     Args:
@@ -90,6 +130,8 @@ def load_texts(source, split: str = "train", encoding: str = "utf-8", exclude=()
             decode, or the error names the file and line.
         exclude: folders that are not part of the corpus even when they lie inside its folder (the
             output a run writes there: its card is no document).
+        skip_bad_files: a PDF, HTML or Word file with no text to read becomes a row without text,
+            its reason in the column `skipped`, instead of an error.
 
     Example:
         >>> docs = load_texts("notes/")          # a folder of .txt files: columns id, text
@@ -102,11 +144,14 @@ def load_texts(source, split: str = "train", encoding: str = "utf-8", exclude=()
         return _pick_split(source, split, str(source))
     path = Path(str(source))
     try:
+        if path.is_file() and documents.kind_of(path) is not None:
+            return _documents_folder(path.parent, encoding, skip_bad_files=skip_bad_files, files=[path])
         if path.is_file():
             builder = FILE_BUILDERS.get(path.suffix.lower())
             if builder is None:
                 raise InputError(f"{path}: unsupported file type {path.suffix!r}; use "
-                                 f"{', '.join(sorted(FILE_BUILDERS))}, a folder or a Hub data set id")
+                                 f"{', '.join(sorted({*FILE_BUILDERS, *documents.SUFFIXES}))}, a folder or a Hub "
+                                 "data set id")
             kwargs = {"sample_by": "paragraph"} if builder == "text" else {}
             if builder in TEXT_BUILDERS:
                 check_decoding(path, encoding)
@@ -117,9 +162,8 @@ def load_texts(source, split: str = "train", encoding: str = "utf-8", exclude=()
         if path.is_dir():
             exclude = [Path(e).resolve() for e in exclude if e is not None]
             saved = (path / "state.json").exists() or (path / "dataset_dict.json").exists()
-            if not saved and any(p.suffix.lower() in DOC_SUFFIXES for p in path.rglob("*")
-                                 if p.is_file() and not _inside(p, exclude)):
-                return _documents_folder(path, encoding, exclude)
+            if not saved and any(_is_document(p) for p in path.rglob("*") if p.is_file() and not _inside(p, exclude)):
+                return _documents_folder(path, encoding, exclude, skip_bad_files)
             if any(e.is_relative_to(path.resolve()) for e in exclude):
                 raise InputError(f"`output` is inside `input` {source}, a data set folder whose files are all read: "
                                  "choose an `output` outside it", field="output")
@@ -133,6 +177,9 @@ def load_texts(source, split: str = "train", encoding: str = "utf-8", exclude=()
     except InputError:
         raise
     except Exception as exc:
+        ours = _bonito_cause(exc)
+        if ours is not None:
+            raise ours from None
         raise InputError(f"could not read input {source}: {cause(exc)}") from None
 
 

@@ -28,6 +28,15 @@ class InputError(BonitoError, ValueError):
     """The user's text cannot be read, or holds no usable text column."""
 
 
+class BadDocument(InputError):
+    """A PDF, HTML or Word file with no text to read; `reason` is the funnel's name for it (no text
+    layer, encrypted, corrupt file, empty file)."""
+
+    def __init__(self, path, reason: str, advice: str = ""):
+        super().__init__(f"{path}: {reason}" + (f"; {advice}" if advice else ""))
+        self.reason = reason
+
+
 class ModelLoadError(BonitoError):
     """A model or engine could not be loaded."""
 

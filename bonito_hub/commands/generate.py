@@ -18,7 +18,11 @@ class Generate(Command):
         table = generation_presets()
         g.add_argument("--model", required=True, help="task generator: a local folder or a Hub id")
         g.add_argument("--input", required=True,
-                       help="JSONL/CSV/Parquet/text file, folder of .txt/.md, data set folder, or Hub id")
+                       help="JSONL/CSV/Parquet/text file, PDF/HTML/DOCX file (pip install 'bonito-hub[documents]'), "
+                            "folder of .txt/.md/.pdf/.html/.docx, data set folder, or Hub id")
+        g.add_argument("--skip-bad-files", action="store_true",
+                       help="skip a PDF/HTML/DOCX file with no text to read (no text layer, encrypted, corrupt) and "
+                            "count it by reason, instead of stopping")
         g.add_argument("--task-type", required=True, metavar="TYPE",
                        help="short or full task-type name: " + ", ".join(tasks.short_names()) +
                             " (bonito tasks lists them)")
@@ -107,6 +111,8 @@ class Generate(Command):
         f, out = result.funnel, config.output
         print(f"funnel ({result.engine} engine): documents {f['documents']} (empty {f['empty_documents']}) -> "
               f"passages {f['passages']} -> generations {f['generations']} -> kept {f['kept']}")
+        for reason, n in f.get("skipped_files", {}).items():
+            print(f"  files skipped, {reason}: {n}")
         for reason, n in f["dropped"].items():
             print(f"  dropped {reason}: {n}")
         if f["complete"] and not f["kept"]:

@@ -151,6 +151,8 @@ class GenerateConfig:
         task_type: short or full task-type name.
         output: the folder to write; the same config resumes an interrupted run there.
         text_column, split, encoding: where the documents are and how text files decode.
+        skip_bad_files: a PDF, HTML or Word file with no text to read (no text layer, encrypted,
+            corrupt) is skipped and counted by reason, instead of stopping the run.
         preset: named sampling and filter settings (bonito_hub/data/generation_presets.yaml).
         n, temperature, top_p, max_tokens: sampling; None takes the preset's value.
         seed: sampling seed; chunk k samples with a seed derived from (seed, k).
@@ -179,6 +181,7 @@ class GenerateConfig:
     text_column: str = "text"
     split: str = "train"
     encoding: str = "utf-8"
+    skip_bad_files: bool = False
     preset: str = "default"
     n: int | None = None
     temperature: float | None = None

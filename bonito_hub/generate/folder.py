@@ -137,17 +137,19 @@ def remove_unfinished_data(output: Path, done: dict[int, dict], chunks: list[int
 
 
 def empty_counts() -> dict:
-    return {**{key: 0 for key in COUNTS}, "dropped": {}}
+    return {**{key: 0 for key in COUNTS}, "skipped_files": {}, "dropped": {}}
 
 
 def aggregate(done: dict[int, dict], n_chunks: int) -> dict:
     """The funnel over the finished chunks' records (`finished_chunks`)."""
-    total, dropped = empty_counts(), Counter()
+    total, dropped, skipped = empty_counts(), Counter(), Counter()
     for record in done.values():
         for key in COUNTS:
             total[key] += record["counts"][key]
         dropped.update(record["counts"]["dropped"])
+        skipped.update(record["counts"].get("skipped_files", {}))  # absent from records of 0.1
     total["dropped"] = dict(sorted(dropped.items()))
+    total["skipped_files"] = dict(sorted(skipped.items()))
     total["chunks_done"] = len(done)
     total["chunks"] = n_chunks
     total["complete"] = set(done) == set(range(n_chunks))

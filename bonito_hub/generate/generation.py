@@ -147,7 +147,7 @@ def generate(config: GenerateConfig, engine=None, *, on_chunk=None, timer: Stage
         loading = EngineLoading(config, timer)
     with timer.stage("read"):
         texts = load_texts(config.input, split=config.split, encoding=config.encoding,
-                           exclude=[config.output, *config.exclude])
+                           exclude=[config.output, *config.exclude], skip_bad_files=config.skip_bad_files)
         check_text_column(texts, config.text_column)
         model_name = engine.model_name if engine is not None else config.model
         engine_name = engine.name if engine is not None else config.backend

@@ -1,6 +1,8 @@
 """Splitting documents into passages that fit the generator's context.
 
-A document longer than the budget is cut on paragraph boundaries (blank lines), a paragraph
+A document is first cut into its sections (between form feeds: the pages and headings of a PDF,
+HTML or Word file, bonito_hub.documents), which no passage spans. A section longer than the
+budget is cut on paragraph boundaries (blank lines), a paragraph
 longer than the budget on sentence boundaries, and a sentence longer than the budget between
 tokens. Pieces are packed greedily in order. Every passage is a slice of its document, and we
 keep its character offsets.
@@ -14,6 +16,7 @@ from dataclasses import dataclass
 from bonito_hub.errors import ConfigError
 
 _PARAGRAPH_RE = re.compile(r"\n[ \t]*\n\s*")
+_SECTION_RE = re.compile(r"\f")  # a page or a heading of a PDF, HTML or Word file (bonito_hub.documents)
 _SENTENCE_RE = re.compile(r"(?<=[.!?])[\"')\]]*\s+")
 
 
@@ -60,18 +63,28 @@ class PassageSplitter:
         return found
 
     def _split(self, text: str, offsets) -> list[Passage]:
-        stripped = text.strip()
-        lead = len(text) - len(text.lstrip())
-        starts = [s for s, e in offsets if e > s]
-        if len(starts) <= self.max_tokens:
-            return [Passage(lead, lead + len(stripped))]
+        """The passages of `text` given its tokens' character offsets: its sections (between form
+        feeds, a page or a heading of a document) each on their own."""
         import bisect
+
+        starts = [s for s, e in offsets if e > s]
 
         def count(a: int, b: int) -> int:
             return bisect.bisect_left(starts, b) - bisect.bisect_left(starts, a)
 
+        passages: list[Passage] = []
+        for lo, hi in _spans(text, 0, len(text), _SECTION_RE):
+            if text[lo:hi].strip():
+                passages += self._split_section(text, lo, hi, starts, count)
+        return passages
+
+    def _split_section(self, text: str, lo: int, hi: int, starts: list[int], count) -> list[Passage]:
+        import bisect
+
+        if count(lo, hi) <= self.max_tokens:
+            return [self._trim(text, lo, hi)]
         units: list[tuple[int, int]] = []
-        for p in _spans(text, 0, len(text), _PARAGRAPH_RE):
+        for p in _spans(text, lo, hi, _PARAGRAPH_RE):
             if count(*p) <= self.max_tokens:
                 units.append(p)
                 continue

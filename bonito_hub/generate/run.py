@@ -128,6 +128,7 @@ class GenerationRun:
         table = self.folder.texts.with_format("arrow")[start:end]
         texts = table[column].to_pylist()
         ids = table[id_column].to_pylist() if id_column else None
+        skipped = table["skipped"].to_pylist() if "skipped" in table.column_names else [None] * len(texts)
         counts = empty_counts()
         counts["documents"] = end - start
         passages = []
@@ -136,6 +137,9 @@ class GenerationRun:
                 raise InputError(f"row {start + j}: text column {column!r} holds {type(text).__name__}, not a string")
         split = self.splitter.split_many([text or "" for text in texts])
         for j, (text, pieces) in enumerate(zip(texts, split)):
+            if skipped[j]:  # a document with no text to read (corpus.load_texts with skip_bad_files)
+                counts["skipped_files"][skipped[j]] = counts["skipped_files"].get(skipped[j], 0) + 1
+                continue
             if text is None or not text.strip():
                 counts["empty_documents"] += 1
                 continue
