@@ -21,7 +21,7 @@ import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 from bonito_hub import records
 from bonito_hub.console import get_logger
@@ -42,7 +42,7 @@ log = get_logger(__name__)
 @dataclass
 class AdaptConfig:
     corpus: str
-    task_type: str
+    task_type: str | None  # one type, several joined by commas, or all-applicable (None with task_mix)
     generator: str
     student: str
     target: str | None = None
@@ -59,12 +59,16 @@ class AdaptConfig:
     base_model: str | None = None  # the student's Hub id for the adapter card, when the student is a folder
     eval_limit: int | None = None
     redo: str | None = None  # make this step and every step after it again
+    task_mix: Any = None  # {type: share} or "exqa=0.5,ynqa=0.5": one type a passage, instead of task_type
 
     def __post_init__(self):
         from bonito_hub import hub, tasks
         from bonito_hub.push import check_repo_id
 
-        tasks.normalize(self.task_type)  # an unknown type is refused now, not after the checks
+        if self.task_mix is not None:  # an unknown type, a mix not summing to 1: refused now, not after the checks
+            self.task_mix = tasks.parse_mix(self.task_mix)
+        else:
+            tasks.parse_types(self.task_type or "")
         if self.push:
             check_repo_id(self.push, field="push")
             if self.base_model:
@@ -102,7 +106,7 @@ def generate_tasks(run: "Adaptation") -> None:
     from bonito_hub.generate import GenerateConfig, generate
 
     c = run.config
-    result = generate(GenerateConfig(model=c.generator, input=c.corpus, task_type=c.task_type,
+    result = generate(GenerateConfig(model=c.generator, input=c.corpus, task_type=c.task_type, task_mix=c.task_mix,
                                      output=run.folder("generate"), text_column=c.text_column, preset=c.preset,
                                      max_tokens=c.max_tokens, backend=c.backend, progress=run.progress,
                                      overwrite=True, exclude=(run.output,)))
@@ -191,7 +195,8 @@ def steps() -> list[Step]:
     return [
         Step("generate", "generated", records.FUNNEL, generate_tasks,
              lambda run: {k: v for k, v in asdict(run.config).items()
-                          if k in ("corpus", "task_type", "generator", "text_column", "preset", "max_tokens", "backend")}),
+                          if k in ("corpus", "task_type", "generator", "text_column", "preset", "max_tokens", "backend")
+                          or (k == "task_mix" and v is not None)}),  # a run of 0.1 had no mix: its inputs stay
         Step("before", "before", records.SCORES, evaluate_before, lambda run: _evaluation_inputs(run, "before"),
              with_target),
         Step("train", "student", records.TRAINING, train_student,

@@ -57,3 +57,58 @@ def normalize(name: str) -> str:
 def to_full(name: str) -> str:
     """The full name the generator is prompted with, for a short or full name."""
     return full_name(normalize(name))
+
+
+ALL_APPLICABLE = "all-applicable"  # every task type the generator knows
+
+
+def parse_types(value) -> tuple[str, ...]:
+    """Short names from "exqa", "exqa,ynqa,nli", a list of names, or "all-applicable" (all 16).
+    A name listed twice is an error: it would make every passage's tasks of that type twice."""
+    if isinstance(value, str):
+        if _key(value) == _key(ALL_APPLICABLE):
+            return tuple(short_names())
+        value = value.split(",")
+    names = [normalize(part) if isinstance(part, str) and part.strip() else _empty(part) for part in value]
+    if not names:
+        raise ConfigError("`task_type` names no task type", field="task_type")
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise ConfigError(f"`task_type` lists {', '.join(twice)} more than once", field="task_type")
+    return tuple(names)
+
+
+def _empty(part) -> str:
+    raise ConfigError(f"`task_type` has an empty name in its list ({part!r})", field="task_type")
+
+
+def parse_mix(value) -> dict[str, float]:
+    """{short name: share} from "exqa=0.5,ynqa=0.3,nli=0.2" or a mapping; the shares are more than
+    0 and sum to 1."""
+    if isinstance(value, str):
+        pairs = []
+        for part in value.split(","):
+            name, sep, share = part.partition("=")
+            try:
+                pairs.append((name, float(share)))
+            except ValueError:
+                raise ConfigError(f"`task_mix` takes TYPE=SHARE pairs such as exqa=0.5,ynqa=0.5, got {part!r}",
+                                  field="task_mix") from None
+            if not sep:
+                raise ConfigError(f"`task_mix` takes TYPE=SHARE pairs such as exqa=0.5,ynqa=0.5, got {part!r}",
+                                  field="task_mix")
+    else:
+        pairs = list(dict(value).items())
+    mix: dict[str, float] = {}
+    for name, share in pairs:
+        short = normalize(name)
+        if short in mix:
+            raise ConfigError(f"`task_mix` lists {short} more than once", field="task_mix")
+        if not share > 0:
+            raise ConfigError(f"`task_mix` gives {short} the share {share}; each share must be more than 0",
+                              field="task_mix")
+        mix[short] = float(share)
+    total = sum(mix.values())
+    if abs(total - 1) > 1e-6:
+        raise ConfigError(f"`task_mix` shares sum to {total:g}, not 1", field="task_mix")
+    return mix

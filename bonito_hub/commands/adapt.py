@@ -19,7 +19,10 @@ class Adapt(Command):
         from bonito_hub.generate import BACKENDS, generation_presets
 
         a.add_argument("--corpus", required=True, help="your unannotated text (any input bonito generate reads)")
-        a.add_argument("--task-type", required=True, metavar="TYPE", help="task type: " + ", ".join(tasks.short_names()))
+        a.add_argument("--task-type", metavar="TYPE[,TYPE...]",
+                       help="task type, several joined by commas, or all-applicable: " + ", ".join(tasks.short_names()))
+        a.add_argument("--task-mix", metavar="TYPE=SHARE,...",
+                       help="instead of --task-type: one type a passage, drawn with these shares (they sum to 1)")
         a.add_argument("--generator", required=True, help="task generator (e.g. BatsResearch/bonito-v1)")
         a.add_argument("--student", required=True, help="the model to adapt: a local folder or a Hub id")
         a.add_argument("--output", required=True,

@@ -23,9 +23,12 @@ class Generate(Command):
         g.add_argument("--skip-bad-files", action="store_true",
                        help="skip a PDF/HTML/DOCX file with no text to read (no text layer, encrypted, corrupt) and "
                             "count it by reason, instead of stopping")
-        g.add_argument("--task-type", required=True, metavar="TYPE",
-                       help="short or full task-type name: " + ", ".join(tasks.short_names()) +
-                            " (bonito tasks lists them)")
+        g.add_argument("--task-type", metavar="TYPE[,TYPE...]",
+                       help="short or full task-type name, several joined by commas (each passage gets every one), "
+                            "or all-applicable: " + ", ".join(tasks.short_names()) + " (bonito tasks lists them)")
+        g.add_argument("--task-mix", metavar="TYPE=SHARE,...",
+                       help="instead of --task-type: one type a passage, drawn with these shares (they sum to 1), "
+                            "for example exqa=0.5,ynqa=0.3,nli=0.2")
         g.add_argument("--output", required=True, help="folder to write; the same command resumes an interrupted run")
         g.add_argument("--text-column", default="text", help="column holding the documents (default: text)")
         g.add_argument("--split", default="train", help="split of a data set input (default: train)")
@@ -111,6 +114,8 @@ class Generate(Command):
         f, out = result.funnel, config.output
         print(f"funnel ({result.engine} engine): documents {f['documents']} (empty {f['empty_documents']}) -> "
               f"passages {f['passages']} -> generations {f['generations']} -> kept {f['kept']}")
+        for short, counts in f.get("by_type", {}).items():
+            print(f"  {short}: generations {counts['generations']} -> kept {counts['kept']}")
         for reason, n in f.get("skipped_files", {}).items():
             print(f"  files skipped, {reason}: {n}")
         for reason, n in f["dropped"].items():

@@ -18,22 +18,31 @@ def write_generation_card(folder: Path, record: dict, funnel: dict, data_files: 
     from bonito_hub.cards import size_category
 
     run = record["options"]
+    types = tasks.parse_types(run["task_type"])
+    configs = [{"config_name": "default", "data_files": [{"split": "train", "path": data_files}]}]
+    if len(types) > 1:  # data/TYPE/...: a config a type, and all of them together
+        configs = [{"config_name": "all", "data_files": [{"split": "train", "path": data_files}], "default": True}]
+        for short in types:
+            mine = [f for f in data_files if f.startswith(f"data/{short}/")]
+            if mine:
+                configs.append({"config_name": short, "data_files": [{"split": "train", "path": mine}]})
     data = DatasetCardData(
         language=language,
         license="other",
         task_categories=["text-generation"],
         size_categories=[size_category(funnel["kept"])],
-        tags=["bonito", "synthetic", tasks.normalize(run["task_type"])],
+        tags=["bonito", "synthetic", *types],
         generator_model=record["model"],
         # Explicit file names, not a pattern: datasets keys its cache on the configs, and a pattern
         # that stays the same while the files change would serve an older run from the cache.
-        configs=[{"config_name": "default", "data_files": [{"split": "train", "path": data_files}]}],
+        configs=configs,
     )
     card = DatasetCard.from_template(
         data, template_str=resources.read_text("cards/generated.md"), run=run, funnel=funnel,
         model=record["model"], server=record.get("server"), num_documents=record["input"]["num_documents"], partial=not funnel["complete"],
         fingerprint=record["input"].get("fingerprint"), examples=examples,
-        task_type_full=tasks.full_name(run["task_type"]), where=where or Path(folder).name,
+        task_type_full=", ".join(tasks.full_name(t) for t in types), types=types, mix=run.get("task_mix"),
+        config_names=[c["config_name"] for c in configs] if len(types) > 1 else None, where=where or Path(folder).name,
         prompt_columns="`prompt`/`completion`" if run["format"] == "standard" else "`messages`",
     )
     path = Path(folder) / "README.md"

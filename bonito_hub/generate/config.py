@@ -87,7 +87,10 @@ class RunConfig:
     run is resumed only with the same ones.
 
     Args:
-        task_type: short or full task-type name.
+        task_type: a short or full task-type name, several joined by commas ("exqa,ynqa"), or
+            "all-applicable": each passage gets tasks of every type listed.
+        task_mix: {type: share} (or "exqa=0.5,ynqa=0.5"): each passage gets one type, drawn with
+            these shares by a generator seeded with (seed, document, passage), instead.
         text_column: the column of the input holding the documents.
         sampling: n, temperature, top_p, max_tokens and seed.
         filters: names of the filters applied (bonito_hub.generate.filters.FILTERS).
@@ -106,9 +109,18 @@ class RunConfig:
     chunk_docs: int | None = None
     chunk_tokens: int = CHUNK_TOKENS
     max_passage_tokens: int | None = None
+    task_mix: dict | None = None
 
     def __post_init__(self):
-        self.task_type = tasks.normalize(self.task_type)
+        if self.task_mix is not None:
+            self.task_mix = tasks.parse_mix(self.task_mix)
+            if self.task_type and set(tasks.parse_types(self.task_type)) != set(self.task_mix):
+                raise ConfigError("give `task_type` or `task_mix`, not both (the mix names its types)",
+                                  field="task_mix")
+            self.task_type = ",".join(self.task_mix)
+        elif not self.task_type:
+            raise ConfigError("`task_type` is required (or `task_mix`)", field="task_type")
+        self.task_type = ",".join(tasks.parse_types(self.task_type))
         self.filters = check_names(self.filters)
         self.format = canonical_format(self.format)
         if self.chunk_docs is not None:
@@ -116,6 +128,11 @@ class RunConfig:
         _require(self.chunk_tokens >= 1, "chunk_tokens", "at least 1", self.chunk_tokens)
         if self.max_passage_tokens is not None:
             _require(self.max_passage_tokens >= 8, "max_passage_tokens", "at least 8", self.max_passage_tokens)
+
+    @property
+    def types(self) -> tuple[str, ...]:
+        """The short names of the run's task types, in the order given."""
+        return tuple(self.task_type.split(","))
 
 
 def parse_shard(shard) -> tuple[int, int]:
@@ -148,9 +165,11 @@ class GenerateConfig:
         model: the task generator, a local folder or a Hub id (None when an engine is handed to
             `generate`).
         input: the corpus: a file, a folder, a Hub data set id, or a `datasets.Dataset`.
-        task_type: short or full task-type name.
+        task_type: a short or full task-type name, several joined by commas, or "all-applicable"
+            (each passage gets every type); None with `task_mix`.
         output: the folder to write; the same config resumes an interrupted run there.
         text_column, split, encoding: where the documents are and how text files decode.
+        task_mix: {type: share} or "exqa=0.5,ynqa=0.5": one type a passage, drawn with these shares.
         skip_bad_files: a PDF, HTML or Word file with no text to read (no text layer, encrypted,
             corrupt) is skipped and counted by reason, instead of stopping the run.
         preset: named sampling and filter settings (bonito_hub/data/generation_presets.yaml).
@@ -176,12 +195,13 @@ class GenerateConfig:
 
     model: str | None
     input: Any
-    task_type: str
+    task_type: str | None
     output: str | Path
     text_column: str = "text"
     split: str = "train"
     encoding: str = "utf-8"
     skip_bad_files: bool = False
+    task_mix: Any = None
     preset: str = "default"
     n: int | None = None
     temperature: float | None = None
@@ -237,11 +257,12 @@ class GenerateConfig:
                                            self.no_filter)
         filters = preset_filters if self.filters is None else \
             tuple(f for f in self.filters if f not in set(self.no_filter))
-        self.run = RunConfig(task_type=self.task_type, text_column=self.text_column,
+        self.run = RunConfig(task_type=self.task_type, task_mix=self.task_mix, text_column=self.text_column,
                              sampling=SamplingConfig(**sampling, seed=self.seed), filters=filters, format=self.format,
                              chunk_docs=self.chunk_docs, chunk_tokens=self.chunk_tokens,
                              max_passage_tokens=self.max_passage_tokens)
         self.format = self.run.format
+        self.task_type, self.task_mix = self.run.task_type, self.run.task_mix
         if self.ray:
             if self.shard != (0, 1):
                 raise ConfigError("`ray` schedules every chunk itself; leave `shard` out", field="shard")

@@ -6,7 +6,9 @@ Output folder:
                                    versions, and at the end the seconds its chunks took and, per
                                    stage, those of the command that finished it (bonito_hub.timing)
     data/chunk-KKKKKK-<id>.parquet the kept rows of chunk K (none for a chunk that kept no row:
-                                   datasets cannot read a Parquet file without rows)
+                                   datasets cannot read a Parquet file without rows); a run of
+                                   several task types writes data/TYPE/chunk-KKKKKK-<id>.parquet,
+                                   one a type, and its card has a config a type plus `all`
     chunks/chunk-KKKKKK.json       chunk K's funnel counts, data file and seconds per step; written
                                    last, so a chunk is done exactly when this file exists
     funnel.json, README.md         written when every chunk is done
@@ -34,7 +36,7 @@ from bonito_hub.corpus import check_text_column
 from bonito_hub.errors import RunError
 from bonito_hub.folders import Ownership, claim_output, remove_folder, write_atomic
 from bonito_hub.generate.config import RunConfig
-from bonito_hub.records import make_record, read_record, write_record
+from bonito_hub.records import make_record, plain, read_record, write_record
 
 RUN_FILE, FUNNEL_FILE = records.RUN, records.FUNNEL
 CHARS_PER_TOKEN = 4
@@ -42,7 +44,7 @@ PACKAGES = ("torch", "transformers", "vllm", "datasets")
 IDENTITY = ("options", "model", "input")  # the record fields a resumed run must share
 OUR_ENTRIES = {RUN_FILE, FUNNEL_FILE, "README.md", "data", "chunks"}
 OWNERSHIP = Ownership(patterns=(RUN_FILE, FUNNEL_FILE, "README.md", "data/chunk-??????-*.parquet",
-                                "chunks/chunk-??????.json"))
+                                "data/*/chunk-??????-*.parquet", "chunks/chunk-??????.json"))
 COUNTS = ("documents", "empty_documents", "passages", "generations", "kept")
 log = get_logger(__name__)
 
@@ -82,7 +84,10 @@ def run_record(config: RunConfig, model_name: str, texts, engine_name: str | Non
     """run.json: the options, model and input that identify the run, and what ran it (with a
     server: its host and the model's name there, never a key)."""
     extra = {"server": server} if server else {}
-    return make_record(config, packages=PACKAGES, model=str(model_name), engine=engine_name, **extra,
+    options = plain(config)
+    if options.get("task_mix") is None:  # a run of one or more listed types: its options as before the mix
+        options.pop("task_mix", None)
+    return make_record(options, packages=PACKAGES, model=str(model_name), engine=engine_name, **extra,
                        input={"fingerprint": getattr(texts, "_fingerprint", None), "num_documents": len(texts)})
 
 
@@ -114,8 +119,14 @@ def finished_chunks(output: Path) -> dict[int, dict]:
 
 
 def data_files(done: dict[int, dict]) -> list[str]:
-    """The data files (relative to the output folder) of finished chunks, in chunk order."""
-    return [r["data_file"] for _, r in sorted(done.items()) if r["data_file"]]
+    """The data files (relative to the output folder) of finished chunks, in chunk order (and, in a
+    run of several task types, in the order of its types within a chunk)."""
+    files = []
+    for _, record in sorted(done.items()):
+        if record.get("data_file"):
+            files.append(record["data_file"])
+        files += list((record.get("data_files") or {}).values())
+    return files
 
 
 _TEMP_OF_CHUNK = re.compile(r"\.chunk-(\d{6})[-.].*\.tmp-[0-9a-f]{8}")
@@ -125,14 +136,13 @@ def remove_unfinished_data(output: Path, done: dict[int, dict], chunks: list[int
     """What a run killed inside our chunks left: temporary files of a write, and data files that no
     chunk record names (killed between the two writes). Only these chunks': other shards may be
     writing theirs in the same folder."""
-    for sub in ("data", "chunks"):
-        for path in (output / sub).glob(".chunk-*.tmp-*"):
-            match = _TEMP_OF_CHUNK.fullmatch(path.name)
-            if match and int(match.group(1)) in chunks:
-                path.unlink(missing_ok=True)
+    for path in [*(output / "data").rglob(".chunk-*.tmp-*"), *(output / "chunks").glob(".chunk-*.tmp-*")]:
+        match = _TEMP_OF_CHUNK.fullmatch(path.name)
+        if match and int(match.group(1)) in chunks:
+            path.unlink(missing_ok=True)
     named = set(data_files(done))
-    for path in (output / "data").glob("chunk-*.parquet"):
-        if int(path.name.split("-")[1]) in chunks and f"data/{path.name}" not in named:
+    for path in (output / "data").rglob("chunk-*.parquet"):
+        if int(path.name.split("-")[1]) in chunks and path.relative_to(output).as_posix() not in named:
             path.unlink(missing_ok=True)
 
 
@@ -142,14 +152,20 @@ def empty_counts() -> dict:
 
 def aggregate(done: dict[int, dict], n_chunks: int) -> dict:
     """The funnel over the finished chunks' records (`finished_chunks`)."""
-    total, dropped, skipped = empty_counts(), Counter(), Counter()
+    total, dropped, skipped, by_type = empty_counts(), Counter(), Counter(), {}
     for record in done.values():
         for key in COUNTS:
             total[key] += record["counts"][key]
         dropped.update(record["counts"]["dropped"])
         skipped.update(record["counts"].get("skipped_files", {}))  # absent from records of 0.1
+        for short, counts in record["counts"].get("by_type", {}).items():  # a run of several types
+            mine = by_type.setdefault(short, {"generations": 0, "kept": 0})
+            for key in mine:
+                mine[key] += counts[key]
     total["dropped"] = dict(sorted(dropped.items()))
     total["skipped_files"] = dict(sorted(skipped.items()))
+    if by_type:
+        total["by_type"] = by_type
     total["chunks_done"] = len(done)
     total["chunks"] = n_chunks
     total["complete"] = set(done) == set(range(n_chunks))
@@ -190,7 +206,8 @@ class RunFolder:
         self.bounds = chunk_bounds(texts, config.text_column, config.chunk_tokens, config.chunk_docs)
         self.n_chunks = len(self.bounds) - 1
         self.schema = schema(config.format)
-        self.full_type = tasks.full_name(config.task_type)
+        self.types = config.types
+        self.full_type = ", ".join(tasks.full_name(t) for t in self.types)
         self.id_column = "id" if "id" in texts.column_names and config.text_column != "id" else None
 
     def record(self) -> dict:
@@ -247,15 +264,26 @@ class RunFolder:
         import pyarrow as pa
         import pyarrow.parquet as pq
 
-        data_file = None
-        if rows:
+        def write(rows: list[dict], sub: str) -> str:
             # a fresh name per write: datasets never serves a cached older file under the same name
-            name = f"chunk-{k:06d}-{uuid.uuid4().hex[:12]}.parquet"
+            name = f"{sub}chunk-{k:06d}-{uuid.uuid4().hex[:12]}.parquet"
             table = pa.Table.from_pylist(rows, schema=self.schema)
+            (self.output / "data" / sub).mkdir(exist_ok=True)
             write_atomic(self.output / "data" / name, lambda path: pq.write_table(table, path))
-            data_file = f"data/{name}"
+            return f"data/{name}"
+
+        data_file, by_type = None, {}
+        if len(self.types) == 1:
+            data_file = write(rows, "") if rows else None
+        else:  # a file a type, so that each type is a config of its own
+            for short in self.types:
+                full = tasks.full_name(short)
+                mine = [row for row in rows if row["task_type"] == full]
+                if mine:
+                    by_type[short] = write(mine, f"{short}/")
+        extra = {"data_files": by_type} if len(self.types) > 1 else {}
         write_atomic(self.output / "chunks" / f"chunk-{k:06d}.json",
-                     json.dumps({"chunk": k, "documents": list(self.chunk_range(k)), "data_file": data_file,
+                     json.dumps({"chunk": k, "documents": list(self.chunk_range(k)), "data_file": data_file, **extra,
                                  "seconds": seconds, **({"stages": stages} if stages else {}), "counts": counts}))
 
     def funnel(self, done: dict[int, dict] | None = None) -> dict:

@@ -5,8 +5,10 @@ its chunks, a Ray worker (cluster.py) for each chunk it is handed. A chunk goes 
 steps kept apart, as in distilabel's tasks (format the input, call the LLM, format the output):
 
     chunk_passages(k)                 the chunk's documents cut into passages, with their spans
+    assign(passages)                  each passage with its task types: every type of the run, or
+                                      one drawn from `task_mix` (seeded by seed, document, passage)
     engine.generate(prompts(...))     one call over all of the chunk's prompts, seeded by (seed, k)
-    rows_from(passages, generations)  parse, filter and count: the rows written and the funnel
+    rows_from(items, generations)     parse, filter and count: the rows written and the funnel
 
 The folder's layout, the chunks' bounds and records, and the funnel are folder.py's.
 """
@@ -17,6 +19,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass
 
+from bonito_hub import tasks
 from bonito_hub.console import get_logger, progress_bar
 from bonito_hub.errors import InputError
 from bonito_hub.format import generator_input
@@ -58,7 +61,7 @@ class GenerationRun:
         self.folder.server = describe() if describe is not None else None
         budget = config.max_passage_tokens
         if budget is None:
-            overhead = len(engine.tokenizer(generator_input(config.task_type, "x"))["input_ids"])
+            overhead = max(len(engine.tokenizer(generator_input(t, "x"))["input_ids"]) for t in config.types)
             budget = engine.max_context - config.sampling.max_tokens - overhead
         self.splitter = PassageSplitter(engine.tokenizer, budget)
         log.debug("passages of at most %d tokens; %d documents in %d chunks", budget, self.folder.n_docs,
@@ -74,7 +77,8 @@ class GenerationRun:
         `on_chunk(ChunkResult)` is called as each chunk is written."""
         folder = self.folder
         todo = folder.start(shard, overwrite)
-        bar = progress_bar(unit="passage", desc=f"bonito generate {self.config.task_type}", enabled=progress)
+        unit = "passage" if len(self.config.types) == 1 else "prompt"  # several types: a prompt a passage and type
+        bar = progress_bar(unit=unit, desc=f"bonito generate {self.config.task_type}", enabled=progress)
         try:
             with bar:
                 for k in todo:
@@ -113,13 +117,27 @@ class GenerationRun:
         timer = timer or StageTimer(since_process_start=False)
         with timer.stage("split"):
             passages, counts = self.chunk_passages(k)
-            prompts = self.prompts(passages)
+            items = self.assign(passages)
+            prompts = self.prompts(items)
         with timer.stage("generate"):
             generations = self.engine.generate(prompts, self.config.sampling, progress=progress,
                                                seed=derive_seed(self.config.sampling.seed, k)) if prompts else []
         with timer.stage("filter"):
-            rows, generated = self.rows_from(passages, generations)
+            rows, generated = self.rows_from(items, generations)
         return rows, {**counts, **generated}
+
+    def assign(self, passages: list[DocumentPassage]) -> list[tuple[DocumentPassage, str]]:
+        """(passage, task type) for each prompt: every type of the run for each passage, or with
+        `task_mix` one type a passage, drawn by a generator seeded with (seed, document, passage),
+        so a resumed or sharded run draws the same."""
+        mix = self.config.task_mix
+        if not mix:
+            return [(p, t) for p in passages for t in self.config.types]
+        import random
+
+        names, shares = list(mix), list(mix.values())
+        return [(p, random.Random(derive_seed(self.config.sampling.seed, "mix", p.doc_index, p.index))
+                 .choices(names, weights=shares)[0]) for p in passages]
 
     def chunk_passages(self, k: int) -> tuple[list[DocumentPassage], dict]:
         """Chunk k's documents cut into passages; the counts of documents, empty ones and passages."""
@@ -149,20 +167,23 @@ class GenerationRun:
         counts["passages"] = len(passages)
         return passages, counts
 
-    def prompts(self, passages: list[DocumentPassage]) -> list[str]:
-        return [generator_input(self.config.task_type, p.text) for p in passages]
+    def prompts(self, items: list[tuple[DocumentPassage, str]]) -> list[str]:
+        return [generator_input(task_type, p.text) for p, task_type in items]
 
-    def rows_from(self, passages: list[DocumentPassage], generations: list[list[str]]) -> tuple[list[dict], dict]:
-        """The kept rows of each passage's generations, and the counts of generations, kept and
-        dropped (by reason)."""
+    def rows_from(self, items: list[tuple[DocumentPassage, str]], generations: list[list[str]]) -> tuple[list[dict], dict]:
+        """The kept rows of each prompt's generations, and the counts of generations, kept and
+        dropped (by reason); with several task types, the generations and kept rows of each."""
         config = self.config
         rows, dropped, n_generations = [], Counter(), 0
-        for passage, texts in zip(passages, generations):
+        by_type = {t: {"generations": 0, "kept": 0} for t in config.types}
+        for (passage, task_type), texts in zip(items, generations):
             n_generations += len(texts)
-            kept, why = filter_generations(texts, passage.text, config.task_type, config.filters)
+            kept, why = filter_generations(texts, passage.text, task_type, config.filters)
             dropped.update(why)
+            by_type[task_type]["generations"] += len(texts)
+            by_type[task_type]["kept"] += len(kept)
             for task in kept:
-                row = {"input": task.input, "output": task.output, "task_type": self.folder.full_type,
+                row = {"input": task.input, "output": task.output, "task_type": tasks.full_name(task_type),
                        "doc_id": passage.doc_id, "doc_index": passage.doc_index, "passage_index": passage.index,
                        "passage_start": passage.start, "passage_end": passage.end, "sample": task.sample}
                 if config.format == "standard":
@@ -171,4 +192,7 @@ class GenerationRun:
                     row["messages"] = [{"role": "user", "content": task.input},
                                        {"role": "assistant", "content": task.output}]
                 rows.append(row)
-        return rows, {"generations": n_generations, "kept": len(rows), "dropped": dict(sorted(dropped.items()))}
+        counts = {"generations": n_generations, "kept": len(rows), "dropped": dict(sorted(dropped.items()))}
+        if len(config.types) > 1:
+            counts["by_type"] = by_type
+        return rows, counts
