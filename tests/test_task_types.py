@@ -127,3 +127,15 @@ def test_adapt_takes_the_same_lists_and_mixes(tmp_path):
         AdaptConfig(task_type=None, task_mix="exqa=0.5,ynqa=0.4", **common)
     with pytest.raises(ConfigError, match="unknown task type 'poetry'"):
         AdaptConfig(task_type="exqa,poetry", **common)
+
+
+def test_the_pushed_set_keeps_a_config_and_the_counts_a_type(docs_jsonl, tmp_path, capsys):
+    out = tmp_path / "out"
+    funnel = run(docs_jsonl, out).funnel
+    kept = tmp_path / "kept"
+    assert main(["push", "dataset", str(out), "--repo-id", "me/tasks", "--dry-run", "--keep", str(kept)]) == 0
+    card = (kept / "README.md").read_text()
+    for short in ("exqa", "ynqa"):
+        assert f"config_name: {short}" in card and f"| {short} | {funnel['by_type'][short]['generations']} |" in card
+        assert len(rows(kept, short)) == funnel["by_type"][short]["kept"]
+    assert len(rows(kept)) == funnel["kept"]
