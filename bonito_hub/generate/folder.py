@@ -147,7 +147,7 @@ def remove_unfinished_data(output: Path, done: dict[int, dict], chunks: list[int
 
 
 def empty_counts() -> dict:
-    return {**{key: 0 for key in COUNTS}, "skipped_files": {}, "dropped": {}}
+    return {**{key: 0 for key in COUNTS}, "dropped": {}}
 
 
 def aggregate(done: dict[int, dict], n_chunks: int) -> dict:
@@ -163,7 +163,8 @@ def aggregate(done: dict[int, dict], n_chunks: int) -> dict:
             for key in mine:
                 mine[key] += counts[key]
     total["dropped"] = dict(sorted(dropped.items()))
-    total["skipped_files"] = dict(sorted(skipped.items()))
+    if skipped:  # only where files were skipped: a funnel of text is as it was
+        total["skipped_files"] = dict(sorted(skipped.items()))
     if by_type:
         total["by_type"] = by_type
     total["chunks_done"] = len(done)

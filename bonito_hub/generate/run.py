@@ -156,7 +156,8 @@ class GenerationRun:
         split = self.splitter.split_many([text or "" for text in texts])
         for j, (text, pieces) in enumerate(zip(texts, split)):
             if skipped[j]:  # a document with no text to read (corpus.load_texts with skip_bad_files)
-                counts["skipped_files"][skipped[j]] = counts["skipped_files"].get(skipped[j], 0) + 1
+                by_reason = counts.setdefault("skipped_files", {})
+                by_reason[skipped[j]] = by_reason.get(skipped[j], 0) + 1
                 continue
             if text is None or not text.strip():
                 counts["empty_documents"] += 1
