@@ -251,9 +251,9 @@ def test_input_kinds(tmp_path):
 def test_unreadable_input(tmp_path):
     from bonito_hub.corpus import InputError
 
-    with pytest.raises(InputError, match="unsupported file type"):
-        (tmp_path / "a.docx").write_text("x")
-        load_texts(tmp_path / "a.docx")
+    with pytest.raises(InputError, match="unsupported file type '.xlsx'; use .csv, .docx, .htm, .html"):
+        (tmp_path / "a.xlsx").write_text("x")
+        load_texts(tmp_path / "a.xlsx")
     with pytest.raises(InputError, match="could not read input"):
         load_texts("someone/not-a-dataset-offline")
 
