@@ -36,7 +36,7 @@ def test_run_json_chunk_records_and_the_log_say_where_the_time_went(tiny_bonito,
     line = next(line for line in err.splitlines() if line.startswith("bonito: time: "))
     assert "load model" in line and line.endswith(" s")
     # the log's total is taken a moment after run.json's, when the run has finished writing
-    assert 0 <= float(line.rsplit("total ", 1)[1][:-2]) - stages["total"] < 1.0
+    assert -0.1 < float(line.rsplit("total ", 1)[1][:-2]) - stages["total"] < 1.0  # printed to the tenth
 
 
 def test_a_library_call_counts_from_the_call_not_the_process(tiny_bonito, docs_jsonl, tmp_path):
