@@ -20,8 +20,10 @@ import hashlib
 import json
 import re
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import unquote, urlparse
+
+from standins.loopback import LoopbackServer
 
 PREFIX = {"model": "", "dataset": "datasets/", "space": "spaces/"}
 
@@ -48,24 +50,15 @@ def _tree(files: dict[str, bytes], prefix: str, recursive: bool) -> list[dict]:
     return entries
 
 
-class FakeHub:
+class FakeHub(LoopbackServer):
     def __init__(self):
         self.repos: dict[tuple[str, str], dict] = {}  # (type, id) -> {"private", "files": {path: bytes}, "commits"}
         self.requests: list[dict] = []
         self.validated: list[str] = []  # cards sent to /api/validate-yaml
         self._failures: list = []
         self._lock = threading.Lock()
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self.endpoint = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def __enter__(self):
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.server.shutdown()
-        self.server.server_close()
+        LoopbackServer.__init__(self, self._handler())
+        self.endpoint = f"http://127.0.0.1:{self.port}"
 
     def fail(self, status, times: int = 1, on: str = "") -> None:
         """Answer the next `times` requests whose path contains `on` with `status` (or "drop")."""

@@ -27,7 +27,9 @@ import json
 import threading
 import time
 from collections import deque
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
+
+from standins.loopback import LoopbackServer
 
 from bonito_hub.testing.engines import passage_of
 
@@ -38,7 +40,12 @@ def completion_text(prompt: str, seed: int, sample: int) -> str:
     return f"{{{{context}}}}\nQuestion {seed}-{sample}: which word comes first?\n<|pipe|>\n{first}"
 
 
-class FaultyServer:
+def lowered(headers) -> dict:
+    """A request's headers by lower-case name (clients differ in how they spell them)."""
+    return {k.lower(): v for k, v in headers.items()}
+
+
+class FaultyServer(LoopbackServer):
     def __init__(self, model: str = "served", ignore_n: bool = False, slow_seconds: float = 1.5,
                  models_status: int | None = None, listed: bool = True):
         self.model, self.ignore_n, self.slow_seconds, self.models_status = model, ignore_n, slow_seconds, models_status
@@ -65,7 +72,7 @@ class FaultyServer:
                 self.wfile.write(body)
 
             def do_GET(self):
-                server.requests.append({"path": self.path, "headers": {k.lower(): v for k, v in self.headers.items()}})
+                server.requests.append({"path": self.path, "headers": lowered(self.headers)})
                 if self.path.rstrip("/") != "/v1/models":
                     return self.send(404, b'{"error": {"message": "not found"}}')
                 if server.models_status:
@@ -79,7 +86,7 @@ class FaultyServer:
                     message = {"error": {"message": f"The model `{body.get('model')}` does not exist."}}
                     return self.send(404, json.dumps(message).encode())
                 with server.lock:
-                    server.requests.append({"path": self.path, "headers": {k.lower(): v for k, v in self.headers.items()}, "body": body})
+                    server.requests.append({"path": self.path, "headers": lowered(self.headers), "body": body})
                     fault = server.faults.popleft() if server.faults else None
                 if fault == "429":
                     return self.send(429, b'{"error": {"message": "slow down"}}', {"Retry-After": "0"})
@@ -102,22 +109,9 @@ class FaultyServer:
                 self.send(200, json.dumps({"id": "cmpl-1", "object": "text_completion", "model": server.model,
                                            "choices": choices}).encode())
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
+        LoopbackServer.__init__(self, Handler)
+        self.base_url = f"http://127.0.0.1:{self.port}/v1"
 
     def fail(self, kind: str, times: int = 1) -> None:
         with self.lock:
             self.faults.extend([kind] * times)
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.httpd.shutdown()
-        self.httpd.server_close()
