@@ -9,6 +9,7 @@ engine-agnostic.
 from __future__ import annotations
 
 import hashlib
+from types import SimpleNamespace
 from typing import Any, Callable, ClassVar, Protocol, runtime_checkable
 
 from bonito_hub.console import get_logger
@@ -16,7 +17,6 @@ from bonito_hub.errors import ConfigError, ModelLoadError, cause
 from bonito_hub.generate.config import SamplingConfig
 
 log = get_logger(__name__)
-
 
 
 @runtime_checkable
@@ -47,6 +47,16 @@ class Engine(Protocol):
 def derive_seed(*parts) -> int:
     """A 31-bit seed from any parts, the same in every process."""
     return int.from_bytes(hashlib.sha256("/".join(map(str, parts)).encode()).digest()[:4], "big") >> 1
+
+
+def context_length(model_config, tokenizer) -> int | None:
+    """The most tokens a prompt and its generation may hold: the model's positions, or fewer where
+    the tokenizer says so (a tokenizer without a limit says 1e30); None when neither says."""
+    n = getattr(model_config, "max_position_embeddings", None) if model_config is not None else None
+    tok_max = getattr(tokenizer, "model_max_length", None)
+    if tok_max and tok_max < 1_000_000:
+        n = min(n, tok_max) if n else tok_max
+    return int(n) if n else None
 
 
 def _dtype(torch, value, device: str):
@@ -88,10 +98,9 @@ class TransformersEngine(Engine):
     def __init__(self, model, tokenizer=None, batch_size: int | None = None, batch_tokens: int | None = None,
                  cache_implementation: str | None = "auto", device: str | None = None, dtype=None,
                  engine_args: dict | None = None, batching: str = "auto"):
-        import torch
-
         if batching not in BATCHING:
             raise ConfigError(f"`batching` must be one of {', '.join(BATCHING)}, got {batching!r}", field="batching")
+        import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
@@ -131,11 +140,8 @@ class TransformersEngine(Engine):
 
     @property
     def max_context(self) -> int:
-        n = getattr(self.model.config, "max_position_embeddings", None) or 4096
-        tok_max = getattr(self.tokenizer, "model_max_length", None)
-        if tok_max and tok_max < 1_000_000:
-            n = min(n, tok_max)
-        return int(n)
+        positions = getattr(self.model.config, "max_position_embeddings", None) or 4096
+        return context_length(SimpleNamespace(max_position_embeddings=positions), self.tokenizer)
 
     def kv_bytes_per_token(self) -> int:
         """Bytes of KV cache one token takes across all layers."""

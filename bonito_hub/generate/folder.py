@@ -101,7 +101,11 @@ def check_output(output: str | Path, record: dict, overwrite: bool) -> str:
     """What a run with `record` would do in `output`, decided before any model loads: "new"
     (a new or empty folder), "resume" (the same run, unfinished or finished), or "replace" (another
     run of ours, with overwrite). A folder holding anything else is refused (OutputError)."""
-    existing = claim(output)
+    return decide(output, claim(output), record, overwrite)
+
+
+def decide(output: str | Path, existing: dict | None, record: dict, overwrite: bool) -> str:
+    """`check_output` for a folder already claimed (`existing`: what `claim` returned)."""
     if existing is None:
         return "new"
     if all(existing.get(k) == record[k] for k in IDENTITY):
@@ -208,15 +212,15 @@ class RunFolder:
         self.n_chunks = len(self.bounds) - 1
         self.schema = schema(config.format)
         self.types = config.types
-        self.full_type = ", ".join(tasks.full_name(t) for t in self.types)
         self.id_column = "id" if "id" in texts.column_names and config.text_column != "id" else None
 
     def record(self) -> dict:
         return run_record(self.config, self.model_name, self.texts, self.engine_name, self.server)
 
-    def check(self, overwrite: bool = False) -> str:
-        """`check_output` for this run: "new", "resume" or "replace", before anything loads."""
-        return check_output(self.output, self.record(), overwrite)
+    def check(self, existing: dict | None, overwrite: bool = False) -> str:
+        """What this run does in its folder ("new", "resume" or "replace"), before anything loads;
+        `existing`: what `claim(output)` found there."""
+        return decide(self.output, existing, self.record(), overwrite)
 
     def chunk_range(self, k: int) -> tuple[int, int]:
         return self.bounds[k], self.bounds[k + 1]

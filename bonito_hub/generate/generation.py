@@ -140,7 +140,7 @@ def generate(config: GenerateConfig, engine=None, *, on_chunk=None, timer: Stage
     if isinstance(config.input, (str, Path)) and not hub.is_local(config.input):
         hub.check_reachable(f"`input` {config.input}")
     resources.data_file("cards/generated.md")  # the card's template ships with the package
-    claim(config.output)  # a folder of the user's, said before anything is read or loaded
+    existing = claim(config.output)  # a folder of the user's, said before anything is read or loaded
     loading = None
     if engine is None and cluster is None and (config.backend == "openai" or
                                                resolve_backend(config.backend) == "transformers"):
@@ -152,7 +152,7 @@ def generate(config: GenerateConfig, engine=None, *, on_chunk=None, timer: Stage
         model_name = engine.model_name if engine is not None else config.model
         engine_name = engine.name if engine is not None else config.backend
         folder = RunFolder(texts, config.output, config.run, model_name, engine_name)
-        folder.check(config.overwrite)
+        folder.check(existing, config.overwrite)
 
     if cluster is not None:
         funnel = cluster.run_on_ray(folder, config, on_chunk=on_chunk)

@@ -107,7 +107,7 @@ class GenerationRun:
         rows, counts = self.process_chunk(k, progress, stages)
         with stages.stage("write"):
             self.folder.write_chunk(k, rows, counts, seconds=round(time.time() - started, 2),
-                                    stages={k: v for k, v in stages.as_dict().items() if k != "total"})
+                                    stages={name: round(s, 2) for name, s in stages.seconds.items()})
         for name, seconds in stages.seconds.items():
             self.timer.add(name, seconds)
         return ChunkResult(k, counts)

@@ -31,7 +31,7 @@ from urllib.parse import urlsplit
 from bonito_hub.console import get_logger
 from bonito_hub.errors import ConfigError, ModelLoadError, ServerError, cause
 from bonito_hub.generate.config import SamplingConfig
-from bonito_hub.generate.engines import Engine, derive_seed
+from bonito_hub.generate.engines import Engine, context_length, derive_seed
 
 log = get_logger(__name__)
 
@@ -220,23 +220,20 @@ class OpenAIEngine(Engine):
 
     def _context_from(self, source: str | None) -> int:
         """The context length from the tokenizer's model config, else the tokenizer's own limit."""
-        n = None
+        config = None
         if source:
             try:
                 from transformers import AutoConfig
 
                 config = AutoConfig.from_pretrained(source)
                 config = config.get_text_config() if hasattr(config, "get_text_config") else config
-                n = getattr(config, "max_position_embeddings", None)
             except Exception:
-                n = None
-        tok_max = getattr(self.tokenizer, "model_max_length", None)
-        if tok_max and tok_max < 1_000_000:
-            n = min(n, tok_max) if n else tok_max
+                config = None
+        n = context_length(config, self.tokenizer)
         if not n:
             raise ConfigError(f"the server at {self.host} does not say its context length, nor does the tokenizer; "
                               "give `max_model_len`", field="max_model_len")
-        return int(n)
+        return n
 
     # -- generation ----------------------------------------------------------------------------
 
