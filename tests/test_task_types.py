@@ -139,3 +139,15 @@ def test_the_pushed_set_keeps_a_config_and_the_counts_a_type(docs_jsonl, tmp_pat
         assert f"config_name: {short}" in card and f"| {short} | {funnel['by_type'][short]['generations']} |" in card
         assert len(rows(kept, short)) == funnel["by_type"][short]["kept"]
     assert len(rows(kept)) == funnel["kept"]
+
+
+def test_a_users_file_inside_a_type_folder_is_refused_and_kept(docs_jsonl, tmp_path, capsys):
+    out = tmp_path / "out"
+    run(docs_jsonl, out)
+    mine = out / "data" / "exqa" / "notes.txt"
+    mine.write_text("mine")
+    code = main(["generate", "--model", "unused", "--input", docs_jsonl, "--task-type", "exqa,ynqa", "--output",
+                 str(out), "--overwrite", "--no-progress"])
+    err = capsys.readouterr().err
+    assert code == 2 and "holds files bonito-hub did not write (data/exqa/notes.txt)" in err
+    assert mine.read_text() == "mine"
