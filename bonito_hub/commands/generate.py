@@ -30,6 +30,12 @@ class Generate(Command):
                        help="instead of --task-type: one type a passage, drawn with these shares (they sum to 1), "
                             "for example exqa=0.5,ynqa=0.3,nli=0.2")
         g.add_argument("--output", required=True, help="folder to write; the same command resumes an interrupted run")
+        g.add_argument("--holdout", type=float, metavar="SHARE",
+                       help="set this share of the documents aside (seeded, e.g. 0.1): their tasks become evaluation "
+                            "sets in OUTPUT/heldout/TYPE.jsonl (for bonito evaluate --target), never training rows")
+        g.add_argument("--exclude-overlap", metavar="TARGET",
+                       help="leave out passages sharing a 13-word n-gram with TARGET's passages or questions (a "
+                            "built-in target or a JSONL file in bonito evaluate's schema); see bonito check-overlap")
         g.add_argument("--text-column", default="text", help="column holding the documents (default: text)")
         g.add_argument("--split", default="train", help="split of a data set input (default: train)")
         g.add_argument("--encoding", default="utf-8",
@@ -120,6 +126,16 @@ class Generate(Command):
             print(f"  files skipped, {reason}: {n}")
         for reason, n in f["dropped"].items():
             print(f"  dropped {reason}: {n}")
+        if "overlapping_passages" in f:
+            print(f"  passages left out (they share an n-gram with {config.exclude_overlap}): "
+                  f"{f['overlapping_passages']}")
+        held = f.get("heldout")
+        if held:
+            print(f"held out: {held['documents']} documents -> {held['passages']} passages -> generations "
+                  f"{held['generations']} -> kept {held['kept']} (not training rows)")
+            for short, counts in held.get("evaluation", {}).items():
+                where = f" in {out}/{counts['file']}" if counts.get("file") else ""
+                print(f"  {short}: {counts['rows']} evaluation rows{where}")
         if f["complete"] and not f["kept"]:
             print(f"done, but no generation was kept: {out} holds no data file (see the reasons above)")
         elif f["complete"]:

@@ -99,6 +99,10 @@ class RunConfig:
         chunk_tokens: passage tokens a chunk holds, about 4 characters each.
         max_passage_tokens: cut documents into passages of at most this many tokens (None: what
             the model's context leaves after the prompt and max_tokens).
+        holdout: the share of the documents set aside (seeded; bonito_hub.heldout): their tasks
+            become evaluation sets, not training rows. None: every document trains.
+        exclude_overlap: an evaluation set's n-grams (bonito_hub.overlap.NgramIndex): a passage
+            sharing one with it is dropped before generation and counted.
     """
 
     task_type: str
@@ -110,8 +114,13 @@ class RunConfig:
     chunk_tokens: int = CHUNK_TOKENS
     max_passage_tokens: int | None = None
     task_mix: dict | None = None
+    holdout: float | None = None
+    exclude_overlap: Any = None
 
     def __post_init__(self):
+        from bonito_hub.heldout import check_fraction
+
+        check_fraction(self.holdout)
         if self.task_mix is not None:
             self.task_mix = tasks.parse_mix(self.task_mix)
             if self.task_type and set(tasks.parse_types(self.task_type)) != set(self.task_mix):
@@ -172,6 +181,11 @@ class GenerateConfig:
         task_mix: {type: share} or "exqa=0.5,ynqa=0.5": one type a passage, drawn with these shares.
         skip_bad_files: a PDF, HTML or Word file with no text to read (no text layer, encrypted,
             corrupt) is skipped and counted by reason, instead of stopping the run.
+        holdout: the share of documents (0 to 1) set aside before generation; their tasks are
+            written as evaluation sets (heldout/TYPE.jsonl), not as training rows.
+        exclude_overlap: a target (a built-in name or a JSON Lines file of the `bonito evaluate`
+            schema, or a bonito_hub.overlap.NgramIndex): passages sharing a 13-word n-gram with
+            its passages or questions are dropped before generation.
         preset: named sampling and filter settings (bonito_hub/data/generation_presets.yaml).
         n, temperature, top_p, max_tokens: sampling; None takes the preset's value.
         seed: sampling seed; chunk k samples with a seed derived from (seed, k).
@@ -202,6 +216,8 @@ class GenerateConfig:
     encoding: str = "utf-8"
     skip_bad_files: bool = False
     task_mix: Any = None
+    holdout: float | None = None
+    exclude_overlap: Any = None
     preset: str = "default"
     n: int | None = None
     temperature: float | None = None
@@ -260,7 +276,7 @@ class GenerateConfig:
         self.run = RunConfig(task_type=self.task_type, task_mix=self.task_mix, text_column=self.text_column,
                              sampling=SamplingConfig(**sampling, seed=self.seed), filters=filters, format=self.format,
                              chunk_docs=self.chunk_docs, chunk_tokens=self.chunk_tokens,
-                             max_passage_tokens=self.max_passage_tokens)
+                             max_passage_tokens=self.max_passage_tokens, holdout=self.holdout)
         self.format = self.run.format
         self.task_type, self.task_mix = self.run.task_type, self.run.task_mix
         if self.ray:

@@ -11,6 +11,10 @@ Output folder:
                                    one a type, and its card has a config a type plus `all`
     chunks/chunk-KKKKKK.json       chunk K's funnel counts, data file and seconds per step; written
                                    last, so a chunk is done exactly when this file exists
+    heldout/chunk-KKKKKK-<id>.parquet  with `holdout`: the kept rows of chunk K's held-out
+                                   documents (with their passage), never training rows
+    heldout/TYPE.jsonl             with `holdout`: the evaluation set of a task type, in the target
+                                   schema `bonito evaluate --target` reads (bonito_hub.heldout)
     funnel.json, README.md         written when every chunk is done
 
 Chunks are runs of consecutive documents cut by a budget of about `chunk_tokens` passage tokens
@@ -27,7 +31,7 @@ import json
 import re
 import uuid
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 from bonito_hub import records, tasks
@@ -42,10 +46,12 @@ RUN_FILE, FUNNEL_FILE = records.RUN, records.FUNNEL
 CHARS_PER_TOKEN = 4
 PACKAGES = ("torch", "transformers", "vllm", "datasets")
 IDENTITY = ("options", "model", "input")  # the record fields a resumed run must share
-OUR_ENTRIES = {RUN_FILE, FUNNEL_FILE, "README.md", "data", "chunks"}
+OUR_ENTRIES = {RUN_FILE, FUNNEL_FILE, "README.md", "data", "chunks", "heldout"}
 OWNERSHIP = Ownership(patterns=(RUN_FILE, FUNNEL_FILE, "README.md", "data/chunk-??????-*.parquet",
-                                "data/*/chunk-??????-*.parquet", "chunks/chunk-??????.json"))
+                                "data/*/chunk-??????-*.parquet", "chunks/chunk-??????.json",
+                                "heldout/chunk-??????-*.parquet", "heldout/*.jsonl"))
 COUNTS = ("documents", "empty_documents", "passages", "generations", "kept")
+HELDOUT_COUNTS = ("documents", "passages", "generations", "kept")
 log = get_logger(__name__)
 
 
@@ -63,8 +69,9 @@ class Interrupted(KeyboardInterrupt):
     """Ctrl-C during a run; the message says what is saved and how to go on."""
 
 
-def schema(fmt: str):
-    """The columns of the written rows for a format (standard or conversational)."""
+def schema(fmt: str, heldout: bool = False):
+    """The columns of the written rows for a format (standard or conversational); a held-out
+    row's file also holds its passage."""
     import pyarrow as pa
 
     fields = [("input", pa.string()), ("output", pa.string())]
@@ -76,6 +83,8 @@ def schema(fmt: str):
     fields += [("task_type", pa.string()), ("doc_id", pa.string()), ("doc_index", pa.int64()),
                ("passage_index", pa.int32()), ("passage_start", pa.int64()), ("passage_end", pa.int64()),
                ("sample", pa.int32())]
+    if heldout:
+        fields.append(("passage", pa.string()))
     return pa.schema(fields)
 
 
@@ -84,9 +93,10 @@ def run_record(config: RunConfig, model_name: str, texts, engine_name: str | Non
     """run.json: the options, model and input that identify the run, and what ran it (with a
     server: its host and the model's name there, never a key)."""
     extra = {"server": server} if server else {}
-    options = plain(config)
-    if options.get("task_mix") is None:  # a run of one or more listed types: its options as before the mix
-        options.pop("task_mix", None)
+    options = plain({f.name: getattr(config, f.name) for f in fields(config)})  # an n-gram index: its to_dict()
+    for name in ("task_mix", "holdout", "exclude_overlap"):  # options a run of 0.1 did not have: absent when unset
+        if options.get(name) is None:
+            options.pop(name, None)
     return make_record(options, packages=PACKAGES, model=str(model_name), engine=engine_name, **extra,
                        input={"fingerprint": getattr(texts, "_fingerprint", None), "num_documents": len(texts)})
 
@@ -140,12 +150,13 @@ def remove_unfinished_data(output: Path, done: dict[int, dict], chunks: list[int
     """What a run killed inside our chunks left: temporary files of a write, and data files that no
     chunk record names (killed between the two writes). Only these chunks': other shards may be
     writing theirs in the same folder."""
-    for path in [*(output / "data").rglob(".chunk-*.tmp-*"), *(output / "chunks").glob(".chunk-*.tmp-*")]:
+    for path in [*(output / "data").rglob(".chunk-*.tmp-*"), *(output / "chunks").glob(".chunk-*.tmp-*"),
+                 *(output / "heldout").glob(".chunk-*.tmp-*")]:
         match = _TEMP_OF_CHUNK.fullmatch(path.name)
         if match and int(match.group(1)) in chunks:
             path.unlink(missing_ok=True)
-    named = set(data_files(done))
-    for path in (output / "data").rglob("chunk-*.parquet"):
+    named = set(data_files(done)) | {r["heldout_file"] for r in done.values() if r.get("heldout_file")}
+    for path in [*(output / "data").rglob("chunk-*.parquet"), *(output / "heldout").glob("chunk-*.parquet")]:
         if int(path.name.split("-")[1]) in chunks and path.relative_to(output).as_posix() not in named:
             path.unlink(missing_ok=True)
 
@@ -156,8 +167,15 @@ def empty_counts() -> dict:
 
 def aggregate(done: dict[int, dict], n_chunks: int) -> dict:
     """The funnel over the finished chunks' records (`finished_chunks`)."""
-    total, dropped, skipped, by_type = empty_counts(), Counter(), Counter(), {}
+    total, dropped, skipped, by_type, heldout = empty_counts(), Counter(), Counter(), {}, None
     for record in done.values():
+        if "heldout" in record["counts"]:  # a run with `holdout`
+            heldout = heldout or dict.fromkeys(HELDOUT_COUNTS, 0)
+            for key in HELDOUT_COUNTS:
+                heldout[key] += record["counts"]["heldout"][key]
+        if "overlapping_passages" in record["counts"]:  # a run with `exclude_overlap`
+            total["overlapping_passages"] = total.get("overlapping_passages", 0) + \
+                record["counts"]["overlapping_passages"]
         for key in COUNTS:
             total[key] += record["counts"][key]
         dropped.update(record["counts"]["dropped"])
@@ -171,10 +189,25 @@ def aggregate(done: dict[int, dict], n_chunks: int) -> dict:
         total["skipped_files"] = dict(sorted(skipped.items()))
     if by_type:
         total["by_type"] = by_type
+    if heldout is not None:
+        total["heldout"] = heldout
     total["chunks_done"] = len(done)
     total["chunks"] = n_chunks
     total["complete"] = set(done) == set(range(n_chunks))
     return total
+
+
+def with_text(texts, column: str) -> list[int]:
+    """The indices of the documents holding any text."""
+    import pyarrow.compute as pc
+
+    found, offset = [], 0
+    for batch in texts.with_format("arrow").iter(batch_size=65_536):
+        if len(batch):
+            lengths = pc.fill_null(pc.utf8_length(pc.utf8_trim_whitespace(batch[column])), 0).to_numpy()
+            found += (lengths.nonzero()[0] + offset).tolist()
+        offset += len(batch)
+    return found
 
 
 def chunk_bounds(texts, column: str, chunk_tokens: int, chunk_docs: int | None = None) -> list[int]:
@@ -213,6 +246,12 @@ class RunFolder:
         self.schema = schema(config.format)
         self.types = config.types
         self.id_column = "id" if "id" in texts.column_names and config.text_column != "id" else None
+        self.heldout: frozenset[int] = frozenset()
+        if config.holdout:
+            from bonito_hub.heldout import heldout_documents
+
+            self.heldout = heldout_documents(with_text(texts, config.text_column), config.holdout,
+                                             config.sampling.seed)
 
     def record(self) -> dict:
         return run_record(self.config, self.model_name, self.texts, self.engine_name, self.server)
@@ -269,14 +308,16 @@ class RunFolder:
         import pyarrow as pa
         import pyarrow.parquet as pq
 
-        def write(rows: list[dict], sub: str) -> str:
+        def write(rows: list[dict], sub: str, top: str = "data") -> str:
             # a fresh name per write: datasets never serves a cached older file under the same name
             name = f"{sub}chunk-{k:06d}-{uuid.uuid4().hex[:12]}.parquet"
-            table = pa.Table.from_pylist(rows, schema=self.schema)
-            (self.output / "data" / sub).mkdir(exist_ok=True)
-            write_atomic(self.output / "data" / name, lambda path: pq.write_table(table, path))
-            return f"data/{name}"
+            table = pa.Table.from_pylist(rows, schema=schema(self.config.format, heldout=top == "heldout"))
+            (self.output / top / sub).mkdir(parents=True, exist_ok=True)
+            write_atomic(self.output / top / name, lambda path: pq.write_table(table, path))
+            return f"{top}/{name}"
 
+        held = [row for row in rows if row["doc_index"] in self.heldout]
+        rows = [row for row in rows if row["doc_index"] not in self.heldout] if held else rows
         data_file, by_type = None, {}
         if len(self.types) == 1:
             data_file = write(rows, "") if rows else None
@@ -287,6 +328,8 @@ class RunFolder:
                 if mine:
                     by_type[short] = write(mine, f"{short}/")
         extra = {"data_files": by_type} if len(self.types) > 1 else {}
+        if self.heldout:
+            extra["heldout_file"] = write(held, "", "heldout") if held else None
         write_atomic(self.output / "chunks" / f"chunk-{k:06d}.json",
                      json.dumps({"chunk": k, "documents": list(self.chunk_range(k)), "data_file": data_file, **extra,
                                  "seconds": seconds, **({"stages": stages} if stages else {}), "counts": counts}))
@@ -308,6 +351,25 @@ class RunFolder:
         if files:
             write_generation_card(self.output, record or read_record(self.output / RUN_FILE), funnel, files)
 
+    def heldout_rows(self, done: dict[int, dict]):
+        """The kept rows of the held-out documents, chunk by chunk, with their type's short name."""
+        import pyarrow.parquet as pq
+
+        for _, record in sorted(done.items()):
+            if record.get("heldout_file"):
+                for row in pq.read_table(self.output / record["heldout_file"]).to_pylist():
+                    yield {**row, "type": tasks.normalize(row["task_type"])}
+
+    def write_evaluation_sets(self, done: dict[int, dict]) -> dict:
+        """heldout/TYPE.jsonl from the held-out rows; returns each type's counts and file."""
+        from bonito_hub.heldout import evaluation_sets, write_sets
+
+        sets, counts = evaluation_sets(self.heldout_rows(done), self.types, self.config.sampling.seed)
+        files = write_sets(self.output, sets)
+        for short, path in files.items():
+            counts[short]["file"] = path
+        return counts
+
     def interrupted(self) -> Interrupted:
         done = self.finished()
         where = f"{len(done)} of {self.n_chunks} chunks are saved in {self.output}" + \
@@ -321,6 +383,8 @@ class RunFolder:
         funnel = aggregate(done, self.n_chunks)
         if funnel["complete"]:
             record = read_record(self.output / RUN_FILE)
+            if self.heldout:  # the evaluation sets, from every chunk's held-out rows
+                funnel["heldout"]["evaluation"] = self.write_evaluation_sets(done)
             record["seconds"] = round(sum(r.get("seconds", 0) for r in done.values()), 1)
             if stages:
                 record["stages"] = stages

@@ -141,6 +141,11 @@ def generate(config: GenerateConfig, engine=None, *, on_chunk=None, timer: Stage
         hub.check_reachable(f"`input` {config.input}")
     resources.data_file("cards/generated.md")  # the card's template ships with the package
     existing = claim(config.output)  # a folder of the user's, said before anything is read or loaded
+    if config.exclude_overlap is not None:  # a target that cannot be read is said before the model loads
+        from bonito_hub.overlap import NgramIndex, target_index
+
+        index = config.exclude_overlap
+        config.run.exclude_overlap = index if isinstance(index, NgramIndex) else target_index(str(index))
     loading = None
     if engine is None and cluster is None and (config.backend == "openai" or
                                                resolve_backend(config.backend) == "transformers"):

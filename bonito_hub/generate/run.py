@@ -104,7 +104,7 @@ class GenerationRun:
             return ChunkResult(k, earlier["counts"], retried=True)
         started = time.time()
         stages = StageTimer(since_process_start=False)
-        rows, counts = self.process_chunk(k, progress, stages)
+        rows, counts = self.process_chunk(k, progress, stages)  # held-out rows too: write_chunk sets them apart
         with stages.stage("write"):
             self.folder.write_chunk(k, rows, counts, seconds=round(time.time() - started, 2),
                                     stages={name: round(s, 2) for name, s in stages.seconds.items()})
@@ -124,6 +124,8 @@ class GenerationRun:
                                                seed=derive_seed(self.config.sampling.seed, k)) if prompts else []
         with timer.stage("filter"):
             rows, generated = self.rows_from(items, generations)
+        if "heldout" in counts:  # documents and passages from the cut, generations and kept from the filter
+            generated["heldout"] = {**counts["heldout"], **generated["heldout"]}
         return rows, {**counts, **generated}
 
     def assign(self, passages: list[DocumentPassage]) -> list[tuple[DocumentPassage, str]]:
@@ -166,6 +168,15 @@ class GenerationRun:
             for index, p in enumerate(pieces):
                 passages.append(DocumentPassage(start + j, doc_id, index, p.start, p.end, text[p.start:p.end]))
         counts["passages"] = len(passages)
+        index = self.config.exclude_overlap
+        if index is not None:  # passages sharing an n-gram with the evaluation set: never prompted
+            overlapping = index.overlapping([p.text for p in passages])
+            counts["overlapping_passages"] = sum(overlapping)
+            passages = [p for p, o in zip(passages, overlapping) if not o]
+        if self.folder.heldout:
+            held = [p for p in passages if p.doc_index in self.folder.heldout]
+            counts["heldout"] = {"documents": len({p.doc_index for p in held}), "passages": len(held),
+                                 "generations": 0, "kept": 0}
         return passages, counts
 
     def prompts(self, items: list[tuple[DocumentPassage, str]]) -> list[str]:
@@ -174,15 +185,20 @@ class GenerationRun:
     def rows_from(self, items: list[tuple[DocumentPassage, str]], generations: list[list[str]]) -> tuple[list[dict], dict]:
         """The kept rows of each prompt's generations, and the counts of generations, kept and
         dropped (by reason); with several task types, the generations and kept rows of each."""
-        config = self.config
+        config, heldout = self.config, self.folder.heldout
         rows, dropped, n_generations = [], Counter(), 0
         by_type = {t: {"generations": 0, "kept": 0} for t in config.types}
+        held = {"generations": 0, "kept": 0}
         for (passage, task_type), texts in zip(items, generations):
             n_generations += len(texts)
             kept, why = filter_generations(texts, passage.text, task_type, config.filters)
             dropped.update(why)
-            by_type[task_type]["generations"] += len(texts)
-            by_type[task_type]["kept"] += len(kept)
+            if passage.doc_index in heldout:  # an evaluation task: counted apart, never a training row
+                held["generations"] += len(texts)
+                held["kept"] += len(kept)
+            else:
+                by_type[task_type]["generations"] += len(texts)
+                by_type[task_type]["kept"] += len(kept)
             for task in kept:
                 row = {"input": task.input, "output": task.output, "task_type": tasks.full_name(task_type),
                        "doc_id": passage.doc_id, "doc_index": passage.doc_index, "passage_index": passage.index,
@@ -192,8 +208,13 @@ class GenerationRun:
                 else:
                     row["messages"] = [{"role": "user", "content": task.input},
                                        {"role": "assistant", "content": task.output}]
+                if passage.doc_index in heldout:
+                    row["passage"] = passage.text
                 rows.append(row)
-        counts = {"generations": n_generations, "kept": len(rows), "dropped": dict(sorted(dropped.items()))}
+        counts = {"generations": n_generations, "kept": len(rows) - held["kept"],
+                  "dropped": dict(sorted(dropped.items()))}
+        if heldout:
+            counts["heldout"] = held
         if len(config.types) > 1:
             counts["by_type"] = by_type
         return rows, counts

@@ -1,0 +1,129 @@
+"""Held-out documents: the split, the evaluation sets built from their tasks, and `adapt` scoring
+the student on them when no labelled target is given."""
+
+import json
+import random
+
+import datasets
+import pytest
+
+from bonito_hub.errors import ConfigError
+from bonito_hub.evaluation.targets import load_user
+from bonito_hub.generate import GenerateConfig, generate
+from bonito_hub.heldout import MAX_ROWS, evaluation_row, evaluation_sets, heldout_documents, options_of, question_of
+from bonito_hub.testing.engines import ScriptedEngine
+
+WORDS = ("harbour council pier railings boat crane channel tide silt dredge money county vote summer april "
+         "market bridge river storm lantern ferry granite meadow orchard kiln quarry").split()
+
+
+def corpus(path, n=40, seed=0):
+    """n documents of distinct random words (no sentence is in two documents)."""
+    rng = random.Random(seed)
+    rows = [{"id": f"doc{i}", "text": f"Record {i}. " + " ".join(rng.choice(WORDS) for _ in range(30)) + "."}
+            for i in range(n)]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return rows
+
+
+def test_the_split_is_seeded_by_document_and_holds_at_least_one():
+    docs = list(range(100))
+    ten = heldout_documents(docs, 0.1, seed=0)
+    assert len(ten) == 10 and ten == heldout_documents(docs, 0.1, seed=0)  # the same corpus and seed: the same
+    assert ten != heldout_documents(docs, 0.1, seed=1)
+    assert len(heldout_documents(list(range(3)), 0.1, seed=0)) == 1  # at least one
+    assert len(heldout_documents([4, 7], 0.9, seed=0)) == 1  # never every document: one is left to train on
+    assert heldout_documents([5, 9, 12], 0.5, seed=3) <= {5, 9, 12}  # only documents with text
+    with pytest.raises(ConfigError, match="at least two documents"):
+        heldout_documents([0], 0.1, seed=0)
+    for bad in (0, 1, 1.5, -0.2):
+        with pytest.raises(ConfigError, match="more than 0 and less than 1"):
+            GenerateConfig(model="m", input="x", task_type="exqa", output="o", holdout=bad)
+
+
+def test_no_held_out_text_reaches_the_training_rows(tmp_path):
+    docs = corpus(tmp_path / "c.jsonl")
+    out = tmp_path / "out"
+    config = dict(model=None, input=str(tmp_path / "c.jsonl"), task_type="exqa,ynqa", n=4, filters=(),
+                  holdout=0.25, chunk_docs=7, progress=False)
+    result = generate(GenerateConfig(**config, output=out), engine=ScriptedEngine())
+    train = datasets.load_dataset(str(out), split="train")
+    held = {f"doc{i}" for i in heldout_documents(list(range(40)), 0.25, seed=0)}
+    assert len(held) == result.funnel["heldout"]["documents"] == 10
+    assert {r["doc_id"] for r in result_rows(out)} <= held
+    assert not held & set(train["doc_id"])  # no training row comes from a held-out document
+    for doc in docs:
+        if doc["id"] in held:  # nor does any training instruction quote a held-out document
+            assert not any(doc["text"] in text for text in train["input"])
+    assert len(set(train["doc_id"])) == 30
+    # the funnel adds up: every generation is kept for training, kept for evaluation, or dropped
+    f = result.funnel
+    assert f["generations"] == f["kept"] + f["heldout"]["kept"] + sum(f["dropped"].values())
+    assert f["kept"] == len(train)
+    # the same run again, in another folder and killed nowhere: the same split and rows
+    again = generate(GenerateConfig(**config, output=tmp_path / "again"), engine=ScriptedEngine())
+    assert again.funnel == f and sorted(result_rows(tmp_path / "again"), key=str) == sorted(result_rows(out), key=str)
+    # the evaluation sets load as targets of `bonito evaluate`
+    evaluation = f["heldout"]["evaluation"]
+    assert set(evaluation) == {"exqa", "ynqa"}
+    ynqa = load_user(out / evaluation["ynqa"]["file"])
+    assert ynqa.kind == "classification" and len(ynqa.rows) == evaluation["ynqa"]["rows"] > 0
+    exqa = load_user(out / evaluation["exqa"]["file"])
+    assert exqa.kind == "exqa" and all(r["answers"][0].lower() in r["passage"].lower() for r in exqa.rows)
+    for line in (out / evaluation["ynqa"]["file"]).read_text().splitlines():
+        row = json.loads(line)
+        source = next(d for d in docs if d["id"] == row["doc_id"])
+        assert source["text"][row["passage_start"]:row["passage_end"]] == row["passage"]
+        assert row["passage"] not in row["question"]  # the passage is shown once, by the prompt
+    card = (out / "README.md").read_text()
+    assert "## Held-out documents" in card and "not by\npeople" in card.replace("\r", "")
+    # a changed share is another run: refused, not resumed with the old split
+    from bonito_hub.errors import RunError
+
+    with pytest.raises(RunError, match="different generation run"):
+        generate(GenerateConfig(**{**config, "holdout": 0.5}, output=out), engine=ScriptedEngine())
+
+
+def result_rows(out):
+    import pyarrow.parquet as pq
+
+    return [r for p in sorted((out / "heldout").glob("chunk-*.parquet")) for r in pq.read_table(p).to_pylist()]
+
+
+def test_a_run_without_holdout_writes_what_it_wrote_before(tmp_path):
+    corpus(tmp_path / "c.jsonl", n=6)
+    result = generate(GenerateConfig(model=None, input=str(tmp_path / "c.jsonl"), task_type="ynqa", n=2,
+                                     output=tmp_path / "out", progress=False), engine=ScriptedEngine())
+    assert "heldout" not in result.funnel and not (tmp_path / "out" / "heldout").exists()
+    options = json.loads((tmp_path / "out" / "run.json").read_text())["options"]
+    assert "holdout" not in options and "exclude_overlap" not in options  # a run of 0.1 resumes as it was
+
+
+def test_a_held_out_task_becomes_a_target_row_when_it_can_be_scored():
+    passage = "The ferry leaves at nine. The bridge closed in April."
+    row, why = evaluation_row("ynqa", f"{passage}\n\nDoes the ferry leave at nine? yes or no?", "Yes.", passage)
+    assert why is None and row == {"passage": passage, "question": "Does the ferry leave at nine? yes or no?",
+                                   "choices": ["yes", "no"], "answer": "yes"}
+    assert evaluation_row("ynqa", "Is it? ", "maybe", passage) == (None, "not_yes_no")
+    row, why = evaluation_row("exqa", f"Q: When does the ferry leave?\n{passage}", "at nine", passage)
+    assert row["answer"] == "at nine" and row["question"] == "Q: When does the ferry leave?"
+    assert evaluation_row("exqa", "When?", "at ten", passage) == (None, "not_a_span")
+    nli = f"{passage}\n\nCan we conclude that the bridge is open?\nOPTIONS:\n- Yes\n- It's impossible to say\n- No"
+    row, why = evaluation_row("nli", nli, "No", passage)
+    assert row["choices"] == ["Yes", "It's impossible to say", "No"] and row["answer"] == "No"
+    assert evaluation_row("nli", nli, "Perhaps", passage) == (None, "answer_not_an_option")
+    assert evaluation_row("mcqa", "Which is right? Paris", "Paris", passage) == (None, "no_options")
+    assert options_of("Pick one:\nA) red\nB) blue\n(c) green") == ["red", "blue", "green"]
+    assert question_of("no passage here?", passage) == "no passage here?"
+
+
+def test_evaluation_sets_count_what_they_leave_out_and_cap_their_size():
+    passage = "The ferry leaves at nine."
+    rows = [{"type": "ynqa", "input": f"{passage} Question {i}?", "output": "yes", "passage": passage,
+             "doc_id": "d", "passage_start": 0, "passage_end": len(passage)} for i in range(MAX_ROWS + 5)]
+    rows += [dict(rows[0]), {**rows[0], "output": "often"}, {**rows[0], "type": "summarization"}]
+    sets, counts = evaluation_sets(rows, ("ynqa", "summarization"), seed=0)
+    assert set(sets) == {"ynqa"}  # a summary has no answer to score against
+    assert len(sets["ynqa"]) == MAX_ROWS == counts["ynqa"]["rows"]
+    assert counts["ynqa"]["dropped"] == {"duplicate_question": 1, "not_yes_no": 1, "over_max_rows": 5}
+    assert sets == evaluation_sets(rows, ("ynqa",), seed=0)[0]  # drawn with the seed
