@@ -1,10 +1,17 @@
 """`bonito adapt`: the whole loop as one resumable command.
 
-    generate  ->  before (evaluate the student as it is)  ->  train  ->  after  ->  push
+    generate -> overlap -> before (evaluate the student as it is) -> train -> after -> push
+
+Generation holds out a share of the documents (10% by default): their tasks become evaluation
+sets, so that a corpus without labels still tells whether adaptation helped. The student is
+scored before and after on each of them and on the labelled `target` when one is given, each in
+its own folder (before/heldout-TYPE/, before/target/, the same under after/). The overlap step
+counts the n-grams the corpus shares with the target and the training rows share with every
+evaluation set (bonito_hub.overlap): an "after" score on text the student trained on says little.
 
 The steps are `steps()`, a list of `Step`s the run walks in order, each a named function of this
-module. Each writes its own folder under the output folder (generated/, before/, student/,
-after/, push/), and records in adapt.json the inputs that shaped it (the options it read). A step
+module. Each writes its own folder under the output folder (generated/, overlap/, before/,
+student/, after/, push/), and records in adapt.json the inputs that shaped it (the options it read). A step
 is reused only when it finished (its record is there and adapt.json says "done") and its inputs
 are the same as now; a step that failed or was interrupted is resumed (generation at its first
 unfinished chunk, training at its last checkpoint) when its inputs are the same, and started
@@ -27,11 +34,13 @@ from bonito_hub import records
 from bonito_hub.console import get_logger
 from bonito_hub.errors import ConfigError, OutputError, RunError
 from bonito_hub.folders import Ownership, claim_output, remove_folder
+from bonito_hub.heldout import DEFAULT_FRACTION as DEFAULT_HOLDOUT
+from bonito_hub.heldout import EVALUABLE as EVALUABLE_TYPES
 from bonito_hub.records import make_record, read_record, write_record
 
 RECORD_NAME = records.ADAPT
 DEFAULT_RECIPE = "student/mistral-7b-qlora"
-STEP_NAMES = ("generate", "before", "train", "after", "push")
+STEP_NAMES = ("generate", "overlap", "before", "train", "after", "push")
 # recipe keys adapt sets itself: a --recipe-arg for one of them would train something else than
 # what the run records, or write where the run does not look
 SET_BY_ADAPT = {"model_name_or_path": "student", "dataset_name": "the generated folder",
@@ -60,10 +69,19 @@ class AdaptConfig:
     eval_limit: int | None = None
     redo: str | None = None  # make this step and every step after it again
     task_mix: Any = None  # {type: share} or "exqa=0.5,ynqa=0.5": one type a passage, instead of task_type
+    holdout: float | None = DEFAULT_HOLDOUT  # share of documents whose tasks evaluate, never train (0: none)
+    exclude_overlap: bool = False  # leave out passages sharing an n-gram with the target before generation
 
     def __post_init__(self):
         from bonito_hub import hub, tasks
+        from bonito_hub.heldout import check_fraction
         from bonito_hub.push import check_repo_id
+
+        self.holdout = self.holdout or None  # 0: every document trains
+        check_fraction(self.holdout)
+        if self.exclude_overlap and not self.target:
+            raise ConfigError("`exclude_overlap` leaves out the passages a `target` shares; give the target",
+                              field="exclude_overlap")
 
         if self.task_mix is not None:  # an unknown type, a mix not summing to 1: refused now, not after the checks
             self.task_mix = tasks.parse_mix(self.task_mix)
@@ -88,6 +106,22 @@ class AdaptConfig:
 
 
 @dataclass(frozen=True)
+class EvaluationSet:
+    """What a student is scored on: the labelled `target` (folder "target") or the tasks of a held-out
+    task type (folder "heldout-TYPE", `generated`), as `bonito evaluate --target` takes it."""
+
+    name: str
+    target: str
+    data: str | None = None
+    generated: bool = False
+
+    @property
+    def title(self) -> str:
+        """How tables name it: "held-out TYPE", a built-in target's name, or a file's name (never its folder)."""
+        return f"held-out {self.name.removeprefix('heldout-')}" if self.generated else Path(self.target).name
+
+
+@dataclass(frozen=True)
 class Step:
     """A step of the loop: its name, the folder it writes under the run, the record whose presence
     marks it done, the function that runs it, the inputs that shape it, and whether a config
@@ -106,18 +140,63 @@ def generate_tasks(run: "Adaptation") -> None:
     from bonito_hub.generate import GenerateConfig, generate
 
     c = run.config
+    exclude = None
+    if c.exclude_overlap:
+        from bonito_hub.overlap import target_index
+
+        exclude = target_index(c.target, c.target_data)
     result = generate(GenerateConfig(model=c.generator, input=c.corpus, task_type=c.task_type, task_mix=c.task_mix,
                                      output=run.folder("generate"), text_column=c.text_column, preset=c.preset,
                                      max_tokens=c.max_tokens, backend=c.backend, progress=run.progress,
-                                     overwrite=True, exclude=(run.output,)))
+                                     overwrite=True, exclude=(run.output,), holdout=c.holdout,
+                                     exclude_overlap=exclude))
     if not result.funnel["kept"]:
         raise OutputError(f"generation kept no example (funnel in {run.folder('generate')}/funnel.json); "
                           "nothing to train the student on")
 
 
+def check_contamination(run: "Adaptation") -> None:
+    """The n-grams the corpus shares with the target, and the training rows with every evaluation
+    set (bonito_hub.overlap), into overlap/overlap.json."""
+    import pyarrow.parquet as pq
+
+    from bonito_hub.evaluation import load_target
+    from bonito_hub.overlap import NGRAM, NgramIndex, check_overlap, describe, overlap_report
+
+    c, folder = run.config, run.folder("overlap")
+    report: dict = {"ngram": NGRAM}
+    if c.target:
+        report["corpus"] = check_overlap(c.corpus, c.target, c.target_data, c.text_column, progress=run.progress,
+                                         exclude=(run.output,))
+        log.info("adapt: overlap: %s", describe(report["corpus"]))
+    generated = run.folder("generate")
+    files = [generated / f for f in data_files(generated)]
+    table = pq.read_table(files, columns=["input", "output", "doc_id"]) if len(files) > 1 else \
+        pq.read_table(files[0], columns=["input", "output", "doc_id"])
+    texts = [f"{i}\n{o}" for i, o in zip(table["input"].to_pylist(), table["output"].to_pylist())]
+    report["training"] = {}
+    for es in run.evaluation_sets():
+        rows = load_target(es.target, es.data, protocol="bonito-hub").rows
+        index = NgramIndex.from_rows(rows, NGRAM, name=es.title)
+        found = overlap_report(index, index.scan(texts), rows, table["doc_id"].to_pylist(), evaluation=es.title,
+                               corpus="the training rows")
+        report["training"][es.name] = found
+        log.info("adapt: overlap: %s", describe(found))
+    if folder.exists():
+        remove_folder(folder)
+    folder.mkdir(parents=True)
+    write_record(folder / records.OVERLAP, report)
+
+
+def data_files(generated: Path) -> list[str]:
+    from bonito_hub.generate.folder import data_files as files, finished_chunks
+
+    return files(finished_chunks(generated))
+
+
 def evaluate_before(run: "Adaptation") -> None:
-    """Score the student as it is."""
-    run.evaluate("before", adapter=None)
+    """Score the student as it is, on every evaluation set."""
+    run.evaluate_all("before", adapter=None)
 
 
 def train_student(run: "Adaptation") -> None:
@@ -139,15 +218,36 @@ def train_student(run: "Adaptation") -> None:
 
 
 def evaluate_after(run: "Adaptation") -> None:
-    """Score the student with its adapter; the adapter's card then reports both evaluations."""
-    run.evaluate("after", adapter=str(run.folder("train")))
-    scores = {s: read_record(run.folder(s) / records.SCORES) for s in ("before", "after")}
-    if all(scores.values()) and scores["before"]["prompt_style"] == scores["after"]["prompt_style"] and \
-            _predictions(run.folder("before")) == _predictions(run.folder("after")):
+    """Score the student with its adapter on every evaluation set; the adapter's card then reports
+    them before and after, with the overlap figures (evaluation.json beside the adapter)."""
+    run.evaluate_all("after", adapter=str(run.folder("train")))
+    sets = run.evaluation_sets()
+    scores = {es.name: {s: read_record(run.folder(s) / es.name / records.SCORES) for s in ("before", "after")}
+              for es in sets}
+    same_style = all(r["before"]["prompt_style"] == r["after"]["prompt_style"] for r in scores.values())
+    if scores and same_style and all(_predictions(run.folder("before") / n) == _predictions(run.folder("after") / n)
+                                     for n in scores):
         raise RunError("the adapter changed no prediction at all: its weights did not reach the model (on vLLM, "
                        "check that max_lora_rank holds the adapter's rank) or training did not move them")
-    if any(scores.values()):  # evaluation.json beside the adapter: what its card reports
-        write_record(run.folder("train") / records.EVALUATION, scores)
+    evaluation: dict = dict(scores.get("target", {}))  # the labelled target as "before"/"after", as cards read it
+    heldout = {es.name.removeprefix("heldout-"): scores[es.name] for es in sets if es.generated}
+    if heldout:
+        evaluation["heldout"] = heldout
+    overlap = read_record(run.folder("overlap") / records.OVERLAP)
+    if overlap:
+        evaluation["overlap"] = overlap_summary(overlap)
+    if evaluation:  # evaluation.json beside the adapter: what its card reports
+        write_record(run.folder("train") / records.EVALUATION, evaluation)
+
+
+def overlap_summary(report: dict) -> dict:
+    """The overlap figures a card gives: shares and counts, no text of any row."""
+    keep = ("evaluation", "ngram", "evaluation_rows", "overlapping_rows", "share", "corpus_texts", "overlapping_texts")
+    out = {"ngram": report["ngram"], "training": {name: {k: r[k] for k in keep}
+                                                 for name, r in report.get("training", {}).items()}}
+    if "corpus" in report:
+        out["corpus"] = {k: report["corpus"][k] for k in keep}
+    return out
 
 
 def _predictions(folder: Path) -> dict[str, str]:
@@ -191,19 +291,22 @@ def _evaluation_inputs(run: "Adaptation", step: str) -> dict:
 
 def steps() -> list[Step]:
     """The loop, in order."""
-    with_target = lambda config: bool(config.target)  # noqa: E731
+    evaluated = lambda config: bool(config.target or config.holdout)  # noqa: E731
     return [
         Step("generate", "generated", records.FUNNEL, generate_tasks,
              lambda run: {k: v for k, v in asdict(run.config).items()
-                          if k in ("corpus", "task_type", "generator", "text_column", "preset", "max_tokens", "backend")
-                          or (k == "task_mix" and v is not None)}),  # a run of 0.1 had no mix: its inputs stay
-        Step("before", "before", records.SCORES, evaluate_before, lambda run: _evaluation_inputs(run, "before"),
-             with_target),
+                          if k in ("corpus", "task_type", "generator", "text_column", "preset", "max_tokens", "backend",
+                                   "holdout")
+                          or (k in ("task_mix", "exclude_overlap") and v)}),  # a run of 0.1 had neither
+        Step("overlap", "overlap", records.OVERLAP, check_contamination,
+             lambda run: {"target": run.config.target, "target_data": run.config.target_data}, evaluated),
+        Step("before", "before", records.EVALUATIONS, evaluate_before, lambda run: _evaluation_inputs(run, "before"),
+             evaluated),
         Step("train", "student", records.TRAINING, train_student,
              lambda run: {"student": run.config.student, "recipe": run.config.recipe,
                           "recipe_sha256": _recipe_digest(run.config.recipe), "recipe_args": run.config.recipe_args}),
-        Step("after", "after", records.SCORES, evaluate_after, lambda run: _evaluation_inputs(run, "after"),
-             with_target),
+        Step("after", "after", records.EVALUATIONS, evaluate_after, lambda run: _evaluation_inputs(run, "after"),
+             evaluated),
         Step("push", "push", records.PUSH, push_results,
              lambda run: {k: v for k, v in asdict(run.config).items() if k in ("push", "public", "dry_run", "base_model")},
              lambda config: bool(config.push)),
@@ -215,13 +318,17 @@ def ownership(folder) -> Ownership:
     from bonito_hub import training
     from bonito_hub.evaluation.run import OWNERSHIP as EVALUATION
     from bonito_hub.generate.folder import OWNERSHIP as GENERATION
+    from bonito_hub.heldout import EVALUABLE
 
     folder = Path(folder)
     pushed = read_record(folder / "push" / records.PUSH) or {}
     push_files = frozenset(f"{kind}/{name}" for kind in ("adapter", "dataset")
                            for name in (pushed.get(kind) or {}).get("files", []))
+    scored = Ownership(patterns=(records.EVALUATIONS,), folders=(
+        ("target", EVALUATION), *((f"heldout-{short}", EVALUATION) for short in EVALUABLE)))
     return Ownership(patterns=(RECORD_NAME,), folders=(
-        ("generated", GENERATION), ("before", EVALUATION), ("after", EVALUATION),
+        ("generated", GENERATION), ("overlap", Ownership(patterns=(records.OVERLAP,))), ("before", scored),
+        ("after", scored),
         ("student", training.ownership(folder / "student")),
         ("push", Ownership(patterns=(records.PUSH,), files=push_files))))
 
@@ -354,13 +461,33 @@ class Adaptation:
             return "auto"
         return self.prompt_style()
 
-    def evaluate(self, step: str, adapter: str | None) -> None:
+    def evaluation_sets(self) -> list[EvaluationSet]:
+        """The held-out sets the generation wrote (one a task type that can be scored), then the target."""
+        funnel = read_record(self.folder("generate") / records.FUNNEL) or {}
+        sets = [EvaluationSet(f"heldout-{short}", str(self.folder("generate") / counts["file"]), generated=True)
+                for short, counts in (funnel.get("heldout") or {}).get("evaluation", {}).items() if counts.get("file")]
+        if self.config.target:
+            sets.append(EvaluationSet("target", self.config.target, self.config.target_data))
+        return sets
+
+    def evaluate_all(self, step: str, adapter: str | None) -> None:
+        """Score the student (with `adapter`) on every evaluation set, each into STEP/NAME/; then
+        STEP/evaluations.json, which marks the step done."""
         from bonito_hub.evaluation import EvaluationConfig, evaluate
 
-        config = EvaluationConfig(target=self.config.target, model=self.config.student, adapter=adapter,
-                                  data=self.config.target_data, prompt_style=self.evaluation_style(step),
-                                  limit=self.config.eval_limit)
-        evaluate(config, self.folder(step), overwrite=True, progress=self.progress)
+        folder, done = self.folder(step), {}
+        sets = self.evaluation_sets()
+        if not sets:
+            log.warning("adapt: no evaluation set: the held-out documents kept no task that can be scored (task "
+                        "types %s) and no --target was given", ", ".join(EVALUABLE_TYPES))
+        for es in sets:
+            style = self.evaluation_style(step) if es.name == "target" else self.prompt_style()
+            config = EvaluationConfig(target=es.target, model=self.config.student, adapter=adapter, data=es.data,
+                                      prompt_style=style, limit=self.config.eval_limit)
+            record = evaluate(config, folder / es.name, overwrite=True, progress=self.progress)
+            done[es.name] = {"title": es.title, "generated": es.generated, "rows": record["target"]["rows"],
+                             "mean": record["scores"]["mean"]}
+        write_record(folder / records.EVALUATIONS, done)
 
     def prompt_style(self) -> str:
         """The prompt style the recipe trains the student with (and evaluation prompts it with)."""
@@ -374,13 +501,28 @@ class Adaptation:
     # --- the report ---
 
     def summary(self) -> dict:
+        """examples kept; each evaluation set's rows and mean scores before and after (`scores` and
+        `metrics`: the labelled target's); the overlap figures; seconds per step."""
         funnel = read_record(self.folder("generate") / records.FUNNEL) or {}
-        scores = {s: read_record(self.folder(s) / records.SCORES) for s in ("before", "after")}
+        evaluations = []
+        for es in self.evaluation_sets():
+            scored = {s: read_record(self.folder(s) / es.name / records.SCORES) for s in ("before", "after")}
+            if any(scored.values()):
+                first = next(r for r in scored.values() if r)
+                evaluations.append({"name": es.name, "title": es.title, "generated": es.generated,
+                                    "rows": first["target"]["rows"], "metrics": first["metrics"],
+                                    **{s: r["scores"]["mean"] for s, r in scored.items() if r}})
+        target = next((e for e in evaluations if e["name"] == "target"), None)
+        heldout = funnel.get("heldout")
+        overlap = read_record(self.folder("overlap") / records.OVERLAP)
         return {
             "examples_kept": funnel.get("kept"),
             "generations": funnel.get("generations"),
-            "scores": {s: (r or {}).get("scores", {}).get("mean") for s, r in scores.items() if r},
-            "metrics": next((r["metrics"] for r in scores.values() if r), []),
+            **({"heldout": {k: heldout[k] for k in ("documents", "kept")}} if heldout else {}),
+            "evaluations": evaluations,
+            "scores": {s: target[s] for s in ("before", "after") if s in target} if target else {},
+            "metrics": target["metrics"] if target else [],
+            **({"overlap": overlap_summary(overlap)} if overlap else {}),
             "seconds": {s.name: self.record["steps"].get(s.name, {}).get("seconds") for s in self.steps},
         }
 
@@ -397,17 +539,32 @@ def adapt(config: AdaptConfig, output: str | Path, progress: bool = True) -> dic
 
 
 def summary_table(record: dict) -> str:
-    """The table that ends a run: scores before and after, examples kept, time per step."""
+    """The table that ends a run: examples kept; scores before and after on each evaluation set,
+    the held-out ones marked as generated; the overlap figures; time per step."""
     summary = record.get("summary") or {}
     lines = [f"examples kept: {summary.get('examples_kept')} of {summary.get('generations')} generations"]
-    scores, metrics = summary.get("scores") or {}, summary.get("metrics") or []
-    if scores:
+    if summary.get("heldout"):
+        held = summary["heldout"]
+        lines[0] += f" ({held['kept']} more from {held['documents']} held-out documents, kept for evaluation)"
+    for e in summary.get("evaluations") or []:
+        what = "generated from your held-out documents, not human-labelled" if e["generated"] else "labelled"
+        lines.append(f"{e['title']}: {e['rows']} rows, {what}")
         lines.append(f"  {'metric':<14}{'before':>10}{'after':>10}{'change':>10}")
-        for m in metrics:
-            b, a = ((scores.get(s) or {}).get(m) for s in ("before", "after"))
+        for m in e["metrics"]:
+            b, a = ((e.get(s) or {}).get(m) for s in ("before", "after"))
             change = f"{a - b:+10.1f}" if a is not None and b is not None else f"{'':>10}"
             lines.append(f"  {m:<14}" + "".join(f"{v:>10.1f}" if v is not None else f"{'-':>10}" for v in (b, a))
                          + change)
+    overlap = summary.get("overlap")
+    if overlap:
+        said = []
+        if "corpus" in overlap:
+            c = overlap["corpus"]
+            said.append(f"{100 * c['share']:.1f}% of {c['evaluation']}'s rows share a {overlap['ngram']}-word n-gram "
+                        f"with the corpus ({c['overlapping_texts']} documents)")
+        for r in overlap.get("training", {}).values():
+            said.append(f"{100 * r['share']:.1f}% of {r['evaluation']}'s rows with the training rows")
+        lines.append("overlap: " + "; ".join(said))
     lines.append("  " + ", ".join(f"{step} {s if s is not None else '(done earlier)'} s"
                                   for step, s in (summary.get("seconds") or {}).items()))
     return "\n".join(lines)

@@ -3,13 +3,15 @@
 Everything it uses ships with bonito-hub (bonito_hub/data/demo/) or is built on the spot:
   corpus.jsonl  16 unannotated passages (minutes of a made-up harbour council), written for the demo
   ctga.jsonl    8 CTGA rows in the real format (yes-no question answering), written for the demo
-  target.jsonl  8 labelled yes/no questions about the corpus: the toy evaluation target
+  target.jsonl  8 labelled yes/no questions about the corpus: the toy labelled target (its passages
+                are corpus passages, which the overlap check reports: with a real target they must not be)
   models        a word-level tokenizer over these texts and two tiny random Llamas
 
 Steps: train the tiny generator on the CTGA rows (recipes/smoke/generator.yaml, full weights),
-then `bonito adapt`: generate tasks from the corpus, evaluate the tiny student, train a LoRA
-adapter on the tasks (recipes/smoke/student.yaml), evaluate again, and write both cards with a
-dry-run push. Models this small write meaningless text: the demo shows the machinery, not quality.
+then `bonito adapt`: generate tasks from the corpus with a quarter of its documents held out,
+count the n-grams evaluation and training text share, evaluate the tiny student on the held-out
+documents' tasks and on the target, train a LoRA adapter on the tasks (recipes/smoke/student.yaml),
+evaluate again, and write both cards with a dry-run push. Models this small write meaningless text: the demo shows the machinery, not quality.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ TINY_MODEL_FILES = ("config.json", "generation_config.json", "model.safetensors"
                     "tokenizer_config.json", "special_tokens_map.json", "chat_template.jinja")
 GENERATOR_STEPS = 40
 STUDENT_STEPS = 16
+HOLDOUT = 0.25  # 4 of the 16 documents: a held-out set of a few rows rather than one or two
 DEMO_REPO = "bonito-demo/harbour-student"  # only named in the dry-run cards; nothing is sent
 log = get_logger(__name__)
 
@@ -112,7 +115,7 @@ def run_demo(output: str | Path = "bonito-demo", progress: bool = True) -> dict:
     config = AdaptConfig(
         corpus=str(resources.data_file("demo/corpus.jsonl")), task_type="ynqa", generator=str(generator),
         student=str(models["student"]), target=str(resources.data_file("demo/target.jsonl")),
-        recipe="smoke/student", recipe_args=["--max_steps", str(STUDENT_STEPS)], max_tokens=48,
+        recipe="smoke/student", recipe_args=["--max_steps", str(STUDENT_STEPS)], max_tokens=48, holdout=HOLDOUT,
         backend="transformers", push=DEMO_REPO, dry_run=True, base_model="bonito-demo/tiny-llama",
     )
     adapt_record = Adaptation(config, output / "adapt", progress=progress).run()
@@ -125,10 +128,13 @@ def run_demo(output: str | Path = "bonito-demo", progress: bool = True) -> dict:
 ARTIFACTS = [
     ("models/generator", "the tiny task generator, trained on the CTGA rows"),
     ("adapt/generated", "generated instruction-tuning set (datasets.load_dataset reads it), funnel.json, card"),
-    ("adapt/before/scores.json", "the student's scores before adaptation, per prompt template and mean"),
+    ("adapt/generated/heldout/ynqa.jsonl", "the held-out documents' tasks: an evaluation set, generated, not labelled"),
+    ("adapt/overlap/overlap.json", "n-grams the target shares with the corpus, and every evaluation set with training"),
+    ("adapt/before/heldout-ynqa/scores.json", "the student's scores on the held-out set before adaptation"),
+    ("adapt/before/target/scores.json", "the student's scores on the labelled target before adaptation"),
     ("adapt/student", "the LoRA adapter, its training record and loss history"),
-    ("adapt/after/scores.json", "the scores with the adapter"),
-    ("adapt/after/tasks", "the lm-eval task folder that ran (lm_eval --include_path ... works on it)"),
+    ("adapt/after/target/scores.json", "the scores with the adapter (and after/heldout-ynqa/)"),
+    ("adapt/after/target/tasks", "the lm-eval task folder that ran (lm_eval --include_path ... works on it)"),
     ("adapt/push/adapter/README.md", "the adapter's card (dry run: nothing was sent)"),
     ("adapt/push/dataset/README.md", "the generated set's card (dry run)"),
     ("adapt/adapt.json", "the run's record: steps, times, summary"),

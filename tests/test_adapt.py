@@ -8,6 +8,7 @@ import pytest
 
 from bonito_hub import adapt
 from bonito_hub.adapt import AdaptConfig, Adaptation, summary_table
+from bonito_hub.demo import ARTIFACTS
 from bonito_hub.errors import OutputError, RunError
 
 TARGET = [
@@ -54,8 +55,8 @@ def test_adapt_resumes_at_the_step_that_failed(config, tmp_path, monkeypatch):
     record = Adaptation(config, out, progress=False).run()  # the same command again
     assert calls == {"generate": 1, "before": 1, "train": 2}  # generation and the first evaluation are not redone
     assert (out / "generated" / "funnel.json").read_text() == generated
-    assert [record["steps"][s]["status"] for s in ("generate", "before", "train", "after", "push")] == ["done"] * 5
-    assert (out / "student" / "adapter_config.json").is_file() and (out / "after" / "scores.json").is_file()
+    assert [record["steps"][s]["status"] for s in adapt.STEP_NAMES] == ["done"] * 6
+    assert (out / "student" / "adapter_config.json").is_file() and (out / "after" / "target" / "scores.json").is_file()
     summary = record["summary"]
     assert summary["examples_kept"] > 0 and set(summary["scores"]) == {"before", "after"}
     table = summary_table(record)
@@ -63,7 +64,7 @@ def test_adapt_resumes_at_the_step_that_failed(config, tmp_path, monkeypatch):
     # the adapter's card carries the scores, also as the model-index
     card = (out / "push" / "adapter" / "README.md").read_text()
     assert "model-index:" in card and "name: tiny-student" in card and "## Evaluation" in card
-    after = json.loads((out / "after" / "scores.json").read_text())
+    after = json.loads((out / "after" / "target" / "scores.json").read_text())
     assert f"value: {round(after['scores']['mean']['f1'], 2)}" in card
     assert (out / "push" / "dataset" / "README.md").is_file()
     push = json.loads((out / "push" / "push.json").read_text())
@@ -102,7 +103,10 @@ def test_demo_finishes_and_writes_every_artifact(tmp_path):
     assert "before" in out and "after" in out and "accuracy" in out and "(MISSING)" not in out
     record = json.loads((tmp_path / "demo" / "demo.json").read_text())
     assert record["adapt"]["examples_kept"] > 0
-    assert all(item["exists"] for item in record["artifacts"]) and len(record["artifacts"]) == 9
+    assert all(item["exists"] for item in record["artifacts"]) and len(record["artifacts"]) == len(ARTIFACTS)
+    # no labels needed: the held-out documents' table, marked as generated
+    assert "held-out ynqa: 4 rows, generated from your held-out documents, not human-labelled" in out
+    assert "overlap: 100.0% of target.jsonl's rows share a 13-word n-gram with the corpus" in out
     for item in record["artifacts"]:
         assert item["path"] in out
 
@@ -118,3 +122,36 @@ def test_adapt_checks_its_inputs_before_any_step(config, tmp_path):
         with pytest.raises(BonitoError, match=message):
             Adaptation(bad, tmp_path / f"run{i}", progress=False).run()
         assert not (tmp_path / f"run{i}" / "generated").exists()
+
+
+def test_adapt_without_a_target_scores_the_held_out_documents(tmp_path, tiny_bonito, tiny_llama, capsys):
+    """No labels at all: the student is scored before and after on tasks about documents it never
+    trained on, and the table says plainly that those were generated, not labelled."""
+    from bonito_hub.cli import main
+
+    corpus = tmp_path / "corpus.jsonl"
+    corpus.write_text("".join(json.dumps({"id": f"doc{i}", "text": f"Record {i} of the harbour. In 1894 a storm "
+                                          "destroyed the old wooden pier."}) + "\n" for i in range(10)))
+    out = tmp_path / "run"
+    assert main(["adapt", "--corpus", str(corpus), "--task-type", "exqa", "--generator", tiny_bonito, "--student",
+                 tiny_llama, "--recipe", "smoke/student", "--recipe-arg", "max_steps=2",
+                 "--backend", "transformers", "--holdout", "0.2", "--output", str(out), "--push", "me/tiny",
+                 "--dry-run", "--base-model", "org/tiny-llama", "--no-progress"]) == 0
+    printed = capsys.readouterr().out
+    assert "held-out exqa: 2 rows, generated from your held-out documents, not human-labelled" in printed
+    table = printed.split("held-out exqa:", 1)[1]
+    assert "before" in table and "after" in table and "exact_match" in table
+    assert "of held-out exqa's rows with the training rows" in printed
+    record = json.loads((out / "adapt.json").read_text())
+    assert [e["name"] for e in record["summary"]["evaluations"]] == ["heldout-exqa"]
+    assert record["summary"]["scores"] == {}  # no labelled target
+    assert (out / "before" / "heldout-exqa" / "scores.json").is_file() and not (out / "before" / "target").exists()
+    assert record["summary"]["heldout"] == {"documents": 2, "kept": 2}
+    held = {json.loads(line)["doc_id"] for line in (out / "generated" / "heldout" / "exqa.jsonl").read_text().splitlines()}
+    import datasets
+
+    assert held.isdisjoint(datasets.load_dataset(str(out / "generated"), split="train")["doc_id"])
+    card = (out / "push" / "adapter" / "README.md").read_text()
+    assert "## Evaluation on held-out documents" in card and "not by people" in card.replace("\n", " ")
+    assert "model-index:" not in card  # generated labels are no benchmark result
+    assert "the training rows (8 rows" in card

@@ -124,7 +124,7 @@ def test_adapt_walks_its_steps_without_getattr():
     assert calls and not [n for n in calls if n.func.id in ("getattr", "eval", "exec")]
     from bonito_hub import adapt
 
-    assert [s.name for s in adapt.steps()] == ["generate", "before", "train", "after", "push"]
+    assert [s.name for s in adapt.steps()] == ["generate", "overlap", "before", "train", "after", "push"]
     assert all(callable(s.run) and s.run.__module__ == "bonito_hub.adapt" for s in adapt.steps())
 
 

@@ -76,6 +76,7 @@ def run_copy(finished_run, tmp_path):
                                                      "'--learning_rate', '0.1']"),
     (["--preset", "paper"], "generate", "preset 'default', now 'paper'"),
     (["--eval-limit", "1"], "before", "eval_limit None, now 1"),
+    (["--holdout", "0.3"], "generate", "holdout 0.1, now 0.3"),
 ])
 def test_a_rerun_with_other_options_is_refused_naming_the_difference(run_copy, capsys, extra, step, said):
     out, args = run_copy
@@ -90,16 +91,16 @@ def test_a_rerun_with_other_options_is_refused_naming_the_difference(run_copy, c
 def test_redo_makes_that_step_and_every_later_one_again(run_copy, capsys):
     out, args = run_copy
     before = json.loads((out / "adapt.json").read_text())
-    scores_before = (out / "before" / "scores.json").read_bytes()
+    scores_before = (out / "before" / "target" / "scores.json").read_bytes()
     assert main(args(out, "--recipe-arg", "learning_rate=0.1", "--redo", "train")) == 0
     after = json.loads((out / "adapt.json").read_text())
     assert after["steps"]["train"]["inputs"]["recipe_args"] == ["--max_steps", "2", "--learning_rate", "0.1"]
     assert after["options"]["recipe_args"] == ["--max_steps", "2", "--learning_rate", "0.1"]
     trained = json.loads((out / "student" / "training_record.json").read_text())
     assert trained["options"]["training_args"]["learning_rate"] == 0.1
-    assert (out / "before" / "scores.json").read_bytes() == scores_before  # before the redone step: reused
+    assert (out / "before" / "target" / "scores.json").read_bytes() == scores_before  # before the redone step: reused
     assert after["steps"]["generate"] == before["steps"]["generate"]
-    assert after["steps"]["after"]["seconds"] is not None and (out / "after" / "scores.json").is_file()
+    assert after["steps"]["after"]["seconds"] is not None and (out / "after" / "target" / "scores.json").is_file()
     assert main(args(out, "--recipe-arg", "learning_rate=0.1")) == 0  # now the same inputs: everything reused
     assert "is done" in capsys.readouterr().err
 
@@ -160,7 +161,8 @@ def test_adapt_refuses_a_user_file_at_any_depth(run_copy, capsys):
     out, args = run_copy
     capsys.readouterr()
     for relative in ("notes.txt", "generated/notes.txt", "generated/data/notes.txt", "generated/chunks/notes.txt",
-                     "before/notes.txt", "before/predictions/notes.txt", "after/tasks/notes.txt",
+                     "before/notes.txt", "before/predictions/notes.txt", "before/target/predictions/notes.txt",
+                     "after/target/tasks/notes.txt", "overlap/notes.txt", "generated/heldout/notes.txt",
                      "student/notes.txt", "student/checkpoint-2/notes.txt", "push/notes.txt",
                      "push/adapter/notes.txt", "push/dataset/data/notes.txt"):
         refused_and_kept(capsys, args(out), out / relative)
@@ -380,12 +382,12 @@ def test_bad_hub_ids_and_language_codes_never_reach_a_card(finished_run, tmp_pat
 def test_scores_of_another_model_or_target_are_refused(finished_run, tmp_path, capsys):
     out, _ = finished_run
     base = ["push", "adapter", str(out / "student"), "--repo-id", "me/a", "--dry-run"]
-    assert main(base + ["--scores", str(out / "before" / "scores.json")]) == 2
+    assert main(base + ["--scores", str(out / "before" / "target" / "scores.json")]) == 2
     assert "are of the base model alone, not of the adapter 'student'" in one_error_line(capsys)
-    other = json.loads((out / "before" / "scores.json").read_text())
+    other = json.loads((out / "before" / "target" / "scores.json").read_text())
     other["target"]["name"] = "pubmedqa"
     (tmp_path / "other.json").write_text(json.dumps(other))
-    assert main(base + ["--scores", str(out / "after" / "scores.json"), "--baseline-scores",
+    assert main(base + ["--scores", str(out / "after" / "target" / "scores.json"), "--baseline-scores",
                         str(tmp_path / "other.json")]) == 2
     assert "--baseline-scores are on 'pubmedqa'" in one_error_line(capsys)
 

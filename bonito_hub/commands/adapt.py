@@ -14,6 +14,7 @@ class Adapt(Command):
     recipe_flag = "--recipe-arg"
 
     def add_arguments(self, a) -> None:
+        from bonito_hub.adapt import DEFAULT_HOLDOUT
         from bonito_hub import tasks
         from bonito_hub.adapt import DEFAULT_RECIPE, STEP_NAMES
         from bonito_hub.generate import BACKENDS, generation_presets
@@ -27,8 +28,15 @@ class Adapt(Command):
         a.add_argument("--student", required=True, help="the model to adapt: a local folder or a Hub id")
         a.add_argument("--output", required=True,
                        help="folder for the run; one subfolder a step; the same command resumes an interrupted run")
-        a.add_argument("--target", help="evaluate before and after on this target (built-in name or JSON Lines file)")
+        a.add_argument("--target", help="also evaluate before and after on this labelled target (built-in name or "
+                       "JSON Lines file), and count the n-grams the corpus shares with it")
         a.add_argument("--target-data", help="a built-in target's test split from a local file instead of the Hub")
+        a.add_argument("--holdout", type=float, default=DEFAULT_HOLDOUT, metavar="SHARE",
+                       help=f"share of the documents set aside before generation (default: {DEFAULT_HOLDOUT}; 0: "
+                            "none): their tasks are evaluation sets the student is scored on before and after, "
+                            "never training rows")
+        a.add_argument("--exclude-overlap", action="store_true",
+                       help="leave out corpus passages sharing a 13-word n-gram with --target before generation")
         a.add_argument("--recipe", default=DEFAULT_RECIPE,
                        help=f"student recipe: packaged name or YAML file (default: {DEFAULT_RECIPE}, the paper's "
                             "Q-LoRA)")
@@ -38,7 +46,8 @@ class Adapt(Command):
         a.add_argument("--preset", choices=list(generation_presets()), default="default",
                        help="generation preset (bonito generate)")
         a.add_argument("--backend", choices=BACKENDS, default="auto", help="generation engine")
-        a.add_argument("--eval-limit", type=int, help="evaluate on the first N target rows only (a quick look)")
+        a.add_argument("--eval-limit", type=int, help="evaluate on the first N rows of each evaluation set only (a "
+                       "quick look)")
         a.add_argument("--push", metavar="ORG/NAME", help="push the adapter to ORG/NAME and the generated set to "
                                                          "ORG/NAME-tasks, with cards (private unless --public)")
         a.add_argument("--public", action="store_true", help="with --push: create the repos public")

@@ -24,8 +24,9 @@ class Demo(Command):
         print(summary_table({"summary": record["adapt"]}))
         print("steps: " + ", ".join(f"{k} {v} s" for k, v in record["steps"].items()) + f"; total {record['seconds']} s")
         print("artifacts:")
+        width = max(len(item["path"]) for item in record["artifacts"])
         for item in record["artifacts"]:
-            print(f"  {item['path']:<44} {item['about']}{'' if item['exists'] else ' (MISSING)'}")
+            print(f"  {item['path']:<{width}} {item['about']}{'' if item['exists'] else ' (MISSING)'}")
         print()
         print(REAL_RUN)
         return 0 if all(item["exists"] for item in record["artifacts"]) else 1
