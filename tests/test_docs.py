@@ -19,7 +19,7 @@ def test_the_cli_reference_is_written_from_the_parsers():
 
 
 @pytest.mark.parametrize("argv", [["generate"], ["evaluate"], ["adapt"], ["demo"], ["ctga", "build"],
-                                  ["push", "adapter"], ["push", "dataset"], ["tasks"]])
+                                  ["push", "adapter"], ["push", "dataset"], ["tasks"], ["check-overlap"]])
 def test_every_flag_of_help_is_in_the_reference(argv, capsys, monkeypatch):
     from bonito_hub.cli import main
 
