@@ -296,6 +296,6 @@ def test_adapt_scores_the_unadapted_student_as_the_paper_does(tiny_bonito, tiny_
                  tiny_llama, "--target", "pubmedqa", "--target-data", data, "--recipe", "smoke/student",
                  "--recipe-arg", "max_steps=2", "--output", str(out), "--backend", "transformers", "--preset", "paper",
                  "--no-progress"]) == 0
-    before, after = (json.loads((out / s / "scores.json").read_text()) for s in ("before", "after"))
+    before, after = (json.loads((out / s / "target" / "scores.json").read_text()) for s in ("before", "after"))
     assert before["protocol"] == after["protocol"] == "paper"
     assert before["prompt_style"] == "instruct" and after["prompt_style"] == "plain"  # as trained (smoke: plain)
