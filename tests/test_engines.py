@@ -116,7 +116,11 @@ def test_vllm_engine_one_call_per_chunk_and_a_seed_per_request(vllm_on_a_gpu, ti
     assert out.num_rows == 12 and set(out["doc_index"]) == set(range(6))
 
 
-def test_transformers_engine_samples_without_top_k(tiny_llama, monkeypatch):
+def test_transformers_engine_samples_as_vllm_does(tiny_llama, monkeypatch):
+    """Temperature and top_p only (transformers' default top-k of 50 is off); on a CPU drawn by
+    bonito-hub's sampler (generate/sampling.py), n samples a prompt, fixed by the seed."""
+    from bonito_hub.generate.sampling import TopPSampler
+
     engine = TransformersEngine(tiny_llama)
     seen = {}
     real = engine.model.generate
@@ -126,14 +130,20 @@ def test_transformers_engine_samples_without_top_k(tiny_llama, monkeypatch):
         return real(**kwargs)
 
     monkeypatch.setattr(engine.model, "generate", spy)
-    engine.generate([generator_input("qa", "The pier.")], SamplingConfig(max_tokens=2), seed=0)
-    assert seen["top_k"] == 0 and seen["temperature"] == 0.5 and seen["top_p"] == 0.95
+    prompts = [generator_input("qa", "The pier."), generator_input("exqa", "The old wooden pier burned.")]
+    first = engine.generate(prompts, SamplingConfig(n=3, max_tokens=4), seed=7)
+    sampler = seen["logits_processor"][0]
+    assert isinstance(sampler, TopPSampler) and (sampler.temperature, sampler.top_p) == (0.5, 0.95)
+    assert seen["do_sample"] is False and "top_k" not in seen and seen["input_ids"].shape[0] == 6  # n rows a prompt
+    assert [len(texts) for texts in first] == [3, 3]
+    assert engine.generate(prompts, SamplingConfig(n=3, max_tokens=4), seed=7) == first
+    assert engine.generate(prompts, SamplingConfig(n=3, max_tokens=4), seed=8) != first
 
 
 def test_batch_limits_by_device(tiny_llama):
     cpu = TransformersEngine(tiny_llama)
-    assert cpu.batch_limits() == (24, 16384) and cpu.cache_implementation == "static"
-    assert TransformersEngine(tiny_llama, batch_size=5).batch_limits() == (5, 16384)
+    assert cpu.batch_limits() == (48, 24576) and cpu.cache_implementation == "static"
+    assert TransformersEngine(tiny_llama, batch_size=5).batch_limits() == (5, 24576)
     gpu = TransformersEngine(tiny_llama)
     gpu.device = "cuda"  # the plan only; nothing runs on it
     per_token = gpu.kv_bytes_per_token()

@@ -55,7 +55,7 @@ class Generate(Command):
                             "model an OpenAI-compatible server serves (--base-url)")
         e = g.add_argument_group("engine options (each applies to the engine named; giving one to the other is an "
                                  "error)")
-        e.add_argument("--batch-size", type=int, help="transformers: most prompts a batch (default: 24 on a CPU, "
+        e.add_argument("--batch-size", type=int, help="transformers: most prompts a batch (default: 48 on a CPU, "
                        "on a GPU as many as 40%% of free memory holds, at most 512)")
         e.add_argument("--batching", choices=["auto", "continuous", "padded"],
                        help="transformers: continuous (transformers' generate_batch, paged KV cache) or padded batches "
