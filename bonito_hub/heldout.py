@@ -34,7 +34,6 @@ MAX_ROWS = 1000  # per task type: an evaluation that takes minutes, not hours, o
 CLASSIFICATION = ("ynqa", "nli", "te", "mcqa")
 EVALUABLE = (*CLASSIFICATION, "exqa")
 _OPTION = re.compile(r"^\s*(?:[-*•]|\(?[A-Za-z0-9]\)|[A-Za-z0-9][.:])\s+(.+?)\s*$")
-_SPACE = re.compile(r"\s+")
 
 
 def check_fraction(fraction, field: str = "holdout") -> None:
@@ -56,7 +55,9 @@ def heldout_documents(with_text: list[int], fraction: float, seed: int) -> froze
 
 
 def _norm(text: str) -> str:
-    return _SPACE.sub(" ", text).strip().casefold().rstrip(".!")
+    from bonito_hub.generate.filters import normalise
+
+    return normalise(text).rstrip(".!")
 
 
 def question_of(instruction: str, passage: str) -> str:
@@ -82,7 +83,7 @@ def options_of(question: str) -> list[str]:
 def evaluation_row(task_type: str, instruction: str, answer: str, passage: str) -> tuple[dict | None, str | None]:
     """A held-out task as a target row ({passage, question, answer, choices for classification}),
     or None and why it cannot be scored."""
-    from bonito_hub.generate.filters import is_span, is_yes_no
+    from bonito_hub.generate.filters import is_span, yes_no
 
     question = question_of(instruction, passage)
     if task_type == "exqa":
@@ -90,9 +91,9 @@ def evaluation_row(task_type: str, instruction: str, answer: str, passage: str) 
             return None, "not_a_span"
         return {"passage": passage, "question": question, "answer": answer.strip()}, None
     if task_type == "ynqa":
-        if not is_yes_no(answer):
+        word = yes_no(answer)
+        if word is None:
             return None, "not_yes_no"
-        word = _norm(answer).strip(" ,;:?")
         return {"passage": passage, "question": question, "choices": ["yes", "no"], "answer": word}, None
     choices = options_of(question)
     if not choices:

@@ -105,6 +105,9 @@ def test_a_held_out_task_becomes_a_target_row_when_it_can_be_scored():
     assert why is None and row == {"passage": passage, "question": "Does the ferry leave at nine? yes or no?",
                                    "choices": ["yes", "no"], "answer": "yes"}
     assert evaluation_row("ynqa", "Is it? ", "maybe", passage) == (None, "not_yes_no")
+    # a yes the filter lets through, in quotes, is still the choice "yes": a target line whose answer
+    # is not one of its choices would make the whole file unreadable
+    assert evaluation_row("ynqa", "Is it?", '"Yes."', passage)[0]["answer"] == "yes"
     row, why = evaluation_row("exqa", f"Q: When does the ferry leave?\n{passage}", "at nine", passage)
     assert row["answer"] == "at nine" and row["question"] == "Q: When does the ferry leave?"
     assert evaluation_row("exqa", "When?", "at ten", passage) == (None, "not_a_span")

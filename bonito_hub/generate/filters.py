@@ -29,18 +29,25 @@ _MARKER_RE = re.compile(r"<\|(?:tasktype|context|task|pipe)\|>")
 _SPACE_RE = re.compile(r"\s+")
 
 
-def _norm(text: str) -> str:
+def normalise(text: str) -> str:
+    """Spacing collapsed and case folded: how answers are compared."""
     return _SPACE_RE.sub(" ", text).strip().casefold()
 
 
 def is_span(response: str, passage: str) -> bool:
     """Whether the response occurs in the passage, ignoring case, spacing and a final full stop."""
-    answer = _norm(response).rstrip(".")
-    return bool(answer) and answer in _norm(passage)
+    answer = normalise(response).rstrip(".")
+    return bool(answer) and answer in normalise(passage)
+
+
+def yes_no(response: str) -> str | None:
+    """"yes" or "no" for a yes/no response (case, spacing and punctuation aside), else None."""
+    word = normalise(response).strip(string.punctuation + " ")
+    return word if word in {"yes", "no"} else None
 
 
 def is_yes_no(response: str) -> bool:
-    return _norm(response).strip(string.punctuation + " ") in {"yes", "no"}
+    return yes_no(response) is not None
 
 
 def check_names(names) -> tuple[str, ...]:
