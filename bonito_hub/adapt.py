@@ -35,7 +35,7 @@ from bonito_hub.console import get_logger
 from bonito_hub.errors import ConfigError, OutputError, RunError
 from bonito_hub.folders import Ownership, claim_output, remove_folder
 from bonito_hub.heldout import DEFAULT_FRACTION as DEFAULT_HOLDOUT
-from bonito_hub.heldout import EVALUABLE as EVALUABLE_TYPES
+from bonito_hub.heldout import EVALUABLE, check_fraction
 from bonito_hub.records import make_record, read_record, write_record
 
 RECORD_NAME = records.ADAPT
@@ -74,7 +74,6 @@ class AdaptConfig:
 
     def __post_init__(self):
         from bonito_hub import hub, tasks
-        from bonito_hub.heldout import check_fraction
         from bonito_hub.push import check_repo_id
 
         self.holdout = self.holdout or None  # 0: every document trains
@@ -158,6 +157,7 @@ def generate_tasks(run: "Adaptation") -> None:
 def check_contamination(run: "Adaptation") -> None:
     """The n-grams the corpus shares with the target, and the training rows with every evaluation
     set (bonito_hub.overlap), into overlap/overlap.json."""
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
     from bonito_hub.evaluation import load_target
@@ -171,8 +171,7 @@ def check_contamination(run: "Adaptation") -> None:
         log.info("adapt: overlap: %s", describe(report["corpus"]))
     generated = run.folder("generate")
     files = [generated / f for f in data_files(generated)]
-    table = pq.read_table(files, columns=["input", "output", "doc_id"]) if len(files) > 1 else \
-        pq.read_table(files[0], columns=["input", "output", "doc_id"])
+    table = pa.concat_tables([pq.read_table(f, columns=["input", "output", "doc_id"]) for f in files])
     texts = [f"{i}\n{o}" for i, o in zip(table["input"].to_pylist(), table["output"].to_pylist())]
     report["training"] = {}
     for es in run.evaluation_sets():
@@ -318,7 +317,6 @@ def ownership(folder) -> Ownership:
     from bonito_hub import training
     from bonito_hub.evaluation.run import OWNERSHIP as EVALUATION
     from bonito_hub.generate.folder import OWNERSHIP as GENERATION
-    from bonito_hub.heldout import EVALUABLE
 
     folder = Path(folder)
     pushed = read_record(folder / "push" / records.PUSH) or {}
@@ -479,7 +477,7 @@ class Adaptation:
         sets = self.evaluation_sets()
         if not sets:
             log.warning("adapt: no evaluation set: the held-out documents kept no task that can be scored (task "
-                        "types %s) and no --target was given", ", ".join(EVALUABLE_TYPES))
+                        "types %s) and no --target was given", ", ".join(EVALUABLE))
         for es in sets:
             style = self.evaluation_style(step) if es.name == "target" else self.prompt_style()
             config = EvaluationConfig(target=es.target, model=self.config.student, adapter=adapter, data=es.data,

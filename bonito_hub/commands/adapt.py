@@ -14,9 +14,8 @@ class Adapt(Command):
     recipe_flag = "--recipe-arg"
 
     def add_arguments(self, a) -> None:
-        from bonito_hub.adapt import DEFAULT_HOLDOUT
         from bonito_hub import tasks
-        from bonito_hub.adapt import DEFAULT_RECIPE, STEP_NAMES
+        from bonito_hub.adapt import DEFAULT_HOLDOUT, DEFAULT_RECIPE, STEP_NAMES
         from bonito_hub.generate import BACKENDS, generation_presets
 
         a.add_argument("--corpus", required=True, help="your unannotated text (any input bonito generate reads)")

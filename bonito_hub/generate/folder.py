@@ -243,7 +243,6 @@ class RunFolder:
         self.n_docs = len(texts)
         self.bounds = chunk_bounds(texts, config.text_column, config.chunk_tokens, config.chunk_docs)
         self.n_chunks = len(self.bounds) - 1
-        self.schema = schema(config.format)
         self.types = config.types
         self.id_column = "id" if "id" in texts.column_names and config.text_column != "id" else None
         self.heldout: frozenset[int] = frozenset()

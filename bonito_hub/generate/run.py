@@ -124,8 +124,6 @@ class GenerationRun:
                                                seed=derive_seed(self.config.sampling.seed, k)) if prompts else []
         with timer.stage("filter"):
             rows, generated = self.rows_from(items, generations)
-        if "heldout" in counts:  # documents and passages from the cut, generations and kept from the filter
-            generated["heldout"] = {**counts["heldout"], **generated["heldout"]}
         return rows, {**counts, **generated}
 
     def assign(self, passages: list[DocumentPassage]) -> list[tuple[DocumentPassage, str]]:
@@ -173,10 +171,6 @@ class GenerationRun:
             overlapping = index.overlapping([p.text for p in passages])
             counts["overlapping_passages"] = sum(overlapping)
             passages = [p for p, o in zip(passages, overlapping) if not o]
-        if self.folder.heldout:
-            held = [p for p in passages if p.doc_index in self.folder.heldout]
-            counts["heldout"] = {"documents": len({p.doc_index for p in held}), "passages": len(held),
-                                 "generations": 0, "kept": 0}
         return passages, counts
 
     def prompts(self, items: list[tuple[DocumentPassage, str]]) -> list[str]:
@@ -188,12 +182,14 @@ class GenerationRun:
         config, heldout = self.config, self.folder.heldout
         rows, dropped, n_generations = [], Counter(), 0
         by_type = {t: {"generations": 0, "kept": 0} for t in config.types}
-        held = {"generations": 0, "kept": 0}
+        held = {"documents": set(), "passages": set(), "generations": 0, "kept": 0}
         for (passage, task_type), texts in zip(items, generations):
             n_generations += len(texts)
             kept, why = filter_generations(texts, passage.text, task_type, config.filters)
             dropped.update(why)
             if passage.doc_index in heldout:  # an evaluation task: counted apart, never a training row
+                held["documents"].add(passage.doc_index)
+                held["passages"].add((passage.doc_index, passage.index))
                 held["generations"] += len(texts)
                 held["kept"] += len(kept)
             else:
@@ -214,7 +210,8 @@ class GenerationRun:
         counts = {"generations": n_generations, "kept": len(rows) - held["kept"],
                   "dropped": dict(sorted(dropped.items()))}
         if heldout:
-            counts["heldout"] = held
+            counts["heldout"] = {"documents": len(held["documents"]), "passages": len(held["passages"]),
+                                 "generations": held["generations"], "kept": held["kept"]}
         if len(config.types) > 1:
             counts["by_type"] = by_type
         return rows, counts
