@@ -130,3 +130,20 @@ def test_evaluation_sets_count_what_they_leave_out_and_cap_their_size():
     assert len(sets["ynqa"]) == MAX_ROWS == counts["ynqa"]["rows"]
     assert counts["ynqa"]["dropped"] == {"duplicate_question": 1, "not_yes_no": 1, "over_max_rows": 5}
     assert sets == evaluation_sets(rows, ("ynqa",), seed=0)[0]  # drawn with the seed
+
+
+def test_a_users_file_among_the_held_out_files_is_refused_and_kept(tmp_path):
+    from bonito_hub.errors import OutputError
+
+    corpus(tmp_path / "c.jsonl", n=8)
+    config = dict(model=None, input=str(tmp_path / "c.jsonl"), task_type="ynqa", n=2, holdout=0.25,
+                  output=tmp_path / "out", progress=False)
+    generate(GenerateConfig(**config), engine=ScriptedEngine())
+    for relative in ("heldout/notes.txt", "heldout/deeper/ynqa.jsonl"):
+        mine = tmp_path / "out" / relative
+        mine.parent.mkdir(parents=True, exist_ok=True)
+        mine.write_text("the user's own")
+        with pytest.raises(OutputError, match="did not write"):
+            generate(GenerateConfig(**{**config, "holdout": 0.5}, overwrite=True), engine=ScriptedEngine())
+        assert mine.read_text() == "the user's own"
+        mine.unlink()
