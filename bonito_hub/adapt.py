@@ -33,7 +33,7 @@ from typing import Any, Callable
 from bonito_hub import records
 from bonito_hub.console import get_logger
 from bonito_hub.errors import ConfigError, OutputError, RunError
-from bonito_hub.folders import Ownership, claim_output, remove_folder
+from bonito_hub.folders import Manifest, claim_output, lock, remove_folder
 from bonito_hub.heldout import DEFAULT_FRACTION as DEFAULT_HOLDOUT
 from bonito_hub.heldout import EVALUABLE, check_fraction
 from bonito_hub.records import make_record, read_record, write_record
@@ -312,25 +312,6 @@ def steps() -> list[Step]:
     ]
 
 
-def ownership(folder) -> Ownership:
-    """What a run of ours holds: adapt.json, and in each step's folder what that step writes."""
-    from bonito_hub import training
-    from bonito_hub.evaluation.run import OWNERSHIP as EVALUATION
-    from bonito_hub.generate.folder import OWNERSHIP as GENERATION
-
-    folder = Path(folder)
-    pushed = read_record(folder / "push" / records.PUSH) or {}
-    push_files = frozenset(f"{kind}/{name}" for kind in ("adapter", "dataset")
-                           for name in (pushed.get(kind) or {}).get("files", []))
-    scored = Ownership(patterns=(records.EVALUATIONS,), folders=(
-        ("target", EVALUATION), *((f"heldout-{short}", EVALUATION) for short in EVALUABLE)))
-    return Ownership(patterns=(RECORD_NAME,), folders=(
-        ("generated", GENERATION), ("overlap", Ownership(patterns=(records.OVERLAP,))), ("before", scored),
-        ("after", scored),
-        ("student", training.ownership(folder / "student")),
-        ("push", Ownership(patterns=(records.PUSH,), files=push_files))))
-
-
 class Adaptation:
     """One `bonito adapt` run over the folder `output`."""
 
@@ -351,12 +332,16 @@ class Adaptation:
     # --- the run ---
 
     def run(self) -> dict:
-        earlier = claim_output(self.output, RECORD_NAME, ownership, f"an adaptation ({RECORD_NAME})")
+        with lock(self.output):
+            return self._run()
+
+    def _run(self) -> dict:
+        earlier = claim_output(self.output, RECORD_NAME, f"an adaptation ({RECORD_NAME})")
         self._check_inputs()  # what can be checked in seconds is, before hours of generation
         self.training_args = self._parse_recipe()
         self.record = earlier or make_record(self.config, steps={})
         plan = self._plan()  # refuses a changed step before anything is written
-        self.output.mkdir(parents=True, exist_ok=True)
+        Manifest(self.output).create()
         self.record["options"] = records.plain(self.config)
         for step, inputs, action in plan:
             entry = self.record["steps"].setdefault(step.name, {})

@@ -25,12 +25,10 @@ from pathlib import Path
 from bonito_hub import records, resources
 from bonito_hub.adapt import AdaptConfig, Adaptation
 from bonito_hub.console import get_logger
-from bonito_hub.folders import Ownership, claim_output, remove_folder
+from bonito_hub.folders import Manifest, claim_output, lock, remove_ours
 from bonito_hub.records import make_record, write_record
 
 RECORD_NAME = records.DEMO
-TINY_MODEL_FILES = ("config.json", "generation_config.json", "model.safetensors", "tokenizer.json",
-                    "tokenizer_config.json", "special_tokens_map.json", "chat_template.jinja")
 GENERATOR_STEPS = 40
 STUDENT_STEPS = 16
 HOLDOUT = 0.25  # 4 of the 16 documents: a held-out set of a few rows rather than one or two
@@ -81,31 +79,24 @@ def train_generator(init: Path, output: Path, progress: bool = True) -> None:
         sft.main(*sft.parse(argv), progress=progress)
 
 
-def ownership(folder) -> Ownership:
-    """What a demo of ours holds: demo.json, the tiny models it built, the generator it trained,
-    and the adaptation's folder; nothing else, at any depth."""
-    from bonito_hub import adapt, training
-
-    folder = Path(folder)
-    built = tuple(f"models/{m}/{name}" for m in ("generator-init", "student") for name in TINY_MODEL_FILES)
-    return Ownership(patterns=(RECORD_NAME, *built), folders=(
-        ("models/generator", training.ownership(folder / "models" / "generator")),
-        ("adapt", adapt.ownership(folder / "adapt"))))
-
-
 def run_demo(output: str | Path = "bonito-demo", progress: bool = True) -> dict:
     """Run the demo into `output` (replacing an earlier demo of ours there: a folder holding
     anything else, at any depth, is refused); returns its record."""
+    with lock(output):
+        return _run_demo(Path(output), progress)
+
+
+def _run_demo(output: Path, progress: bool) -> dict:
     started = time.time()
-    output = Path(output)
-    if claim_output(output, RECORD_NAME, ownership, f"an earlier demo ({RECORD_NAME})"):
-        remove_folder(output)
-    output.mkdir(parents=True, exist_ok=True)
+    if claim_output(output, RECORD_NAME, f"an earlier demo ({RECORD_NAME})"):
+        remove_ours(output)
+    Manifest(output).create()
     record = make_record({"output": str(output)}, started=started, steps={})
     write_record(output / RECORD_NAME, record)  # marks the folder as ours from the start
 
     t = time.time()
     models = build_models(output / "models")
+    Manifest(output).record_all()  # the tiny models, saved by transformers
     record["steps"]["build tiny models"] = round(time.time() - t, 1)
     t = time.time()
     generator = output / "models" / "generator"

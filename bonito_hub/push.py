@@ -23,6 +23,7 @@ from bonito_hub.models import same_model
 from bonito_hub.privacy import make_public
 from bonito_hub.console import get_logger
 from bonito_hub.errors import PushError, cause
+from bonito_hub.folders import nearest_manifest
 from bonito_hub.records import read_record
 
 KINDS = ("dataset", "adapter", "ctga")
@@ -234,8 +235,7 @@ def push(kind: str, folder, repo_id: str, *, public: bool = False, dry_run: bool
     if not dry_run:
         hub.check_can_push(f"pushing to {repo_id}")  # offline, unreachable, no token: before any work
     source = Path(folder).resolve()
-    # beside the folder, so that its data files are hard links, not copies; removed whatever happens
-    staging = Path(tempfile.mkdtemp(prefix=f".{source.name}.push-", dir=source.parent if source.parent.is_dir() else None))
+    staging = Path(tempfile.mkdtemp(prefix=f"push-{os.getpid()}-", dir=_staging_root(source)))
     try:
         upload = prepare(kind, source, staging, base_model=base_model, include_examples=include_examples,
                          generator=generator, language=language, repo_id=repo_id, evaluation=evaluation,
@@ -245,6 +245,10 @@ def push(kind: str, folder, repo_id: str, *, public: bool = False, dry_run: bool
             Path(keep).parent.mkdir(parents=True, exist_ok=True)
             shutil.rmtree(keep, ignore_errors=True)
             shutil.move(str(staging), keep)
+            manifest = nearest_manifest(Path(keep) / "README.md")  # kept inside a folder of ours (adapt's push/)
+            if manifest is not None:
+                for path in sorted(p for p in Path(keep).rglob("*") if p.is_file()):
+                    manifest.written(path)
             upload.folder = Path(keep)
         elif dry_run:
             upload.folder = None
@@ -253,6 +257,37 @@ def push(kind: str, folder, repo_id: str, *, public: bool = False, dry_run: bool
         return upload
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+def _staging_root(source: Path) -> str | None:
+    """Where an upload is prepared: never inside the user's folders (a push killed there would leave
+    a folder in a run of ours). Under huggingface_hub's home when it is on the same disk as the
+    folder, so that data files are hard links, not copies; else the system's temporary folder.
+    What a killed push left there (its process gone) is removed first."""
+    from huggingface_hub import constants
+
+    root = Path(constants.HF_HOME) / "bonito-hub" / "push"
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        if root.stat().st_dev != source.stat().st_dev:
+            return None
+    except OSError:
+        return None
+    for old in root.glob("push-*-*"):
+        pid = old.name.split("-")[1]
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(old, ignore_errors=True)
+    return str(root)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True
+    return True
 
 
 NETWORK_MODULES = {"httpx", "httpx2", "httpcore", "httpcore2", "requests", "urllib3", "h11"}

@@ -12,6 +12,7 @@ smoke/student, ...). Any recipe key can be overridden on the command line (--lea
 bonito_hub.training.
 """
 
+import contextlib
 import importlib.util
 import os
 import re
@@ -23,6 +24,7 @@ from trl import ModelConfig, SFTConfig, SFTTrainer, TrlParser, get_peft_config
 
 from bonito_hub import console, training
 from bonito_hub.errors import BonitoError, disk_full
+from bonito_hub.folders import Manifest, lock
 
 
 def main(script_args: training.RecipeConfig, training_args: SFTConfig, model_args: ModelConfig,
@@ -32,7 +34,15 @@ def main(script_args: training.RecipeConfig, training_args: SFTConfig, model_arg
     started = time.time()
     training.apply_global_batch(script_args, training_args)
     training.check_model(model_args, training_args)
+    main_process = int(os.environ.get("RANK", "0")) == 0  # under accelerate, one process of several holds the folder
+    with (lock(training_args.output_dir, field="output_dir") if main_process else contextlib.nullcontext()):
+        return _main(script_args, training_args, model_args, progress, started)
+
+
+def _main(script_args, training_args, model_args, progress: bool, started: float) -> SFTTrainer:
     training.check_output_dir(training_args.output_dir)
+    if int(os.environ.get("RANK", "0")) == 0:
+        Manifest(training_args.output_dir).create()
     push = training.plan_push(script_args, training_args, model_args)
     tokenizer = training.load_tokenizer(model_args)
     data = training.prepare_data(script_args, training_args, tokenizer)
@@ -47,6 +57,7 @@ def main(script_args: training.RecipeConfig, training_args: SFTConfig, model_arg
         processing_class=tokenizer,
         peft_config=get_peft_config(model_args),
     )
+    trainer.add_callback(training.ManifestCallback(training_args.output_dir))
     if not bars:
         training.log_progress_instead_of_bars(trainer)
     result = trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)

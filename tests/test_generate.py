@@ -14,6 +14,7 @@ import pytest
 from bonito_hub.cli import main
 from bonito_hub.format import generator_input, parse_generation
 from bonito_hub.generate import Bonito, SamplingConfig
+from bonito_hub.folders import Manifest, write_atomic
 from bonito_hub.generate.folder import RunFolder
 from bonito_hub.corpus import load_texts
 from bonito_hub.testing.engines import ScriptedEngine
@@ -94,8 +95,10 @@ def test_resume_after_a_crash_inside_a_chunk(tiny_bonito, docs_jsonl, tmp_path, 
 
     def data_then_die(self, k, rows, counts, **kwargs):
         if k == 1:  # the data file lands, the record does not: as if killed between the two writes
-            (self.output / "data" / f"chunk-{k:06d}-deadbeef0000.parquet").write_bytes(b"partial")
-            (self.output / "chunks" / f".chunk-{k:06d}.json.tmp-deadbeef").write_text("{")  # killed mid-write
+            write_atomic(self.output / "data" / f"chunk-{k:06d}-deadbeef0000.parquet", b"partial")
+            temp = self.output / "chunks" / f".chunk-{k:06d}.json.tmp-deadbeef"
+            Manifest(self.output).temp(temp)  # what write_atomic lists before it writes: then killed mid-write
+            temp.write_text("{")
             raise KeyboardInterrupt
         original(self, k, rows, counts, **kwargs)
 
@@ -374,10 +377,21 @@ def test_default_chunks_hold_a_small_corpus_whole(tiny_bonito, docs_jsonl, tmp_p
 
 def test_a_run_killed_while_writing_its_record_resumes(tiny_bonito, docs_jsonl, tmp_path, capsys):
     out = tmp_path / "out"
-    out.mkdir()
-    (out / ".run.json.tmp-0123abcd").write_text('{"half')  # what a kill inside write_atomic leaves
+    temp = out / ".run.json.tmp-0123abcd"
+    Manifest(out).create().temp(temp)  # what a kill inside write_atomic leaves: listed, then half written
+    temp.write_text('{"half')
     assert main(gen_args(tiny_bonito, docs_jsonl, out)) == 0
     assert not list(out.glob(".run.json.tmp-*")) and (out / "funnel.json").exists()
+
+
+def test_a_file_named_like_our_leftovers_but_not_listed_is_the_users(tiny_bonito, docs_jsonl, tmp_path, capsys):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / ".run.json.tmp-0123abcd").write_text("mine")  # no manifest lists it: whatever its name, it is kept
+    assert main(gen_args(tiny_bonito, docs_jsonl, out)) == 2
+    assert "holds files bonito-hub did not write (.run.json.tmp-0123abcd)" in capsys.readouterr().err
+    assert (out / ".run.json.tmp-0123abcd").read_text() == "mine" and sorted(p.name for p in out.iterdir()) == \
+        [".run.json.tmp-0123abcd"]
 
 
 def test_a_mistyped_file_name_is_not_sent_to_the_hub(tiny_bonito, tmp_path, capsys, monkeypatch):
@@ -393,11 +407,13 @@ def test_a_resumed_shard_removes_only_its_own_chunks_leftovers(tmp_path):
 
     for sub in ("data", "chunks"):
         (tmp_path / sub).mkdir()
+    manifest = Manifest(tmp_path).create()
     mine = [tmp_path / "data" / ".chunk-000001-0123456789ab.parquet.tmp-0123abcd",
             tmp_path / "chunks" / ".chunk-000001.json.tmp-0123abcd"]
     theirs = [tmp_path / "data" / ".chunk-000002-0123456789ab.parquet.tmp-0123abcd",  # another shard, mid-write
               tmp_path / "chunks" / ".chunk-000002.json.tmp-0123abcd"]
     for path in mine + theirs:
+        manifest.temp(path)
         path.write_bytes(b"x")
     _remove_unfinished_data(tmp_path, {}, [1, 3])
     assert not any(p.exists() for p in mine) and all(p.exists() for p in theirs)

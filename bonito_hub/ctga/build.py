@@ -28,12 +28,10 @@ from bonito_hub.ctga.plan import meta_templates, templates, templates_per_task_t
 from bonito_hub.ctga.publish import configs, write_card, write_parquet
 from bonito_hub.ctga.render import compile_all
 from bonito_hub.errors import ConfigError, CtgaBuildError
-from bonito_hub.folders import Ownership, claim_output, staged
+from bonito_hub.folders import claim_output, lock, staged
 from bonito_hub.records import make_record, write_record
 
 RECORD_NAME = records.CTGA_BUILD
-OWNERSHIP = Ownership(patterns=(RECORD_NAME, "README.md", "data/*/train-*-?????.parquet",
-                                "data/*/validation-*-?????.parquet"))
 MAX_ROWS_PER_SHARD = 200_000
 log = get_logger(__name__)
 
@@ -48,10 +46,20 @@ def build(config: CtgaConfig, output: str | Path, *, num_proc: int = 1, overwrit
         >>> record["rows_per_task_type"]["exqa"]
         {'train': ..., 'validation': ...}
     """
+    output = Path(output).resolve()
+    if num_proc < 1:
+        raise ConfigError(f"`num_proc` must be at least 1, got {num_proc}", field="num_proc")
+    if Path.cwd().resolve().is_relative_to(output):
+        raise ConfigError(f"`output` {output} is the current folder or holds it; a build replaces its folder as a "
+                          "whole, so give a new subfolder (for example `output` ctga)", field="output")
+    with lock(output):
+        return _build(config, output, num_proc, overwrite, max_rows_per_shard)
+
+
+def _build(config: CtgaConfig, output: Path, num_proc: int, overwrite: bool, max_rows_per_shard: int) -> dict:
     import datasets
 
-    output = Path(output).resolve()
-    _check(config, output, overwrite, num_proc)
+    _check(config, output, overwrite)
     if config.sources_dir is None:
         hub.check_reachable("reading CTGA's sources (without `sources_dir`)")
     compile_all(config)
@@ -135,13 +143,8 @@ def _interruptible_workers():
             signal.signal(signal.SIGINT, previous)
 
 
-def _check(config: CtgaConfig, output: Path, overwrite: bool, num_proc: int) -> None:
-    if num_proc < 1:
-        raise ConfigError(f"`num_proc` must be at least 1, got {num_proc}", field="num_proc")
-    if Path.cwd().resolve().is_relative_to(output):
-        raise ConfigError(f"`output` {output} is the current folder or holds it; a build replaces its folder as a "
-                          "whole, so give a new subfolder (for example `output` ctga)", field="output")
-    ours = claim_output(output, RECORD_NAME, OWNERSHIP, f"a CTGA build ({RECORD_NAME})")
+def _check(config: CtgaConfig, output: Path, overwrite: bool) -> None:
+    ours = claim_output(output, RECORD_NAME, f"a CTGA build ({RECORD_NAME})")
     if ours is not None and not overwrite:
         raise CtgaBuildError(f"{output} already holds another CTGA build; pass `overwrite` to replace it",
                              field="overwrite")

@@ -21,16 +21,12 @@ from bonito_hub.console import deprecated, get_logger
 from bonito_hub.errors import ConfigError, InputError, OutputError
 from bonito_hub.evaluation import harness
 from bonito_hub.evaluation.targets import Target, builtin_targets, load_target
-from bonito_hub.folders import Ownership, claim_output, staged
+from bonito_hub.folders import claim_output, lock, staged
 from bonito_hub.format import PROMPT_STYLES
 from bonito_hub.models import check_model_available, resolve_backend, same_model
 from bonito_hub.records import make_record, read_record, write_record
 
 RECORD_NAME = records.SCORES
-# scores.json, a prediction file a prompt, the lm-eval task folder (and the bytecode of its hooks
-# module, which a run of `lm_eval --include_path tasks` by hand leaves)
-OWNERSHIP = Ownership(patterns=(RECORD_NAME, "predictions/*.jsonl", "tasks/*.yaml", "tasks/*.jsonl",
-                                "tasks/bonito_hooks.py", "tasks/__pycache__/bonito_hooks.*.pyc"))
 PACKAGES = ("lm_eval", "torch", "transformers", "peft", "datasets")
 log = get_logger(__name__)
 
@@ -149,9 +145,13 @@ def _device() -> str:
 def evaluate(config: EvaluationConfig, output: str | Path, overwrite: bool = False, progress: bool = True) -> dict:
     """Evaluate and write `output`; returns the record (also in output/scores.json). `progress`:
     bars (lm-eval's too) when the command draws bars."""
+    with lock(output):
+        return _evaluate(config, Path(output), overwrite, progress)
+
+
+def _evaluate(config: EvaluationConfig, output: Path, overwrite: bool, progress: bool) -> dict:
     started = time.time()
-    output = Path(output)
-    earlier = claim_output(output, RECORD_NAME, OWNERSHIP, f"an evaluation ({RECORD_NAME})")
+    earlier = claim_output(output, RECORD_NAME, f"an evaluation ({RECORD_NAME})")
     if earlier and not overwrite:
         raise OutputError(f"`output` {output} holds an earlier evaluation ({earlier.get('target', {}).get('name')}); "
                           "`overwrite` replaces it", field="output")

@@ -38,7 +38,7 @@ from bonito_hub import records, tasks
 from bonito_hub.console import get_logger
 from bonito_hub.corpus import check_text_column
 from bonito_hub.errors import RunError
-from bonito_hub.folders import Ownership, claim_output, remove_folder, write_atomic
+from bonito_hub.folders import Manifest, claim_output, remove_ours, write_atomic
 from bonito_hub.generate.config import RunConfig
 from bonito_hub.records import make_record, plain, read_record, write_record
 
@@ -46,10 +46,6 @@ RUN_FILE, FUNNEL_FILE = records.RUN, records.FUNNEL
 CHARS_PER_TOKEN = 4
 PACKAGES = ("torch", "transformers", "vllm", "datasets")
 IDENTITY = ("options", "model", "input")  # the record fields a resumed run must share
-OUR_ENTRIES = {RUN_FILE, FUNNEL_FILE, "README.md", "data", "chunks", "heldout"}
-OWNERSHIP = Ownership(patterns=(RUN_FILE, FUNNEL_FILE, "README.md", "data/chunk-??????-*.parquet",
-                                "data/*/chunk-??????-*.parquet", "chunks/chunk-??????.json",
-                                "heldout/chunk-??????-*.parquet", "heldout/*.jsonl"))
 COUNTS = ("documents", "empty_documents", "passages", "generations", "kept")
 HELDOUT_COUNTS = ("documents", "passages", "generations", "kept")
 log = get_logger(__name__)
@@ -101,17 +97,18 @@ def run_record(config: RunConfig, model_name: str, texts, engine_name: str | Non
                        input={"fingerprint": getattr(texts, "_fingerprint", None), "num_documents": len(texts)})
 
 
-def claim(output: str | Path) -> dict | None:
+def claim(output: str | Path, clean: bool = True) -> dict | None:
     """The run record of `output` (None for a new or empty folder); an OutputError for a folder
-    holding anything we did not write. Needs no input: said before the input is read."""
-    return claim_output(output, RUN_FILE, OWNERSHIP, f"a generation run ({RUN_FILE})")
+    holding anything its manifest does not list. Needs no input: said before the input is read.
+    `clean`: remove what killed writes left (not while other shards may be writing)."""
+    return claim_output(output, RUN_FILE, f"a generation run ({RUN_FILE})", clean=clean)
 
 
 def check_output(output: str | Path, record: dict, overwrite: bool) -> str:
     """What a run with `record` would do in `output`, decided before any model loads: "new"
     (a new or empty folder), "resume" (the same run, unfinished or finished), or "replace" (another
     run of ours, with overwrite). A folder holding anything else is refused (OutputError)."""
-    return decide(output, claim(output), record, overwrite)
+    return decide(output, claim(output, clean=False), record, overwrite)
 
 
 def decide(output: str | Path, existing: dict | None, record: dict, overwrite: bool) -> str:
@@ -143,22 +140,21 @@ def data_files(done: dict[int, dict]) -> list[str]:
     return files
 
 
-_TEMP_OF_CHUNK = re.compile(r"\.chunk-(\d{6})[-.].*\.tmp-[0-9a-f]{8}")
+_DATA_OF_CHUNK = re.compile(r"(?:data|heldout)/(?:[^/]+/)?chunk-(\d{6})-[0-9a-f]{12}\.parquet")
+_TEMP_OF_CHUNK = re.compile(r"(?:.*/)?\.chunk-(\d{6})[-.].*\.tmp-[0-9a-f]{8}")
 
 
 def remove_unfinished_data(output: Path, done: dict[int, dict], chunks: list[int]) -> None:
-    """What a run killed inside our chunks left: temporary files of a write, and data files that no
-    chunk record names (killed between the two writes). Only these chunks': other shards may be
-    writing theirs in the same folder."""
-    for path in [*(output / "data").rglob(".chunk-*.tmp-*"), *(output / "chunks").glob(".chunk-*.tmp-*"),
-                 *(output / "heldout").glob(".chunk-*.tmp-*")]:
-        match = _TEMP_OF_CHUNK.fullmatch(path.name)
-        if match and int(match.group(1)) in chunks:
-            path.unlink(missing_ok=True)
+    """What a run killed inside our chunks left, as the manifest lists it: temporary files of a
+    write, and data files that no chunk record names (killed between the two writes). Only these
+    chunks': other shards may be writing theirs in the same folder."""
     named = set(data_files(done)) | {r["heldout_file"] for r in done.values() if r.get("heldout_file")}
-    for path in [*(output / "data").rglob("chunk-*.parquet"), *(output / "heldout").glob("chunk-*.parquet")]:
-        if int(path.name.split("-")[1]) in chunks and path.relative_to(output).as_posix() not in named:
-            path.unlink(missing_ok=True)
+    manifest = Manifest(output)
+    for relative, entry in manifest.entries().items():
+        match = _TEMP_OF_CHUNK.fullmatch(relative) if entry.get("temp") else _DATA_OF_CHUNK.fullmatch(relative)
+        if match and int(match.group(1)) in chunks and relative not in named:
+            (output / relative).unlink(missing_ok=True)
+            manifest.forget(relative)
 
 
 def empty_counts() -> dict:
@@ -269,17 +265,10 @@ class RunFolder:
         index, count = shard
         record = self.record()
         state = check_output(self.output, record, overwrite)
-        if state == "replace":  # only our own entries: claim_output refused anything else
-            for name in OUR_ENTRIES:
-                path = self.output / name
-                if path.is_dir():
-                    remove_folder(path)
-                else:
-                    path.unlink(missing_ok=True)
-        self.output.mkdir(parents=True, exist_ok=True)
+        if state == "replace":  # only what the manifest lists; a file edited by hand is kept and said
+            remove_ours(self.output)
+        Manifest(self.output).create()
         if not (self.output / RUN_FILE).exists():  # first, so that a folder we start is always recognisably ours
-            for leftover in self.output.glob(f".{RUN_FILE}.tmp-*"):  # a first write of run.json that was killed
-                leftover.unlink(missing_ok=True)
             write_record(self.output / RUN_FILE, record)
         for sub in ("data", "chunks"):
             (self.output / sub).mkdir(exist_ok=True)

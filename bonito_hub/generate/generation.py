@@ -19,6 +19,7 @@ from bonito_hub import hub, resources
 from bonito_hub.console import get_logger
 from bonito_hub.corpus import check_text_column, load_texts
 from bonito_hub.errors import ConfigError
+from bonito_hub.folders import lock
 from bonito_hub.generate.config import GenerateConfig
 from bonito_hub.generate.folder import RunFolder, claim
 from bonito_hub.models import resolve_backend
@@ -140,7 +141,14 @@ def generate(config: GenerateConfig, engine=None, *, on_chunk=None, timer: Stage
     if isinstance(config.input, (str, Path)) and not hub.is_local(config.input):
         hub.check_reachable(f"`input` {config.input}")
     resources.data_file("cards/generated.md")  # the card's template ships with the package
-    existing = claim(config.output)  # a folder of the user's, said before anything is read or loaded
+    index, count = config.shard
+    with lock(config.output, shared=f"shard-{index}-of-{count}" if count > 1 else None):
+        return _generate(config, engine, cluster, timer, on_chunk)
+
+
+def _generate(config: GenerateConfig, engine, cluster, timer: StageTimer, on_chunk) -> GenerateResult:
+    """generate() once the output folder is held by this process."""
+    existing = claim(config.output, clean=config.shard[1] == 1)  # a folder of the user's, said before anything is read or loaded
     if config.exclude_overlap is not None:  # a target that cannot be read is said before the model loads
         from bonito_hub.overlap import NgramIndex, target_index
 

@@ -9,35 +9,33 @@ from pathlib import Path
 from bonito_hub import hub, records
 from bonito_hub.console import get_logger
 from bonito_hub.errors import RecipeError
-from bonito_hub.folders import Ownership, foreign_files
+from transformers import TrainerCallback
+
+from bonito_hub.folders import Manifest, foreign_files
 from bonito_hub.records import make_record, read_record, write_record
 from bonito_hub.training.config import RecipeConfig, effective_batch_size
 from bonito_hub.training.data import TrainingData
 
 RECORD_NAME = records.TRAINING
 PACKAGES = ("torch", "transformers", "trl", "peft", "accelerate", "datasets")
-# What the Trainer writes into a checkpoint-N folder (model or adapter, optimizer, scheduler, RNG
-# state, trainer state and arguments, tokenizer, TRL's card; DeepSpeed's global_stepN folder)
-CHECKPOINT_FILES = ("README.md", "adapter_config.json", "adapter_model.safetensors", "adapter_model.bin",
-                    "config.json", "generation_config.json", "model.safetensors", "model-*-of-*.safetensors",
-                    "model.safetensors.index.json", "pytorch_model*.bin", "optimizer.pt", "optimizer.bin",
-                    "scheduler.pt", "scaler.pt", "rng_state.pth", "rng_state_*.pth", "trainer_state.json",
-                    "training_args.bin", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
-                    "chat_template.jinja", "tokenizer.model", "vocab.json", "merges.txt", "added_tokens.json",
-                    "latest", "zero_to_fp32.py", "global_step*/*")
 log = get_logger(__name__)
 
 
-def ownership(folder) -> Ownership:
-    """What a training run of ours leaves in its output folder: the files its record lists, the
-    Trainer's checkpoints, TRL's card (written beside the first checkpoint), and the scores
-    `bonito adapt` puts beside the adapter."""
-    folder = Path(folder)
-    record = read_record(folder / RECORD_NAME) or {}
-    patterns = [f"checkpoint-*/{name}" for name in CHECKPOINT_FILES] + [RECORD_NAME, records.EVALUATION]
-    if any(folder.glob("checkpoint-*")):
-        patterns.append("README.md")
-    return Ownership(patterns=tuple(patterns), files=frozenset(record.get("files", [])))
+class ManifestCallback(TrainerCallback):
+    """Lists what the Trainer writes in the output folder in its manifest (bonito_hub.folders): a
+    checkpoint's folder is claimed before the Trainer saves into it, so that what a save killed
+    midway leaves is ours; after a save, every new file (TRL's card beside the first checkpoint)."""
+
+    def __init__(self, output_dir):
+        self.manifest = Manifest(output_dir)
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if control.should_save and state.is_world_process_zero:
+            self.manifest.create().claim_dir(f"checkpoint-{state.global_step}")
+
+    def on_save(self, args, state, control, **kwargs):
+        if state.is_world_process_zero:
+            self.manifest.record_all()
 
 
 def check_output_dir(output_dir) -> None:
@@ -46,7 +44,7 @@ def check_output_dir(output_dir) -> None:
     folder = Path(output_dir)
     if folder.exists() and not folder.is_dir():
         raise RecipeError(f"output_dir {output_dir} exists and is not a folder", field="output_dir")
-    foreign = foreign_files(folder, ownership(folder)) if folder.is_dir() else []
+    foreign = foreign_files(folder) if folder.is_dir() else []
     if foreign:
         shown = ", ".join(foreign[:5]) + (" ..." if len(foreign) > 5 else "")
         raise RecipeError(f"output_dir {output_dir} holds files bonito-hub did not write ({shown}); training "
@@ -100,6 +98,7 @@ def save(trainer, tokenizer, script_args: RecipeConfig, training_args, model_arg
         tokenizer.save_pretrained(f"{training_args.output_dir}/merged")
     write_training_record(training_args.output_dir, script_args, training_args, model_args, data.objective,
                           data.train, metrics, started, data.prompt_style)  # last: its manifest lists the rest
+    Manifest(training_args.output_dir).record_all()
     log.info("saved to %s (%s, %d examples)", training_args.output_dir, data.objective, len(data.train))
     if push is not None:
         from bonito_hub.push import push as push_folder
