@@ -71,6 +71,8 @@ class AdaptConfig:
     task_mix: Any = None  # {type: share} or "exqa=0.5,ynqa=0.5": one type a passage, instead of task_type
     holdout: float | None = DEFAULT_HOLDOUT  # share of documents whose tasks evaluate, never train (0: none)
     exclude_overlap: bool = False  # leave out passages sharing an n-gram with the target before generation
+    skip_bad_files: bool = False  # documents with no text, links out of the corpus folder, non-regular files: skipped
+    follow_links: bool = False  # read files that links in the corpus folder point to outside it
 
     def __post_init__(self):
         from bonito_hub import hub, tasks
@@ -148,7 +150,8 @@ def generate_tasks(run: "Adaptation") -> None:
                                      output=run.folder("generate"), text_column=c.text_column, preset=c.preset,
                                      max_tokens=c.max_tokens, backend=c.backend, progress=run.progress,
                                      overwrite=True, exclude=(run.output,), holdout=c.holdout,
-                                     exclude_overlap=exclude))
+                                     exclude_overlap=exclude, skip_bad_files=c.skip_bad_files,
+                                     follow_links=c.follow_links))
     if not result.funnel["kept"]:
         raise OutputError(f"generation kept no example (funnel in {run.folder('generate')}/funnel.json); "
                           "nothing to train the student on")
@@ -167,7 +170,8 @@ def check_contamination(run: "Adaptation") -> None:
     report: dict = {"ngram": NGRAM}
     if c.target:
         report["corpus"] = check_overlap(c.corpus, c.target, c.target_data, c.text_column, progress=run.progress,
-                                         exclude=(run.output,))
+                                         exclude=(run.output,), skip_bad_files=c.skip_bad_files,
+                                         follow_links=c.follow_links)
         log.info("adapt: overlap: %s", describe(report["corpus"]))
     generated = run.folder("generate")
     files = [generated / f for f in data_files(generated)]
@@ -296,7 +300,7 @@ def steps() -> list[Step]:
              lambda run: {k: v for k, v in asdict(run.config).items()
                           if k in ("corpus", "task_type", "generator", "text_column", "preset", "max_tokens", "backend",
                                    "holdout")
-                          or (k in ("task_mix", "exclude_overlap") and v)}),  # a run of 0.1 had neither
+                          or (k in ("task_mix", "exclude_overlap", "skip_bad_files", "follow_links") and v)}),  # absent unless set
         Step("overlap", "overlap", records.OVERLAP, check_contamination,
              lambda run: {"target": run.config.target, "target_data": run.config.target_data}, evaluated),
         Step("before", "before", records.EVALUATIONS, evaluate_before, lambda run: _evaluation_inputs(run, "before"),

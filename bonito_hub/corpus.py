@@ -8,14 +8,21 @@ folder written by `save_to_disk` or holding data files `load_dataset` reads, or 
 
 With `skip_bad_files`, a document with no text to read (no text layer, encrypted, corrupt) is a
 row with no text and, in the column `skipped`, the reason; a run counts it by reason.
+
+Inputs never reach outside their folder: in a folder, a symbolic link whose target lies outside
+it is refused (`follow_links` reads it anyway), and anything that is not a regular file (a FIFO, a
+device, a socket, or a file of /proc, /sys or /dev, which report sizes and contents of their own)
+is refused whatever the flags; with `skip_bad_files` both are skipped and counted instead.
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from bonito_hub import documents
 from bonito_hub.errors import BadDocument, BonitoError, InputError, cause
+from bonito_hub.folders import MANIFEST, sha256
 
 FILE_BUILDERS = {".jsonl": "json", ".json": "json", ".csv": "csv", ".parquet": "parquet", ".txt": "text"}
 DOC_SUFFIXES = {".txt", ".md"}
@@ -60,6 +67,58 @@ def check_decoding(path: Path, encoding: str = "utf-8") -> None:
             raise InputError(f"{path}: ends inside a {encoding} character ({exc.reason})") from None
 
 
+# file systems whose files are not documents: what they hold is the machine's state, and a read
+# of some of them never ends
+PSEUDO = (Path("/proc"), Path("/sys"), Path("/dev"))
+LINK_OUT, NOT_REGULAR = "link outside the folder", "not a regular file"
+
+
+def unsafe(path: Path, folder: Path | None, follow_links: bool = False) -> str | None:
+    """Why `path` (a file found in `folder`, or named by the user when `folder` is None) may not be
+    read, or None: a link out of `folder` (unless `follow_links`), or not a regular file."""
+    import stat
+
+    target = path.resolve()
+    if any(target == p or p in target.parents for p in PSEUDO):
+        return NOT_REGULAR
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return NOT_REGULAR  # a dangling link
+    if not stat.S_ISREG(mode):
+        return NOT_REGULAR
+    if folder is not None and not follow_links and path.is_symlink() and not target.is_relative_to(folder.resolve()):
+        return LINK_OUT
+    return None
+
+
+def refusal(path, reason: str) -> InputError:
+    if reason == LINK_OUT:
+        return InputError(f"{path} is a symbolic link to a file outside the input folder; inputs are read only inside "
+                          "it: `follow_links` reads such links anyway, `skip_bad_files` skips them")
+    return InputError(f"{path} is not a regular file (a device, a pipe, or a file of /proc, /sys or /dev): it is "
+                      "never read; `skip_bad_files` skips it")
+
+
+def walk(folder: Path, follow_links: bool = False, skip_bad_files: bool = False) -> tuple[list[Path], dict[Path, str]]:
+    """The files under `folder` that may be read, sorted, and those skipped with their reason;
+    without `skip_bad_files`, the first that may not be read is an InputError. Links to folders are
+    not walked into."""
+    files, skipped = [], {}
+    for root, dirs, names in os.walk(folder):
+        dirs.sort()
+        for name in sorted(names):
+            path = Path(root) / name
+            reason = unsafe(path, folder, follow_links)
+            if reason is None:
+                files.append(path)
+            elif skip_bad_files:
+                skipped[path] = reason
+            else:
+                raise refusal(path, reason)
+    return sorted(files), skipped
+
+
 def _inside(path: Path, folders: list[Path]) -> bool:
     resolved = path.resolve()
     return any(resolved.is_relative_to(f) for f in folders)
@@ -70,26 +129,39 @@ def _is_document(path: Path) -> bool:
 
 
 def _documents_folder(folder: Path, encoding: str, exclude: list[Path] = (), skip_bad_files: bool = False,
-                      files: list[Path] | None = None):
+                      files: list[Path] | None = None, follow_links: bool = False,
+                      limits: documents.Limits = documents.Limits()):
     """One row a document file (id: its path relative to `folder`), read one at a time."""
     import datasets
 
+    unreadable: dict[Path, str] = {}
     if files is None:
-        files = sorted(p for p in folder.rglob("*") if p.is_file() and _is_document(p) and not _inside(p, exclude))
+        found, skipped = walk(folder, follow_links, skip_bad_files)
+        files = [p for p in found if _is_document(p) and not _inside(p, exclude)]
+        unreadable = {p: r for p, r in skipped.items() if _is_document(p) and not _inside(p, exclude)}
     kinds = {documents.kind_of(p) for p in files} - {None}
     documents.check_extra(kinds)  # before reading anything
+    for p in files:
+        if documents.kind_of(p) is None and p.stat().st_size > limits.max_bytes:
+            if not skip_bad_files:
+                raise InputError(f"{p}: too large ({p.stat().st_size / 1e6:.0f} MB, over `max_document_mb` "
+                                 f"{limits.max_mb:g}); `skip_bad_files` skips such files and counts them")
+            unreadable[p] = "too large"
+    files = [p for p in files if p not in unreadable]
     for p in files:
         if p.stat().st_size and documents.kind_of(p) is None:  # an empty document is counted as empty, not refused
             check_decoding(p, encoding)
 
-    def gen(paths, stamps, encoding, skip_bad_files, with_skipped):
+    def gen(paths, content, encoding, skip_bad_files, with_skipped, unreadable=None, limits=documents.Limits()):
         for p in paths:
             row = {"id": p.relative_to(folder).as_posix()}
-            if documents.kind_of(p) is None:
+            if p in (unreadable or {}):
+                row["text"], row["skipped"] = None, unreadable[p]
+            elif documents.kind_of(p) is None:
                 row["text"] = p.read_text(encoding=encoding)
             else:
                 try:
-                    row["text"] = documents.read_document(p) if p.stat().st_size else ""
+                    row["text"] = documents.read_document(p, limits) if p.stat().st_size else ""
                 except BadDocument as bad:
                     if not skip_bad_files:
                         raise InputError(f"{bad}; `skip_bad_files` skips such files and counts them")
@@ -99,15 +171,40 @@ def _documents_folder(folder: Path, encoding: str, exclude: list[Path] = (), ski
             yield row
 
     columns = {"id": datasets.Value("string"), "text": datasets.Value("string")}
-    if kinds:  # only where documents are: a folder of text files keeps its columns (and its fingerprint)
+    with_skipped = bool(kinds or unreadable)
+    if with_skipped:  # only where documents are: a folder of text files keeps its columns (and its fingerprint)
         columns["skipped"] = datasets.Value("string")
     # from_generator writes Arrow to the cache, so documents are never all held in memory at once.
-    # Its cache is keyed on gen_kwargs: sizes and times of the files make an edited folder a new key.
-    stamps = [(p.stat().st_size, p.stat().st_mtime_ns) for p in files]
-    return datasets.Dataset.from_generator(gen, gen_kwargs={"paths": files, "stamps": stamps, "encoding": encoding,
+    # Its cache is keyed on gen_kwargs: the files' content digest makes an edited folder a new key,
+    # whatever its sizes and times say.
+    content = digest([(p.relative_to(folder).as_posix(), sha256(p)) for p in files] +
+                     [(p.relative_to(folder).as_posix(), reason) for p, reason in sorted(unreadable.items())])
+    extra = {"unreadable": {p: unreadable[p] for p in sorted(unreadable)}} if unreadable else {}
+    paths = sorted([*files, *unreadable])
+    ds = datasets.Dataset.from_generator(gen, gen_kwargs={"paths": paths, "content": content, "encoding": encoding,
                                                             "skip_bad_files": skip_bad_files,
-                                                            "with_skipped": bool(kinds)},
+                                                            "with_skipped": with_skipped, "limits": limits,
+                                                            **extra},
                                            features=datasets.Features(columns))
+    return with_content(ds, content)
+
+
+def digest(items) -> str:
+    import hashlib
+    import json
+
+    return hashlib.sha256(json.dumps(items).encode()).hexdigest()
+
+
+def with_content(ds, content: str):
+    """`ds` marked with the digest of the files it was read from (what a run's identity records:
+    datasets' own fingerprint of a file is its path and time, not its content)."""
+    ds._bonito_content = content
+    return ds
+
+
+def content_of(ds) -> str | None:
+    return getattr(ds, "_bonito_content", None)
 
 
 def _bonito_cause(exc: BaseException) -> BonitoError | None:
@@ -120,7 +217,8 @@ def _bonito_cause(exc: BaseException) -> BonitoError | None:
     return None
 
 
-def load_texts(source, split: str = "train", encoding: str = "utf-8", exclude=(), skip_bad_files: bool = False):
+def load_texts(source, split: str = "train", encoding: str = "utf-8", exclude=(), skip_bad_files: bool = False,
+               follow_links: bool = False, run_folder: str = "refuse", limits: documents.Limits = documents.Limits()):
     """The corpus as a `datasets.Dataset`.
 
     Args:
@@ -130,8 +228,15 @@ def load_texts(source, split: str = "train", encoding: str = "utf-8", exclude=()
             decode, or the error names the file and line.
         exclude: folders that are not part of the corpus even when they lie inside its folder (the
             output a run writes there: its card is no document).
-        skip_bad_files: a PDF, HTML or Word file with no text to read becomes a row without text,
-            its reason in the column `skipped`, instead of an error.
+        skip_bad_files: a PDF, HTML or Word file with no text to read, a link out of the folder or
+            a file that is not a regular one becomes a row without text, its reason in the column
+            `skipped`, instead of an error.
+        follow_links: read files that links in the folder point to outside it.
+        limits: what one document may take (size, pages: bonito_hub.documents.Limits); a text file
+            or document over them is refused, or with `skip_bad_files` skipped as "too large".
+        run_folder: what a folder bonito generate wrote (run.json and a manifest) is: "refuse" (an
+            InputError: it is no corpus) or "rows" (its generated rows, instruction and response as
+            one text, doc_id as id: what check-overlap compares with a target).
 
     Example:
         >>> docs = load_texts("notes/")          # a folder of .txt files: columns id, text
@@ -144,8 +249,10 @@ def load_texts(source, split: str = "train", encoding: str = "utf-8", exclude=()
         return _pick_split(source, split, str(source))
     path = Path(str(source))
     try:
+        if path.exists() and not path.is_dir() and unsafe(path, None) is not None:
+            raise refusal(source, unsafe(path, None))
         if path.is_file() and documents.kind_of(path) is not None:
-            return _documents_folder(path.parent, encoding, skip_bad_files=skip_bad_files, files=[path])
+            return _documents_folder(path.parent, encoding, skip_bad_files=skip_bad_files, files=[path], limits=limits)
         if path.is_file():
             builder = FILE_BUILDERS.get(path.suffix.lower())
             if builder is None:
@@ -158,12 +265,28 @@ def load_texts(source, split: str = "train", encoding: str = "utf-8", exclude=()
                 kwargs["encoding"] = encoding
             elif path.stat().st_size == 0:
                 raise InputError(f"{path} is empty")
-            return datasets.load_dataset(builder, data_files=str(path), split="train", **kwargs)
+            # a cache of its own per content: datasets keys a file by its path and time, so an edit that
+            # keeps both (cp -p, rsync -a, tar x) would otherwise be served from the old cache
+            content = sha256(path)
+            cache = Path(datasets.config.HF_DATASETS_CACHE) / "bonito-hub-inputs" / content[:24]
+            return with_content(datasets.load_dataset(builder, data_files=str(path), split="train",
+                                                      cache_dir=str(cache), **kwargs), content)
+        if path.is_dir() and (path / "run.json").is_file() and (path / MANIFEST).is_file():
+            if run_folder == "rows":
+                return _generated_rows(path)
+            raise InputError(f"input {source} is a folder bonito generate wrote (run.json), not documents; give the "
+                             "corpus it was generated from")
         if path.is_dir():
             exclude = [Path(e).resolve() for e in exclude if e is not None]
             saved = (path / "state.json").exists() or (path / "dataset_dict.json").exists()
-            if not saved and any(_is_document(p) for p in path.rglob("*") if p.is_file() and not _inside(p, exclude)):
-                return _documents_folder(path, encoding, exclude, skip_bad_files)
+            found, skipped = walk(path, follow_links, skip_bad_files=True)
+            if not saved and any(_is_document(p) for p in [*found, *skipped] if not _inside(p, exclude)):
+                return _documents_folder(path, encoding, exclude, skip_bad_files, follow_links=follow_links,
+                                         limits=limits)
+            bad = {p: r for p, r in skipped.items() if not _inside(p, exclude)}
+            if bad:  # a data set folder's files are all read by datasets: none may be skipped
+                first = min(bad)
+                raise refusal(first, bad[first])
             if any(e.is_relative_to(path.resolve()) for e in exclude):
                 raise InputError(f"`output` is inside `input` {source}, a data set folder whose files are all read: "
                                  "choose an `output` outside it", field="output")
@@ -181,6 +304,23 @@ def load_texts(source, split: str = "train", encoding: str = "utf-8", exclude=()
         if ours is not None:
             raise ours from None
         raise InputError(f"could not read input {source}: {cause(exc)}") from None
+
+
+def _generated_rows(folder: Path):
+    """A generation run's training rows as texts (instruction, a line break, response), from the
+    data files its manifest lists."""
+    import datasets
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from bonito_hub.folders import Manifest
+
+    files = sorted(r for r in Manifest(folder).entries() if r.startswith("data/") and r.endswith(".parquet"))
+    if not files:
+        raise InputError(f"{folder} is a generation run without rows yet")
+    table = pa.concat_tables([pq.read_table(folder / f, columns=["input", "output", "doc_id"]) for f in files])
+    texts = [f"{i}\n{o}" for i, o in zip(table["input"].to_pylist(), table["output"].to_pylist())]
+    return datasets.Dataset.from_dict({"id": table["doc_id"].to_pylist(), "text": texts})
 
 
 def _pick_split(dd, split: str, name: str):

@@ -125,7 +125,8 @@ class Manifest:
         known = self.entries()
         for path in sorted(_files(self.root)):
             relative = self.relative(path)
-            if relative not in known and owner(path, self.root) is None:
+            if relative not in known and owner(path, self.root) is None and path.name != MANIFEST and \
+                    not _LOCK_NAME.fullmatch(path.name):
                 self.written(path)
 
     def forget(self, relative: str) -> None:
@@ -241,11 +242,13 @@ def remove_ours(folder: str | os.PathLike) -> list[str]:
             kept.append(relative)
         else:
             path.unlink(missing_ok=True)
-    for root in {m for m in cache}:  # what is gone is gone from the manifests too
+    for root in cache:  # what is gone is gone from the manifests too; a manifest listing nothing goes
         manifest = Manifest(root)
         for relative in cache[root]:
             if not (root / relative).exists():
                 manifest.forget(relative)
+        if not manifest.entries():
+            manifest.path.unlink(missing_ok=True)
     for sub, dirs, files in sorted(os.walk(folder, topdown=False)):
         names = set(os.listdir(sub))
         if all(n == MANIFEST or _LOCK_NAME.fullmatch(n) for n in names) and not kept_under(kept, folder, Path(sub)):
@@ -302,6 +305,8 @@ def write_atomic(path: str | os.PathLike, content: str | bytes | Callable[[Path]
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
+        if manifest is not None:
+            manifest.forget(manifest.relative(tmp))
         raise
     if manifest is not None:
         manifest.written(path, temp=tmp)
@@ -374,7 +379,7 @@ def claim_output(output: str | os.PathLike, record_name: str, what: str, clean: 
     return record
 
 
-def _check_writable(output: Path) -> None:
+def _check_writable(output: Path, field: str = "output") -> None:
     """Writing is tried where it will happen: in the folder, or in its nearest existing parent."""
     probe_dir = output
     while not probe_dir.exists():
@@ -384,8 +389,8 @@ def _check_writable(output: Path) -> None:
         probe.write_bytes(b"")
         probe.unlink()
     except OSError as exc:
-        raise OutputError(f"`output` {output}: cannot write in {probe_dir} ({exc.strerror or exc})",
-                          field="output") from None
+        raise OutputError(f"`{field}` {output}: cannot write in {probe_dir} ({exc.strerror or exc})",
+                          field=field) from None
 
 
 # --- one writer per folder ---
@@ -439,6 +444,9 @@ def lock(folder: str | os.PathLike, field: str = "output", shared: str | None = 
                               field=field) from None
         finally:
             os.close(fd)
+    if folder.exists() and not folder.is_dir():
+        raise OutputError(f"`{field}` {folder} exists and is not a folder", field=field)
+    _check_writable(folder, field)
     new = not folder.exists()
     folder.mkdir(parents=True, exist_ok=True)
     fds = []

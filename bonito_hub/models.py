@@ -43,6 +43,45 @@ def same_model(a: str, b: str) -> bool:
     return pa.name == pb.name
 
 
+# a weight file is fingerprinted by its size, its header and this many blocks spread over it: a
+# retrained or replaced checkpoint changes nearly every block, and reading 16 x 64 kB costs nothing
+SAMPLED_BLOCKS, BLOCK = 16, 1 << 16
+WEIGHTS = ("*.safetensors", "*.bin", "*.pt", "*.gguf", "*.json", "*.model", "*.txt", "*.jinja")
+
+
+def model_fingerprint(model: str) -> str | None:
+    """What identifies a model's content, for a run's identity: for a local folder, a digest of its
+    config, tokenizer and weight files (each by size, first 64 kB and 16 blocks spread over it), so
+    new weights saved under the same name make another run; for a Hub id, the commit of the copy in
+    the local cache (None when it is not cached: the name then identifies it, as on the Hub)."""
+    import hashlib
+
+    path = Path(model).expanduser()
+    if path.is_dir():
+        digest = hashlib.sha256()
+        files = sorted({p for pattern in WEIGHTS for p in path.glob(pattern) if p.is_file()})
+        for file in files:
+            size = file.stat().st_size
+            digest.update(f"{file.name}\0{size}\0".encode())
+            with open(file, "rb") as f:
+                digest.update(f.read(BLOCK))
+                for i in range(1, SAMPLED_BLOCKS + 1):
+                    f.seek(size * i // (SAMPLED_BLOCKS + 1))
+                    digest.update(f.read(BLOCK))
+        return "sha256:" + digest.hexdigest()[:32]
+    if hub.is_local(str(model)):
+        return None
+    try:
+        from huggingface_hub import try_to_load_from_cache
+
+        cached = try_to_load_from_cache(str(model), "config.json")
+    except Exception:  # not a repo id huggingface_hub takes: the name is all there is
+        return None
+    if isinstance(cached, str) and "/snapshots/" in cached:
+        return "revision:" + cached.split("/snapshots/")[1].split("/")[0]
+    return None
+
+
 BACKENDS = ("auto", "transformers", "vllm")  # the engines a model can run on, here and in lm-eval
 GENERATION_BACKENDS = (*BACKENDS, "openai")  # generation also takes a model someone serves
 

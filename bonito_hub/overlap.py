@@ -318,12 +318,14 @@ def target_index(target: str, data: str | None = None, n: int = NGRAM) -> NgramI
 
 
 def check_overlap(corpus, target: str, data: str | None = None, text_column: str = "text", split: str = "train",
-                  encoding: str = "utf-8", n: int = NGRAM, progress: bool = True, exclude=()) -> dict:
+                  encoding: str = "utf-8", n: int = NGRAM, progress: bool = True, exclude=(),
+                  skip_bad_files: bool = False, follow_links: bool = False) -> dict:
     """`bonito check-overlap`: the share of `target`'s rows (a built-in target, from the Hub or
     `data`, or a JSON Lines file) sharing an n-gram of `n` words with a document of `corpus`
     (anything `bonito generate --input` reads), with the worst offenders and the documents named
     by their `id` column (or "row N"). `exclude`: folders inside a corpus folder that are not
-    part of it (a run's output)."""
+    part of it (a run's output). A folder bonito generate wrote is read as its generated rows.
+    `skip_bad_files`, `follow_links`: as `bonito generate` takes them."""
     from bonito_hub.console import progress_bar
     from bonito_hub.corpus import check_text_column, load_texts
     from bonito_hub.errors import ConfigError
@@ -332,11 +334,13 @@ def check_overlap(corpus, target: str, data: str | None = None, text_column: str
         raise ConfigError(f"`ngram` must be at least 1 word, got {n}", field="ngram")
     name, rows = target_rows(target, data)
     index = NgramIndex.from_rows(rows, n, name=name)
-    texts = load_texts(corpus, split=split, encoding=encoding, exclude=exclude)
+    texts = load_texts(corpus, split=split, encoding=encoding, exclude=exclude, skip_bad_files=skip_bad_files,
+                       follow_links=follow_links, run_folder="rows")
     check_text_column(texts, text_column)
     with progress_bar(total=len(texts), unit="text", desc="bonito check-overlap", enabled=progress) as bar:
         batches = texts.with_format("arrow").iter(batch_size=BATCH)
-        scan = index.scan((text for batch in batches for text in batch[text_column].to_pylist()), progress=bar.update)
+        scan = index.scan((text or "" for batch in batches for text in batch[text_column].to_pylist()),
+                          progress=bar.update)
     if "id" in texts.column_names and text_column != "id":
         ids = [str(i) for i in texts["id"]]
     else:

@@ -164,7 +164,7 @@ def test_every_error_raised_on_purpose_is_a_bonito_error():
 def test_staged_folder_replaces_only_when_complete(tmp_path):
     import pytest
 
-    from bonito_hub.folders import staged, write_atomic
+    from bonito_hub.folders import MANIFEST, Manifest, staged, write_atomic
 
     out = tmp_path / "out"
     out.mkdir()
@@ -177,7 +177,9 @@ def test_staged_folder_replaces_only_when_complete(tmp_path):
     with staged(out) as folder:
         (folder / "new.txt").write_text("new")
         assert not (out / "new.txt").exists()  # nothing shows before the block ends
-    assert [p.name for p in out.iterdir()] == ["new.txt"] and [p.name for p in tmp_path.iterdir()] == ["out"]
+    assert sorted(p.name for p in out.iterdir()) == [MANIFEST, "new.txt"] and \
+        [p.name for p in tmp_path.iterdir()] == ["out"]
+    assert set(Manifest(out).entries()) == {"new.txt"}  # the folder built whole is ours, file by file
 
     def half_written(path):
         path.write_text("half")
@@ -185,7 +187,7 @@ def test_staged_folder_replaces_only_when_complete(tmp_path):
 
     with pytest.raises(KeyboardInterrupt):
         write_atomic(out / "record.json", half_written)
-    assert [p.name for p in out.iterdir()] == ["new.txt"]
+    assert sorted(p.name for p in out.iterdir()) == [MANIFEST, "new.txt"] and set(Manifest(out).entries()) == {"new.txt"}
 
 
 def test_both_engines_declare_the_engine_protocol():

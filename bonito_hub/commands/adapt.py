@@ -42,6 +42,11 @@ class Adapt(Command):
         a.add_argument("--recipe-arg", dest="recipe_args", action="append", default=[], metavar="KEY=VALUE",
                        help="override a recipe key (repeatable), e.g. --recipe-arg max_steps=500")
         a.add_argument("--text-column", default="text", help="column holding the documents (default: text)")
+        a.add_argument("--skip-bad-files", action="store_true",
+                       help="skip documents with no text to read, links out of the corpus folder and files that are "
+                            "not regular ones, and count them, instead of stopping (as bonito generate does)")
+        a.add_argument("--follow-links", action="store_true",
+                       help="read files that links in the corpus folder point to outside it")
         a.add_argument("--preset", choices=list(generation_presets()), default="default",
                        help="generation preset (bonito generate)")
         a.add_argument("--backend", choices=BACKENDS, default="auto", help="generation engine")

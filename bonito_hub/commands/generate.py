@@ -21,8 +21,17 @@ class Generate(Command):
                        help="JSONL/CSV/Parquet/text file, PDF/HTML/DOCX file (pip install 'bonito-hub[documents]'), "
                             "folder of .txt/.md/.pdf/.html/.docx, data set folder, or Hub id")
         g.add_argument("--skip-bad-files", action="store_true",
-                       help="skip a PDF/HTML/DOCX file with no text to read (no text layer, encrypted, corrupt) and "
-                            "count it by reason, instead of stopping")
+                       help="skip a PDF/HTML/DOCX file with no text to read (no text layer, encrypted, corrupt), a "
+                            "link out of the input folder or a file that is not a regular one, and count it by "
+                            "reason, instead of stopping")
+        g.add_argument("--follow-links", action="store_true",
+                       help="read files that symbolic links in the input folder point to outside it (never devices, "
+                            "pipes or /proc)")
+        g.add_argument("--max-document-mb", type=float, default=256, metavar="MB",
+                       help="the most one document may take: its file, a Word file's parts unpacked, its text "
+                            "(default: 256); larger ones are refused, or skipped with --skip-bad-files")
+        g.add_argument("--max-document-pages", type=int, default=10_000, metavar="N",
+                       help="the most pages a PDF may have (default: 10000)")
         g.add_argument("--task-type", metavar="TYPE[,TYPE...]",
                        help="short or full task-type name, several joined by commas (each passage gets every one), "
                             "or all-applicable: " + ", ".join(tasks.short_names()) + " (bonito tasks lists them)")

@@ -21,6 +21,11 @@ class CheckOverlap(Command):
         c.add_argument("--text-column", default="text", help="column holding the documents (default: text)")
         c.add_argument("--split", default="train", help="split of a data set corpus (default: train)")
         c.add_argument("--encoding", default="utf-8", help="encoding of text corpora (default: utf-8)")
+        c.add_argument("--skip-bad-files", action="store_true",
+                       help="skip documents with no text to read, links out of the corpus folder and files that are "
+                            "not regular ones, instead of stopping (as bonito generate does)")
+        c.add_argument("--follow-links", action="store_true",
+                       help="read files that links in the corpus folder point to outside it")
         c.add_argument("--ngram", type=int, default=NGRAM, help=f"words an n-gram holds (default: {NGRAM})")
         c.add_argument("--output", metavar="FILE.json", help="also write the report here (a new file, or a report "
                        "this command wrote before)")
@@ -39,7 +44,8 @@ class CheckOverlap(Command):
                 raise OutputError(f"`output` {out} exists and is not a report of bonito check-overlap; choose "
                                   "another file", field="output")
         report = check_overlap(args.corpus, args.target, data=args.data, text_column=args.text_column,
-                               split=args.split, encoding=args.encoding, n=args.ngram, progress=not args.no_progress)
+                               split=args.split, encoding=args.encoding, n=args.ngram, progress=not args.no_progress,
+                               skip_bad_files=args.skip_bad_files, follow_links=args.follow_links)
         print(describe(report))
         print(f"checked {report['corpus_texts']} texts in {report['seconds']} s")
         if args.output:

@@ -180,7 +180,12 @@ class GenerateConfig:
         text_column, split, encoding: where the documents are and how text files decode.
         task_mix: {type: share} or "exqa=0.5,ynqa=0.5": one type a passage, drawn with these shares.
         skip_bad_files: a PDF, HTML or Word file with no text to read (no text layer, encrypted,
-            corrupt) is skipped and counted by reason, instead of stopping the run.
+            corrupt), a link out of the input folder and a file that is not a regular one are skipped
+            and counted by reason, instead of stopping the run.
+        follow_links: read the files that links in the input folder point to outside it.
+        max_document_mb, max_document_pages: what one document may take: its size (a Word file's
+            parts unpacked, the text read) and a PDF's pages; a document over them is refused (or
+            skipped with `skip_bad_files`).
         holdout: the share of documents (0 to 1) set aside before generation; their tasks are
             written as evaluation sets (heldout/TYPE.jsonl), not as training rows.
         exclude_overlap: a target (a built-in name or a JSON Lines file of the `bonito evaluate`
@@ -215,6 +220,9 @@ class GenerateConfig:
     split: str = "train"
     encoding: str = "utf-8"
     skip_bad_files: bool = False
+    follow_links: bool = False
+    max_document_mb: float = 256
+    max_document_pages: int = 10_000
     task_mix: Any = None
     holdout: float | None = None
     exclude_overlap: Any = None
@@ -261,6 +269,8 @@ class GenerateConfig:
         from bonito_hub.models import GENERATION_BACKENDS
 
         self.shard = parse_shard(self.shard)
+        _require(self.max_document_mb > 0, "max_document_mb", "more than 0", self.max_document_mb)
+        _require(self.max_document_pages >= 1, "max_document_pages", "at least 1", self.max_document_pages)
         if self.backend not in GENERATION_BACKENDS:
             raise ConfigError(f"`backend` must be one of {', '.join(GENERATION_BACKENDS)}, got {self.backend!r}",
                               field="backend")

@@ -36,16 +36,17 @@ from pathlib import Path
 
 from bonito_hub import records, tasks
 from bonito_hub.console import get_logger
-from bonito_hub.corpus import check_text_column
+from bonito_hub.corpus import check_text_column, content_of
 from bonito_hub.errors import RunError
 from bonito_hub.folders import Manifest, claim_output, remove_ours, write_atomic
 from bonito_hub.generate.config import RunConfig
+from bonito_hub.models import model_fingerprint
 from bonito_hub.records import make_record, plain, read_record, write_record
 
 RUN_FILE, FUNNEL_FILE = records.RUN, records.FUNNEL
 CHARS_PER_TOKEN = 4
 PACKAGES = ("torch", "transformers", "vllm", "datasets")
-IDENTITY = ("options", "model", "input")  # the record fields a resumed run must share
+IDENTITY = ("options", "model", "model_fingerprint", "input")  # the record fields a resumed run must share
 COUNTS = ("documents", "empty_documents", "passages", "generations", "kept")
 HELDOUT_COUNTS = ("documents", "passages", "generations", "kept")
 log = get_logger(__name__)
@@ -85,7 +86,7 @@ def schema(fmt: str, heldout: bool = False):
 
 
 def run_record(config: RunConfig, model_name: str, texts, engine_name: str | None = None,
-               server: dict | None = None) -> dict:
+               server: dict | None = None, model_fingerprint: str | None = None) -> dict:
     """run.json: the options, model and input that identify the run, and what ran it (with a
     server: its host and the model's name there, never a key)."""
     extra = {"server": server} if server else {}
@@ -93,8 +94,10 @@ def run_record(config: RunConfig, model_name: str, texts, engine_name: str | Non
     for name in ("task_mix", "holdout", "exclude_overlap"):  # options a run of 0.1 did not have: absent when unset
         if options.get(name) is None:
             options.pop(name, None)
-    return make_record(options, packages=PACKAGES, model=str(model_name), engine=engine_name, **extra,
-                       input={"fingerprint": getattr(texts, "_fingerprint", None), "num_documents": len(texts)})
+    return make_record(options, packages=PACKAGES, model=str(model_name), model_fingerprint=model_fingerprint,
+                       engine=engine_name, **extra,
+                       input={"fingerprint": getattr(texts, "_fingerprint", None), "content": content_of(texts),
+                              "num_documents": len(texts)})
 
 
 def claim(output: str | Path, clean: bool = True) -> dict | None:
@@ -235,6 +238,7 @@ class RunFolder:
         check_text_column(texts, config.text_column)
         self.texts, self.config, self.output = texts, config, Path(output)
         self.model_name, self.engine_name = str(model_name), engine_name
+        self.model_fingerprint = model_fingerprint(self.model_name)
         self.server: dict | None = None  # an OpenAI-compatible server's host and model name
         self.n_docs = len(texts)
         self.bounds = chunk_bounds(texts, config.text_column, config.chunk_tokens, config.chunk_docs)
@@ -249,7 +253,8 @@ class RunFolder:
                                              config.sampling.seed)
 
     def record(self) -> dict:
-        return run_record(self.config, self.model_name, self.texts, self.engine_name, self.server)
+        return run_record(self.config, self.model_name, self.texts, self.engine_name, self.server,
+                          self.model_fingerprint)
 
     def check(self, existing: dict | None, overwrite: bool = False) -> str:
         """What this run does in its folder ("new", "resume" or "replace"), before anything loads;

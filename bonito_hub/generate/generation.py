@@ -18,6 +18,7 @@ from pathlib import Path
 from bonito_hub import hub, resources
 from bonito_hub.console import get_logger
 from bonito_hub.corpus import check_text_column, load_texts
+from bonito_hub.documents import Limits
 from bonito_hub.errors import ConfigError
 from bonito_hub.folders import lock
 from bonito_hub.generate.config import GenerateConfig
@@ -160,7 +161,9 @@ def _generate(config: GenerateConfig, engine, cluster, timer: StageTimer, on_chu
         loading = EngineLoading(config, timer)
     with timer.stage("read"):
         texts = load_texts(config.input, split=config.split, encoding=config.encoding,
-                           exclude=[config.output, *config.exclude], skip_bad_files=config.skip_bad_files)
+                           exclude=[config.output, *config.exclude], skip_bad_files=config.skip_bad_files,
+                           follow_links=config.follow_links,
+                           limits=Limits(config.max_document_mb, config.max_document_pages))
         check_text_column(texts, config.text_column)
         model_name = engine.model_name if engine is not None else config.model
         engine_name = engine.name if engine is not None else config.backend
