@@ -121,9 +121,20 @@ def decide(output: str | Path, existing: dict | None, record: dict, overwrite: b
     if all(existing.get(k) == record[k] for k in IDENTITY):
         return "resume"
     if not overwrite:
-        raise RunError(f"`output` {output} holds a different generation run (see its run.json); `overwrite` "
-                       "replaces that run, or choose another `output`", field="output")
+        raise RunError(f"`output` {output} holds a different generation run ({_difference(existing, record)}); "
+                       "`overwrite` replaces that run, or choose another `output`", field="output")
     return "replace"
+
+
+def _difference(existing: dict, record: dict) -> str:
+    """What makes two runs different, in a few words: content before names, since a changed model
+    folder or input file keeps its name."""
+    if existing.get("model") == record["model"] and existing.get("model_fingerprint") != record["model_fingerprint"]:
+        return f"made by other weights under `model` {Path(record['model']).name}: its files changed since"
+    before, now = existing.get("input") or {}, record["input"]
+    if before.get("content") != now.get("content") and before.get("num_documents") is not None:
+        return "made from another version of `input`: its content changed since"
+    return "see its run.json"
 
 
 def finished_chunks(output: Path) -> dict[int, dict]:
