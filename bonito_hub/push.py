@@ -20,7 +20,7 @@ from pathlib import Path
 
 from bonito_hub import hub, records
 from bonito_hub.models import same_model
-from bonito_hub.privacy import make_public
+from bonito_hub.privacy import find_tokens, make_public
 from bonito_hub.console import get_logger
 from bonito_hub.errors import PushError, cause
 from bonito_hub.folders import nearest_manifest
@@ -147,6 +147,12 @@ def prepare(kind: str, folder, dest, *, base_model: str | None = None, include_e
                   language=language, repo_id=repo_id, evaluation=evaluation, datasets=datasets,
                   index_limited=index_limited)
     make_public(dest, base=source)
+    found = find_tokens(dest)
+    if found is not None:
+        where = found[0] + (f", column {found[1]}" if found[1] else "")
+        raise PushError(f"{where} holds a token or key of this machine (HF_TOKEN, the Hub's token file, or a variable "
+                        "named like a key); nothing was sent. It came from the folder's own data: remove it there "
+                        "(for a generated set, from the input, then generate again) before pushing")
     files = sorted(p.relative_to(dest).as_posix() for p in dest.rglob("*") if p.is_file())
     return Upload(kind, "", dest, files, card=(dest / "README.md").read_text(encoding="utf-8"))
 

@@ -192,10 +192,13 @@ def model_spec(backend: str, model: str, adapter: str | None, dtype: str, prompt
 
 def command(name: str, args: dict, group: str, batch_size, prompt_style: str) -> str:
     """The lm-eval command line that runs a written tasks/ folder again by hand, from inside it."""
+    import shlex
+
     model_args = ",".join(f"{k}={v}" for k, v in args.items())
-    chat = " --apply_chat_template" if name == "vllm" and prompt_style == "chat" else ""
-    return (f"cd tasks && python -m bonito_hub.evaluation.lm_eval run --model {name} --model_args {model_args} "
-            f"--include_path . --tasks {group} --batch_size {batch_size}{chat}")
+    chat = ["--apply_chat_template"] if name == "vllm" and prompt_style == "chat" else []
+    return "cd tasks && " + shlex.join(["python", "-m", "bonito_hub.evaluation.lm_eval", "run", "--model", name,
+                                        "--model_args", model_args, "--include_path", ".", "--tasks", group,
+                                        "--batch_size", str(batch_size), *chat])
 
 
 @contextmanager
