@@ -39,6 +39,9 @@ from bonito_hub.heldout import EVALUABLE, check_fraction
 from bonito_hub.records import make_record, read_record, write_record
 
 RECORD_NAME = records.ADAPT
+# a held-out set whose rows share text with the training rows beyond this share shows no gain: its
+# documents were not unseen (the generation leaves such rows out; this catches what gets past it)
+MAX_HELDOUT_OVERLAP = 0.05
 DEFAULT_RECIPE = "student/mistral-7b-qlora"
 STEP_NAMES = ("generate", "overlap", "before", "train", "after", "push")
 # recipe keys adapt sets itself: a --recipe-arg for one of them would train something else than
@@ -411,6 +414,15 @@ class Adaptation:
         check_model_available(c.student, "`student`")
         if hub.is_local(c.corpus) and not Path(c.corpus).exists():
             raise InputError(f"`corpus` {c.corpus}: no such file or folder", field="corpus")
+        if c.holdout and hub.is_local(c.corpus):  # a corpus too small to hold out from: said before any file is written
+            from bonito_hub.corpus import load_texts
+            from bonito_hub.generate.folder import with_text
+            from bonito_hub.heldout import check_holdout
+
+            texts = load_texts(c.corpus, exclude=(self.output,), skip_bad_files=c.skip_bad_files,
+                               follow_links=c.follow_links)
+            if c.text_column in texts.column_names:
+                check_holdout(len(with_text(texts, c.text_column)), c.holdout)
         if c.target and (c.target not in builtin_targets() or c.target_data):
             load_target(c.target, c.target_data)  # a user's file is read (and checked) now
         elif c.target:
@@ -533,9 +545,15 @@ def summary_table(record: dict) -> str:
     if summary.get("heldout"):
         held = summary["heldout"]
         lines[0] += f" ({held['kept']} more from {held['documents']} held-out documents, kept for evaluation)"
+    training_overlap = (summary.get("overlap") or {}).get("training", {})
     for e in summary.get("evaluations") or []:
         what = "generated from your held-out documents, not human-labelled" if e["generated"] else "labelled"
         lines.append(f"{e['title']}: {e['rows']} rows, {what}")
+        share = (training_overlap.get(e["name"]) or {}).get("share", 0)
+        if e["generated"] and share > MAX_HELDOUT_OVERLAP:
+            lines.append(f"  no gain shown: {100 * share:.1f}% of its rows share a 13-word n-gram with the training "
+                         "rows, so these documents were not unseen (does the corpus hold copies of its documents?)")
+            continue
         lines.append(f"  {'metric':<14}{'before':>10}{'after':>10}{'change':>10}")
         for m in e["metrics"]:
             b, a = ((e.get(s) or {}).get(m) for s in ("before", "after"))

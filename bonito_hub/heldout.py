@@ -42,16 +42,96 @@ def check_fraction(fraction, field: str = "holdout") -> None:
                           f"{fraction}", field=field)
 
 
-def heldout_documents(with_text: list[int], fraction: float, seed: int) -> frozenset[int]:
-    """The documents held out: `fraction` of those with text (their indices, `with_text`), at least
-    one, drawn by a generator seeded with `seed`; the same for the same corpus and seed, in every
-    process (a string seed is hashed with SHA-512, not with Python's per-process hash)."""
-    check_fraction(fraction)
-    if len(with_text) < 2:
+# Documents sharing text stay on one side of the split: two documents are linked when they are the
+# same text, or share one of the 13-word n-grams each keeps by winnowing (the smallest hash of
+# every WINDOW consecutive n-grams: any run of 13 + WINDOW - 1 words two documents share gives both
+# the same kept n-gram, and about a fifth of the n-grams are kept). An n-gram in more than
+# BOILERPLATE documents (a footer, a licence) links none: a held-out row made from such text is
+# caught later, against the training rows.
+WINDOW, BOILERPLATE = 8, 20
+
+
+def check_holdout(n_with_text: int, fraction) -> None:
+    if fraction and n_with_text < 2:
         raise ConfigError(f"`holdout` needs at least two documents with text (one to train on, one to hold out); "
-                          f"the corpus has {len(with_text)}", field="holdout")
-    k = min(len(with_text) - 1, max(1, round(fraction * len(with_text))))
-    return frozenset(random.Random(f"holdout/{seed}").sample(with_text, k))
+                          f"the corpus has {n_with_text}: set `holdout` 0", field="holdout")
+
+
+def document_groups(texts, column: str, with_text: list[int], n: int = 13) -> list[list[int]]:
+    """The documents of `with_text` in groups that share text (see WINDOW), each group sorted,
+    groups in the order of their first document."""
+    import hashlib
+
+    import numpy as np
+
+    from bonito_hub.overlap import _hashes, _normal, _powers, word_hashes
+
+    powers = _powers(n)
+    keys, docs = [], []
+    chosen = set(with_text)
+    index = 0
+    for batch in texts.with_format("arrow").iter(batch_size=4096):
+        for text in batch[column].to_pylist():
+            if index in chosen:
+                normal = " ".join(_normal(text or "").split())
+                whole = int.from_bytes(hashlib.blake2b(normal.encode(), digest_size=8).digest(), "little")
+                h, _ = _hashes(word_hashes(normal), n, powers)
+                if len(h) > WINDOW:
+                    h = np.lib.stride_tricks.sliding_window_view(h, WINDOW).min(axis=1)
+                h = np.unique(h) & ~np.uint64(1)  # n-grams even, whole texts odd
+                keys.append(np.concatenate([np.array([whole | 1], dtype=np.uint64), h]))  # whole texts are odd
+                docs.append(np.full(len(keys[-1]), index, dtype=np.int64))
+            index += 1
+    parent = {d: d for d in with_text}
+
+    def root(d):
+        while parent[d] != d:
+            parent[d] = parent[parent[d]]
+            d = parent[d]
+        return d
+
+    if keys:
+        keys_all, docs_all = np.concatenate(keys), np.concatenate(docs)
+        order = np.argsort(keys_all, kind="stable")
+        keys_all, docs_all = keys_all[order], docs_all[order]
+        starts = np.flatnonzero(np.concatenate([[True], keys_all[1:] != keys_all[:-1]]))
+        ends = np.append(starts[1:], len(keys_all))
+        for start, end in zip(starts.tolist(), ends.tolist()):
+            if 1 < end - start <= BOILERPLATE or (end - start > 1 and keys_all[start] & np.uint64(1)):
+                first = root(int(docs_all[start]))
+                for d in docs_all[start + 1:end].tolist():
+                    other = root(d)
+                    if other != first:
+                        parent[max(first, other)] = min(first, other)
+                        first = min(first, other)
+    groups: dict[int, list[int]] = {}
+    for d in with_text:
+        groups.setdefault(root(d), []).append(d)
+    return sorted((sorted(g) for g in groups.values()), key=lambda g: g[0])
+
+
+def heldout_documents(groups: list[list[int]], fraction: float, seed: int) -> frozenset[int]:
+    """The documents held out: about `fraction` of the documents in `groups` (document_groups), at
+    least one, never all, whole groups only, drawn by a generator seeded with `seed`; the same for
+    the same corpus and seed, in every process (a string seed is hashed with SHA-512, not with
+    Python's per-process hash). When no group is small enough to hold out, a ConfigError."""
+    check_fraction(fraction)
+    total = sum(len(g) for g in groups)
+    check_holdout(total, fraction)
+    k = min(total - 1, max(1, round(fraction * total)))
+    order = list(range(len(groups)))
+    random.Random(f"holdout/{seed}").shuffle(order)
+    held: list[int] = []
+    for i in order:
+        if len(held) + len(groups[i]) <= k:
+            held += groups[i]
+        if len(held) == k:
+            break
+    if not held:
+        raise ConfigError(f"`holdout` cannot set documents aside: every group of documents that share text is more "
+                          f"than {k} of the {total} documents, so a held-out document would have its text in "
+                          "training too; set `holdout` 0", field="holdout")
+    return frozenset(held)
 
 
 def _norm(text: str) -> str:
@@ -104,10 +184,13 @@ def evaluation_row(task_type: str, instruction: str, answer: str, passage: str) 
     return {"passage": passage, "question": question, "choices": choices, "answer": picked[0]}, None
 
 
-def evaluation_sets(rows, types: tuple[str, ...], seed: int) -> tuple[dict[str, list[dict]], dict]:
+def evaluation_sets(rows, types: tuple[str, ...], seed: int, training_texts=None) -> tuple[dict[str, list[dict]], dict]:
     """The evaluation rows of each task type from the held-out rows (dicts with input, output,
     task_type's short name as `type`, passage, doc_id, passage_start, passage_end), and their counts:
-    tasks, rows (at most MAX_ROWS a type, drawn with `seed`), and why the others were not used."""
+    tasks, rows (at most MAX_ROWS a type, drawn with `seed`), and why the others were not used.
+    `training_texts`: a function giving the training rows' texts again; a row whose passage or
+    question shares a 13-word n-gram with one of them is no unseen text and is left out
+    (`overlaps_training`)."""
     sets: dict[str, list[dict]] = {t: [] for t in types if t in EVALUABLE}
     counts = {t: {"tasks": 0, "rows": 0, "dropped": Counter()} for t in sets}
     seen: set = set()
@@ -128,6 +211,20 @@ def evaluation_sets(rows, types: tuple[str, ...], seed: int) -> tuple[dict[str, 
         seen.add(key)
         item.update(doc_id=row["doc_id"], passage_start=row["passage_start"], passage_end=row["passage_end"])
         sets[short].append(item)
+    if training_texts is not None:
+        from bonito_hub.overlap import NGRAM, NgramIndex
+
+        for short, items in sets.items():
+            if not items:
+                continue
+            import numpy as np
+
+            index = NgramIndex.from_rows(items, NGRAM)
+            found = index.scan(training_texts()).found  # the evaluation n-grams some training row holds
+            hit = set(index.pairs[1][np.isin(index.pairs[0], list(found))].tolist())
+            if hit:
+                counts[short]["dropped"]["overlaps_training"] = len(hit)
+                sets[short] = [item for i, item in enumerate(items) if i not in hit]
     for short, items in sets.items():
         if len(items) > MAX_ROWS:
             keep = sorted(random.Random(seed).sample(range(len(items)), MAX_ROWS))

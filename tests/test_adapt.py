@@ -155,3 +155,31 @@ def test_adapt_without_a_target_scores_the_held_out_documents(tmp_path, tiny_bon
     assert "## Evaluation on held-out documents" in card and "not by people" in card.replace("\n", " ")
     assert "model-index:" not in card  # generated labels are no benchmark result
     assert "the training rows (8 rows" in card
+
+
+def test_adapt_on_one_document_refuses_before_writing_anything_naming_holdout(tmp_path, tiny_bonito, tiny_llama,
+                                                                              capsys):
+    from bonito_hub.cli import main
+
+    corpus = tmp_path / "one.jsonl"
+    corpus.write_text(json.dumps({"text": "The harbour town of Ellmere sits at the mouth of a slow brown river."}) + "\n")
+    out = tmp_path / "run"
+    assert main(["adapt", "--corpus", str(corpus), "--task-type", "ynqa", "--generator", tiny_bonito, "--student",
+                 tiny_llama, "--output", str(out), "--recipe", "smoke/student", "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("bonito: error:") == 1 and "set --holdout 0" in err and "at least two documents" in err
+    assert not out.exists()
+
+
+def test_no_gain_is_shown_on_a_held_out_set_sharing_text_with_training():
+    evaluation = {"name": "heldout-ynqa", "title": "held-out ynqa", "generated": True, "rows": 8,
+                  "metrics": ["accuracy"], "before": {"accuracy": 40.0}, "after": {"accuracy": 55.0}}
+    record = {"summary": {"examples_kept": 10, "generations": 12, "evaluations": [evaluation],
+                          "overlap": {"ngram": 13, "training": {"heldout-ynqa": {"evaluation": "held-out ynqa",
+                                                                                 "share": 0.5}}},
+                          "seconds": {}}}
+    table = summary_table(record)
+    assert "no gain shown: 50.0% of its rows share a 13-word n-gram with the training rows" in table
+    assert "+15.0" not in table
+    record["summary"]["overlap"]["training"]["heldout-ynqa"]["share"] = 0.0
+    assert "+15.0" in summary_table(record)

@@ -26,16 +26,27 @@ def corpus(path, n=40, seed=0):
     return rows
 
 
+def singles(docs):
+    return [[d] for d in docs]
+
+
 def test_the_split_is_seeded_by_document_and_holds_at_least_one():
-    docs = list(range(100))
+    docs = singles(range(100))
     ten = heldout_documents(docs, 0.1, seed=0)
     assert len(ten) == 10 and ten == heldout_documents(docs, 0.1, seed=0)  # the same corpus and seed: the same
     assert ten != heldout_documents(docs, 0.1, seed=1)
-    assert len(heldout_documents(list(range(3)), 0.1, seed=0)) == 1  # at least one
-    assert len(heldout_documents([4, 7], 0.9, seed=0)) == 1  # never every document: one is left to train on
-    assert heldout_documents([5, 9, 12], 0.5, seed=3) <= {5, 9, 12}  # only documents with text
+    assert len(heldout_documents(singles(range(3)), 0.1, seed=0)) == 1  # at least one
+    assert len(heldout_documents(singles([4, 7]), 0.9, seed=0)) == 1  # never every document: one is left to train on
+    assert heldout_documents(singles([5, 9, 12]), 0.5, seed=3) <= {5, 9, 12}  # only documents with text
     with pytest.raises(ConfigError, match="at least two documents"):
-        heldout_documents([0], 0.1, seed=0)
+        heldout_documents(singles([0]), 0.1, seed=0)
+    # groups of documents sharing text are held out whole or not at all
+    groups = [[0, 1, 2], [3], [4, 5], [6], [7], [8], [9]]
+    for seed in range(20):
+        held = heldout_documents(groups, 0.3, seed=seed)
+        assert all(set(g) <= held or not set(g) & held for g in groups) and 1 <= len(held) <= 3
+    with pytest.raises(ConfigError, match="set `holdout` 0"):
+        heldout_documents([[0, 1, 2, 3], [4, 5, 6, 7]], 0.1, seed=0)
     for bad in (0, 1, 1.5, -0.2):
         with pytest.raises(ConfigError, match="more than 0 and less than 1"):
             GenerateConfig(model="m", input="x", task_type="exqa", output="o", holdout=bad)
@@ -48,7 +59,7 @@ def test_no_held_out_text_reaches_the_training_rows(tmp_path):
                   holdout=0.25, chunk_docs=7, progress=False)
     result = generate(GenerateConfig(**config, output=out), engine=ScriptedEngine())
     train = datasets.load_dataset(str(out), split="train")
-    held = {f"doc{i}" for i in heldout_documents(list(range(40)), 0.25, seed=0)}
+    held = {f"doc{i}" for i in heldout_documents(singles(range(40)), 0.25, seed=0)}
     assert len(held) == result.funnel["heldout"]["documents"] == 10
     assert {r["doc_id"] for r in result_rows(out)} <= held
     assert not held & set(train["doc_id"])  # no training row comes from a held-out document
@@ -147,3 +158,51 @@ def test_a_users_file_among_the_held_out_files_is_refused_and_kept(tmp_path):
             generate(GenerateConfig(**{**config, "holdout": 0.5}, overwrite=True), engine=ScriptedEngine())
         assert mine.read_text() == "the user's own"
         mine.unlink()
+
+
+def test_documents_sharing_text_fall_on_one_side_and_no_held_out_row_shares_training_text(tmp_path):
+    """A corpus where every document has a copy, some exact and some with a sentence changed: the
+    held-out evaluation set shares no 13-word n-gram with any training row."""
+    from bonito_hub.corpus import load_texts
+    from bonito_hub.heldout import document_groups
+    from bonito_hub.overlap import NgramIndex
+
+    rng = random.Random(3)
+    rows = []
+    for i in range(12):
+        text = f"Record {i}. " + " ".join(rng.choice(WORDS) for _ in range(40)) + "."
+        rows.append({"id": f"doc{i}", "text": text})
+        copy = text if i % 2 else text.replace(f"Record {i}.", f"Copy of record {i}, edited.")
+        rows.append({"id": f"doc{i}-copy", "text": copy})
+    path = tmp_path / "dup.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    texts = load_texts(str(path))
+    groups = document_groups(texts, "text", list(range(len(rows))))
+    assert sorted(len(g) for g in groups) == [2] * 12 and all(g[1] == g[0] + 1 for g in groups)
+    out = tmp_path / "out"
+    result = generate(GenerateConfig(model=None, input=str(path), task_type="ynqa", n=4, filters=(), holdout=0.25,
+                                     progress=False, output=out), engine=ScriptedEngine())
+    train = datasets.load_dataset(str(out), split="train")
+    held = {r["doc_id"] for r in result_rows(out)}
+    assert held and not held & set(train["doc_id"])
+    assert {d.removesuffix("-copy") for d in held} & {d.removesuffix("-copy") for d in train["doc_id"]} == set()
+    evaluation = result.funnel["heldout"]["evaluation"]["ynqa"]
+    items = [json.loads(line) for line in (out / evaluation["file"]).read_text().splitlines()]
+    assert items
+    scan = NgramIndex.from_rows(items).scan(f"{i}\n{o}" for i, o in zip(train["input"], train["output"]))
+    assert not any(scan.overlapping) and not scan.found
+
+
+def test_a_held_out_row_sharing_text_with_training_is_left_out_and_counted():
+    from bonito_hub.heldout import evaluation_sets
+
+    passage = "The harbour town of Ellmere sits at the mouth of a slow brown river and its old pier fell in 1894."
+    held = [{"type": "ynqa", "input": f"{passage}\nDid the pier fall?", "output": "Yes", "passage": passage,
+             "doc_id": "a", "passage_start": 0, "passage_end": len(passage)},
+            {"type": "ynqa", "input": "Is the sky green today over the quiet hills?", "output": "No",
+             "passage": "Another text entirely, unrelated to anything the training rows say at all here.",
+             "doc_id": "b", "passage_start": 0, "passage_end": 10}]
+    training = [f"Read: {passage}\nWhen did it fall?\n1894"]
+    sets, counts = evaluation_sets(held, ("ynqa",), seed=0, training_texts=lambda: iter(training))
+    assert [r["doc_id"] for r in sets["ynqa"]] == ["b"]
+    assert counts["ynqa"]["dropped"] == {"overlaps_training": 1} and counts["ynqa"]["rows"] == 1

@@ -258,10 +258,10 @@ class RunFolder:
         self.id_column = "id" if "id" in texts.column_names and config.text_column != "id" else None
         self.heldout: frozenset[int] = frozenset()
         if config.holdout:
-            from bonito_hub.heldout import heldout_documents
+            from bonito_hub.heldout import document_groups, heldout_documents
 
-            self.heldout = heldout_documents(with_text(texts, config.text_column), config.holdout,
-                                             config.sampling.seed)
+            groups = document_groups(texts, config.text_column, with_text(texts, config.text_column))
+            self.heldout = heldout_documents(groups, config.holdout, config.sampling.seed)
 
     def record(self) -> dict:
         return run_record(self.config, self.model_name, self.texts, self.engine_name, self.server,
@@ -364,11 +364,21 @@ class RunFolder:
                 for row in pq.read_table(self.output / record["heldout_file"]).to_pylist():
                     yield {**row, "type": tasks.normalize(row["task_type"])}
 
+    def training_texts(self, done: dict[int, dict]):
+        """Every training row's instruction and response, as one text a row."""
+        import pyarrow.parquet as pq
+
+        for relative in data_files(done):
+            table = pq.read_table(self.output / relative, columns=["input", "output"])
+            for instruction, response in zip(table["input"].to_pylist(), table["output"].to_pylist()):
+                yield f"{instruction}\n{response}"
+
     def write_evaluation_sets(self, done: dict[int, dict]) -> dict:
         """heldout/TYPE.jsonl from the held-out rows; returns each type's counts and file."""
         from bonito_hub.heldout import evaluation_sets, write_sets
 
-        sets, counts = evaluation_sets(self.heldout_rows(done), self.types, self.config.sampling.seed)
+        sets, counts = evaluation_sets(self.heldout_rows(done), self.types, self.config.sampling.seed,
+                                       training_texts=lambda: self.training_texts(done))
         files = write_sets(self.output, sets)
         for short, path in files.items():
             counts[short]["file"] = path
