@@ -42,16 +42,62 @@ def expected(prompts, n: int, seed: int) -> list[list[str]]:
 # -- faults, against the stand-in --------------------------------------------------------------
 
 @pytest.mark.parametrize("kind, reason", [("429", "429"), ("500", "500"), ("drop", "connection"),
-                                          ("slow", "timeout"), ("malformed", "malformed body")])
+                                          ("slow", "timeout"), ("malformed", "malformed body"),
+                                          ("trickle", "timeout"), ("huge", "oversized body")])
 def test_each_fault_is_retried_and_nothing_is_lost_or_counted_twice(kind, reason):
     with FaultyServer() as server:
-        engine = engine_for(server, request_timeout=0.5 if kind == "slow" else 30, concurrency=4)
+        engine = engine_for(server, request_timeout=0.5 if kind in ("slow", "trickle") else 30, concurrency=4)
         server.fail(kind, times=2)
         out = engine.generate(PROMPTS, SamplingConfig(n=2), seed=7)
         assert out == expected(PROMPTS, 2, 7)  # every prompt, its two samples, in order
         assert engine.retried == {reason: 2}
         # each prompt was answered exactly once (a retried request is not a second sample)
         assert sorted(p for p, _, _ in server.answered) == sorted(PROMPTS)
+
+
+def test_a_completion_longer_than_max_tokens_is_cut_and_counted():
+    with FaultyServer() as server:
+        engine = engine_for(server, concurrency=1)
+        server.fail("long", times=1)
+        out = engine.generate(PROMPTS[:2], SamplingConfig(n=1, max_tokens=24), seed=7)
+        assert engine.cut == 1 and len(engine.tokenizer(out[0][0], add_special_tokens=False)["input_ids"]) <= 24
+        assert out[1] == expected(PROMPTS[:2], 1, 7)[1]
+
+
+def test_a_200_error_body_is_said_in_one_line_with_the_key_masked(monkeypatch):
+    monkeypatch.setenv("MY_KEY", KEY)
+    with FaultyServer() as server:
+        engine = engine_for(server, api_key_env="MY_KEY")
+        server.fail("error200", times=1)
+        with pytest.raises(ServerError, match=r"answered a completion request with an error \(200\): CUDA out of "
+                                              r"memory \(key \*\*\*\)") as caught:
+            engine.generate(PROMPTS[:1], SamplingConfig(n=1), seed=0)
+        assert KEY not in str(caught.value)
+
+
+def test_a_redirect_to_another_host_is_refused_and_one_to_the_same_is_followed():
+    with FaultyServer(redirect_to="http://127.0.0.2:9") as server:
+        engine = engine_for(server)
+        server.fail("redirect_same", times=1)
+        assert engine.generate(PROMPTS[:1], SamplingConfig(n=1), seed=3) == expected(PROMPTS[:1], 1, 3)
+        server.fail("redirect", times=1)
+        with pytest.raises(ServerError, match=r"redirected a request to 127\.0\.0\.2:9 .*refused"):
+            engine.generate(PROMPTS[:1], SamplingConfig(n=1), seed=3)
+
+
+def test_the_tokenizer_check_is_one_line_in_seconds_offline(monkeypatch):
+    import time
+
+    from bonito_hub import hub
+
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")  # nothing listens there
+    monkeypatch.setattr(hub, "_reachable", {})
+    with FaultyServer() as server:
+        started = time.time()
+        with pytest.raises(ConfigError, match="give `tokenizer`") as caught:
+            OpenAIEngine(server.model, base_url=server.base_url)
+        assert time.time() - started < 5 and caught.value.field == "tokenizer"
 
 
 def test_retry_after_is_honoured_and_counts_once(monkeypatch):

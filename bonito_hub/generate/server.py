@@ -15,6 +15,12 @@ with one line (nothing of it is written, and the same command resumes it).
 
 The API key is read from the variable `api_key_env` names; it is never a flag, and it is never
 printed or written: records name the server by its host alone.
+
+Bounded whatever the server does: `request_timeout` is a deadline for a whole request, a body
+streamed one byte at a time included; a body is read up to a size its `max_tokens` allows, and a
+completion longer than `max_tokens` (by the tokenizer's count) is cut to it and counted; a
+redirect to another host, port or scheme is refused (the corpus goes only where `base_url`
+says); a 200 whose body is the server's error is said in one line, the key masked.
 """
 
 from __future__ import annotations
@@ -36,6 +42,20 @@ from bonito_hub.generate.engines import Engine, context_length, derive_seed
 log = get_logger(__name__)
 
 RETRY_STATUS = (408, 409, 429, 500, 502, 503, 504)
+BODY_BYTES_PER_TOKEN = 64  # what one token may take in a JSON body at most (escapes, log-probs, ids)
+BODY_SLACK = 1 << 20
+
+
+class CrossOrigin(Exception):
+    """A request the client was about to send to another origin than `base_url`'s (a redirect)."""
+
+
+class ServerSaidError(ValueError):
+    """A 200 whose body is the server's error message, not a completion."""
+
+
+class Oversized(ValueError):
+    """A body larger than the completion asked for can be."""
 MAX_WAIT = 60.0  # seconds: the longest pause before a retry, whatever Retry-After asks
 
 
@@ -86,6 +106,10 @@ def retry_after(headers) -> float | None:
 def parse_choices(text: str, n: int) -> list[str]:
     """The choices' texts of a /v1/completions body, in index order; ValueError if it is not one."""
     data = json.loads(text)
+    if isinstance(data, dict) and data.get("error") and not data.get("choices"):
+        error = data["error"]
+        message = error.get("message") if isinstance(error, dict) else error
+        raise ServerSaidError(str(message).splitlines()[0][:300] if message else "an error without a message")
     if not isinstance(data, dict) or not isinstance(data.get("choices"), list) or not data["choices"]:
         raise ValueError("no choices")
     choices = sorted(data["choices"], key=lambda c: c.get("index", 0) if isinstance(c, dict) else 0)
@@ -134,6 +158,7 @@ class OpenAIEngine(Engine):
         self.max_attempts, self.backoff = max_attempts, backoff
         self.ignores_n = False  # set once the server answers a request for n samples with fewer
         self.retried: Counter = Counter()  # why requests were retried, over the engine's life
+        self.cut = 0  # completions longer than max_tokens, cut to it
         served = self.check_server()
         self.tokenizer, source = self._load_tokenizer(tokenizer)
         self._max_context = max_model_len or served.get("max_model_len") or self._context_from(source)
@@ -155,9 +180,31 @@ class OpenAIEngine(Engine):
     def _client(self, asynchronous: bool = True):
         import openai
 
+        origin = _origin(self.base_url)
+
+        def same_origin(request):
+            if _origin(str(request.url)) != origin:
+                raise CrossOrigin(host_of(str(request.url)))
+
+        async def same_origin_async(request):
+            same_origin(request)
+
+        hooks = {"request": [same_origin_async if asynchronous else same_origin]}
+        http = (openai.DefaultAsyncHttpxClient if asynchronous else openai.DefaultHttpxClient)(event_hooks=hooks)
         cls = openai.AsyncOpenAI if asynchronous else openai.OpenAI
         # the SDK wants a key; a local server takes any (vLLM's own examples send "EMPTY")
-        return cls(base_url=self.base_url, api_key=self._key or "EMPTY", max_retries=0, timeout=self.timeout)
+        return cls(base_url=self.base_url, api_key=self._key or "EMPTY", max_retries=0, timeout=self.timeout,
+                   http_client=http)
+
+    def _refuse_redirect(self, exc: BaseException) -> None:
+        """A ServerError when `exc` is (or wraps) a request to another origin."""
+        seen = exc
+        while seen is not None:
+            if isinstance(seen, CrossOrigin):
+                raise ServerError(f"the server at {self.host} redirected a request to {seen} (another host or "
+                                  "scheme); refused: the corpus goes only to `base_url`'s host. Give the URL it "
+                                  "redirects to as `base_url`", field="base_url") from None
+            seen = seen.__cause__ or seen.__context__
 
     def check_server(self) -> dict:
         """/v1/models, before any work: the server answers, takes the key and serves the model.
@@ -168,9 +215,16 @@ class OpenAIEngine(Engine):
 
         where = f"the server at {self.host}"
         try:
-            with self._client(asynchronous=False) as client:
-                raw = client.models.with_raw_response.list()
-                data = json.loads(raw.http_response.text)
+            text = run_coroutine(self._within_deadline(lambda client: client.models.with_streaming_response.list(),
+                                                       BODY_SLACK * 8))
+            data = json.loads(text)
+        except CrossOrigin as exc:
+            self._refuse_redirect(exc)
+        except asyncio.TimeoutError:
+            raise ServerError(f"{where} did not answer /models within {self.timeout:g} s (`request_timeout`)",
+                              field="base_url") from None
+        except Oversized:
+            data = None
         except (openai.AuthenticationError, openai.PermissionDeniedError) as exc:
             key = f"the key in ${self.api_key_env}" if self.api_key_env else "no key (give `api_key_env`)"
             raise ServerError(f"{where} refused {key}: {exc.status_code}", field="api_key_env") from None
@@ -183,6 +237,7 @@ class OpenAIEngine(Engine):
                                   field="base_url") from None
             data = None  # it cannot list its models: ask it for the model itself
         except openai.APIConnectionError as exc:
+            self._refuse_redirect(exc)
             raise ServerError(f"cannot reach {where} (`base_url` {self.base_url}): {cause(exc.__cause__ or exc)}",
                               field="base_url") from None
         except ValueError:
@@ -193,9 +248,15 @@ class OpenAIEngine(Engine):
             return entries[self.model_name]
         listed = ", ".join(sorted(map(str, entries))[:10]) or "nothing"
         try:
-            with self._client(asynchronous=False) as client:
-                client.completions.with_raw_response.create(model=self.model_name, prompt="Hello", max_tokens=1)
+            run_coroutine(self._within_deadline(lambda client: client.completions.with_streaming_response.create(
+                model=self.model_name, prompt="Hello", max_tokens=1), BODY_SLACK))
+        except CrossOrigin as exc:
+            self._refuse_redirect(exc)
+        except asyncio.TimeoutError:
+            raise ServerError(f"{where} did not answer a completion of `model` {self.model_name!r} within "
+                              f"{self.timeout:g} s (`request_timeout`)", field="base_url") from None
         except (openai.APIStatusError, openai.APIConnectionError) as exc:
+            self._refuse_redirect(exc)
             said = f"{exc.status_code}: {_detail(exc)}" if isinstance(exc, openai.APIStatusError) else cause(exc)
             raise ServerError(self._say(f"{where} does not serve `model` {self.model_name!r}; it lists: {listed} "
                                         f"(a completion of it: {said})"), field="model") from None
@@ -203,12 +264,40 @@ class OpenAIEngine(Engine):
                  listed)
         return {}
 
+    async def _within_deadline(self, request, limit: int, client=None) -> bytes:
+        """The body of `request(client)` (a streaming response), read whole within the deadline
+        and up to `limit` bytes (Oversized past it); `client`: the run's (None: one for this call)."""
+        async def read(client):
+            async with request(client) as response:
+                body = bytearray()
+                async for chunk in response.iter_bytes():
+                    body += chunk
+                    if len(body) > limit:
+                        raise Oversized(f"a body over {limit} bytes")
+                return bytes(body)
+
+        if client is not None:
+            return await asyncio.wait_for(read(client), self.timeout)
+        async with self._client() as own:
+            return await asyncio.wait_for(read(own), self.timeout)
+
     def _load_tokenizer(self, tokenizer) -> tuple[Any, str | None]:
         if tokenizer is not None and not isinstance(tokenizer, (str, os.PathLike)):
             return tokenizer, getattr(tokenizer, "name_or_path", None)
         from transformers import AutoTokenizer
 
+        from bonito_hub import hub
+        from bonito_hub.errors import BonitoError
+
         source = str(tokenizer or self.model_name)
+        if not hub.is_local(source) and not os.path.isdir(source) and not hub.offline():
+            try:  # asked once, 5 s at most: not the Hub client's retries, line after line, for a minute
+                hub.check_reachable(f"the tokenizer of `model` {source}")
+            except BonitoError:
+                what = "`tokenizer`" if tokenizer else f"`model` {source!r}"
+                raise ConfigError(f"the openai backend cuts passages with the served model's tokenizer; {what} is not "
+                                  "a folder, and the Hub cannot be reached to load it from there: give `tokenizer` "
+                                  "(the model's folder, or any folder with its tokenizer)", field="tokenizer") from None
         try:
             return AutoTokenizer.from_pretrained(source), source
         except Exception as exc:
@@ -241,8 +330,11 @@ class OpenAIEngine(Engine):
                  progress: Callable[[int], object] | None = None) -> list[list[str]]:
         if not prompts:
             return []
-        before = Counter(self.retried)
+        before, cut = Counter(self.retried), self.cut
         results = run_coroutine(self._generate_all(prompts, sampling, seed, progress))
+        if self.cut > cut:
+            log.info("the server at %s sent %d completion%s longer than max_tokens (%d); each was cut to it",
+                     self.host, self.cut - cut, "s" * (self.cut - cut != 1), sampling.max_tokens)
         retried = self.retried - before
         if retried:
             total = sum(retried.values())
@@ -302,10 +394,20 @@ class OpenAIEngine(Engine):
             wait = None
             async with slots:
                 try:
-                    raw = await client.completions.with_raw_response.create(
+                    body = await self._within_deadline(lambda client: client.completions.with_streaming_response.create(
                         model=self.model_name, prompt=prompt, n=n, temperature=sampling.temperature,
-                        top_p=sampling.top_p, max_tokens=sampling.max_tokens, seed=seed)
-                    return parse_choices(raw.http_response.text, n)
+                        top_p=sampling.top_p, max_tokens=sampling.max_tokens, seed=seed),
+                        BODY_SLACK + n * sampling.max_tokens * BODY_BYTES_PER_TOKEN, client)
+                    return [self._at_most(text, sampling.max_tokens) for text in parse_choices(body.decode("utf-8"), n)]
+                except CrossOrigin as exc:
+                    self._refuse_redirect(exc)
+                except ServerSaidError as exc:
+                    raise ServerError(self._say(f"the server at {self.host} answered a completion request with an "
+                                                f"error (200): {exc}")) from None
+                except asyncio.TimeoutError:
+                    last = "timeout"
+                except Oversized:
+                    last = "oversized body"
                 except openai.APIStatusError as exc:
                     if exc.status_code not in RETRY_STATUS:
                         raise ServerError(self._say(f"the server at {self.host} refused a completion request "
@@ -314,7 +416,8 @@ class OpenAIEngine(Engine):
                     wait = retry_after(exc.response.headers)
                 except openai.APITimeoutError:
                     last = "timeout"
-                except openai.APIConnectionError:
+                except openai.APIConnectionError as exc:
+                    self._refuse_redirect(exc)
                     last = "connection"
                 except (ValueError, KeyError, TypeError, AttributeError):
                     last = "malformed body"
@@ -324,6 +427,23 @@ class OpenAIEngine(Engine):
                 await asyncio.sleep(min(MAX_WAIT, wait if wait is not None else backoff))
         raise ServerError(f"the server at {self.host} failed a completion request {self.max_attempts} times (last: "
                           f"{last}); the finished chunks are kept, run the same command to resume")
+
+
+    def _at_most(self, text: str, max_tokens: int) -> str:
+        """`text` cut to `max_tokens` tokens of the tokenizer, counted when it was longer."""
+        if len(text) <= max_tokens:  # no token is shorter than a character: nothing to count
+            return text
+        ids = self.tokenizer(text, add_special_tokens=False)["input_ids"]
+        if len(ids) <= max_tokens:
+            return text
+        self.cut += 1
+        return self.tokenizer.decode(ids[:max_tokens])
+
+
+def _origin(url: str) -> tuple:
+    parts = urlsplit(url)
+    port = parts.port or {"http": 80, "https": 443}.get(parts.scheme)
+    return parts.scheme, (parts.hostname or "").lower(), port
 
 
 def _detail(exc) -> str:

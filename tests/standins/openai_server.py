@@ -12,6 +12,11 @@ requests fail in one way:
     drop       the connection closed without an answer
     slow       an answer that comes after `slow_seconds` (past a short client timeout)
     malformed  a 200 whose body is not JSON
+    trickle    a 200 whose body comes one byte every `slow_seconds / 10` (a per-read timeout never fires)
+    huge       a 200 with a completion of 2 MB, far past any max_tokens
+    long       a 200 with a completion of 400 words more than it was asked for
+    error200   a 200 whose body is an error message (naming the key it was sent, as some proxies do)
+    redirect   a 307 to another origin (`redirect_to`); redirect_same: a 307 to this server's own path
 
 `ignore_n=True` answers every request with one choice, as servers that ignore `n` do;
 `models_status` makes /v1/models answer with that status, and `listed=False` leaves the model
@@ -47,7 +52,8 @@ def lowered(headers) -> dict:
 
 class FaultyServer(LoopbackServer):
     def __init__(self, model: str = "served", ignore_n: bool = False, slow_seconds: float = 1.5,
-                 models_status: int | None = None, listed: bool = True):
+                 models_status: int | None = None, listed: bool = True, redirect_to: str = "http://127.0.0.2:9"):
+        self.redirect_to = redirect_to
         self.model, self.ignore_n, self.slow_seconds, self.models_status = model, ignore_n, slow_seconds, models_status
         self.listed = listed
         self.faults: deque[str] = deque()
@@ -100,6 +106,36 @@ class FaultyServer(LoopbackServer):
                     time.sleep(server.slow_seconds)
                 if fault == "malformed":
                     return self.send(200, b"<html>upstream error</html>")
+                if fault == "error200":
+                    key = self.headers.get("Authorization", "").removeprefix("Bearer ")
+                    return self.send(200, json.dumps({"error": {"message": f"CUDA out of memory (key {key})"}}).encode())
+                if fault in ("redirect", "redirect_same"):
+                    where = server.redirect_to + self.path if fault == "redirect" else self.path
+                    self.send_response(307)
+                    self.send_header("Location", where)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                if fault == "trickle":
+                    body = json.dumps({"choices": [{"index": 0, "text": "x"}]}).encode()
+                    self.send_response(200)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+                    try:
+                        for byte in body:
+                            self.wfile.write(bytes([byte]))
+                            self.wfile.flush()
+                            time.sleep(server.slow_seconds / 10)
+                    except OSError:  # the client gave up at its deadline
+                        self.close_connection = True
+                    return
+                if fault == "long":
+                    text = completion_text(body["prompt"], int(body.get("seed", -1)), 0) + " and more" * 200
+                    return self.send(200, json.dumps({"choices": [{"index": 0, "text": text}]}).encode())
+                if fault == "huge":
+                    text = completion_text(body["prompt"], int(body.get("seed", -1)), 0) + " more" * 400_000
+                    return self.send(200, json.dumps({"choices": [{"index": 0, "text": text}]}).encode())
                 n = 1 if server.ignore_n else int(body.get("n") or 1)
                 seed = int(body.get("seed", -1))
                 choices = [{"index": i, "text": completion_text(body["prompt"], seed, i), "finish_reason": "stop"}
