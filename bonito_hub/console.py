@@ -195,11 +195,24 @@ class _DropKnown(logging.Filter):
         return not any(prefix in message for prefix in self.prefixes)
 
 
+# other libraries' warnings that say nothing a user can act on, where they are said
+KNOWN_USER_WARNINGS = ("'pin_memory' argument is set as true but no accelerator is found",)
+
+
+def _warning_line(message, category, filename, lineno, line=None) -> str:
+    """A warning without the file and line it came from: a library's path names this machine's
+    folders (a virtualenv's, a user name in it)."""
+    return f"{category.__name__}: {message}\n"
+
+
 def silence_known_noise() -> None:
     import warnings
 
+    warnings.formatwarning = _warning_line
     for message in KNOWN_NOISE:
         warnings.filterwarnings("ignore", message=message, category=FutureWarning)
+    for message in KNOWN_USER_WARNINGS:
+        warnings.filterwarnings("ignore", message=message)
     for name, prefixes in KNOWN_LOG_NOISE.items():
         logger = logging.getLogger(name)
         if not any(isinstance(f, _DropKnown) for f in logger.filters):

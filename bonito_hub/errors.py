@@ -84,10 +84,21 @@ def disk_full(exc: BaseException) -> bool:
     the system's error in its own (safetensors' SafetensorError says "StorageFull")."""
     import errno
 
-    if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
-        return True
-    text = str(exc)
-    return "No space left on device" in text or "StorageFull" in text
+    seen = exc
+    while seen is not None:  # torch and safetensors wrap the system's error in their own
+        if isinstance(seen, OSError) and seen.errno == errno.ENOSPC:
+            return True
+        text = str(seen)
+        if any(sign in text for sign in DISK_FULL_SIGNS):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+# how writers say the disk filled up when they do not pass the system's error on: the system's own
+# words, safetensors', and torch's serializer (which reports a short write as a failed file write)
+DISK_FULL_SIGNS = ("No space left on device", "StorageFull", "PytorchStreamWriter failed writing file",
+                   "file write failed")
 
 
 def cause(exc: BaseException) -> str:

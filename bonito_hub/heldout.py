@@ -122,15 +122,18 @@ def heldout_documents(groups: list[list[int]], fraction: float, seed: int) -> fr
     order = list(range(len(groups)))
     random.Random(f"holdout/{seed}").shuffle(order)
     held: list[int] = []
-    for i in order:
+    for i in order:  # whole groups until about k: a group may take the share past it, never all documents
         if len(held) + len(groups[i]) <= k:
             held += groups[i]
         if len(held) == k:
             break
+    for i in order:
+        if held or len(groups[i]) >= total:
+            break
+        held = list(groups[i])  # every group is larger than k: the first one drawn that leaves some to train on
     if not held:
-        raise ConfigError(f"`holdout` cannot set documents aside: every group of documents that share text is more "
-                          f"than {k} of the {total} documents, so a held-out document would have its text in "
-                          "training too; set `holdout` 0", field="holdout")
+        raise ConfigError(f"`holdout` cannot set documents aside: all {total} documents share text, so a held-out "
+                          "document would have its text in training too; set `holdout` 0", field="holdout")
     return frozenset(held)
 
 

@@ -24,6 +24,10 @@ from trl import ModelConfig, SFTConfig, SFTTrainer, TrlParser, get_peft_config
 
 from bonito_hub import console, training
 from bonito_hub.errors import BonitoError, disk_full
+
+
+class DiskFull(BonitoError, OSError):
+    """The disk filled up during training; the message says what is kept and how to go on."""
 from bonito_hub.folders import Manifest, lock
 
 
@@ -57,10 +61,18 @@ def _main(script_args, training_args, model_args, progress: bool, started: float
         processing_class=tokenizer,
         peft_config=get_peft_config(model_args),
     )
-    trainer.add_callback(training.ManifestCallback(training_args.output_dir))
+    manifest = training.ManifestCallback(training_args.output_dir)
+    trainer.add_callback(manifest)
     if not bars:
         training.log_progress_instead_of_bars(trainer)
-    result = trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
+    try:
+        result = trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
+    except Exception as exc:
+        if disk_full(exc):
+            partial = manifest.remove_partial()
+            raise DiskFull(f"no space left on device while training{f' ({partial}, half written, removed)' if partial else ''}; "
+                           f"{training.kept(training_args.output_dir)}") from None
+        raise
     training.save(trainer, tokenizer, script_args, training_args, model_args, data, result, started, push)
     return trainer
 
@@ -81,9 +93,11 @@ def parse(argv=None):
 SINGLE_PROCESS = ["--num_processes", "1", "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no"]
 
 
-def launch(recipe: str, overrides: list[str], accelerate_config: str | None = None, progress: bool = True) -> int:
+def launch(recipe: str, overrides: list[str], accelerate_config: str | None = None, progress: bool = True,
+           quiet: bool = False) -> int:
     """Check the recipe (a packaged name or a file) with `overrides` (["--key", "value", ...]) here,
-    then run bonito_hub.sft under `accelerate launch`; its exit status."""
+    then run bonito_hub.sft under `accelerate launch`; its exit status. Ctrl-C is a
+    KeyboardInterrupt whose message says what is kept and how to go on."""
     from accelerate.commands.launch import launch_command, launch_command_parser
 
     argv = ["--config", training.recipe_path(recipe), *overrides]
@@ -97,11 +111,20 @@ def launch(recipe: str, overrides: list[str], accelerate_config: str | None = No
                                       accelerate_config or "one process")
     if not progress:
         os.environ["BONITO_NO_PROGRESS"] = "1"  # the script's own switch (it takes no --no-progress)
+    if quiet:
+        os.environ["BONITO_QUIET"] = "1"
+    os.environ["BONITO_LAUNCHED"] = "1"  # the script leaves saying an interrupt to this process
     try:
         launch_command(launch_command_parser().parse_args(launch_args + [script] + argv))
     except subprocess.CalledProcessError as exc:  # the script said why, in one line, on stderr
+        if exc.returncode in (130, -2):
+            raise KeyboardInterrupt(training.kept(training_args.output_dir)) from None
         return exc.returncode or 1
-    except SystemExit as exc:
+    except KeyboardInterrupt:
+        raise KeyboardInterrupt(training.kept(training_args.output_dir)) from None
+    except SystemExit as exc:  # accelerate's way of saying its child was interrupted (130) or failed
+        if exc.code == 130:
+            raise KeyboardInterrupt(training.kept(training_args.output_dir)) from None
         return int(exc.code or 0)
     return 0
 
@@ -113,19 +136,38 @@ def said(error: BonitoError) -> str:
 
 
 def cli() -> None:
+    import warnings
+
     progress = os.environ.get("BONITO_NO_PROGRESS") != "1"  # `bonito train --no-progress`
-    console.configure(progress=None if progress else False)
+    quiet = os.environ.get("BONITO_QUIET") == "1"  # `bonito train -q`
+    console.configure(verbosity=-1 if quiet else 0, progress=False if quiet else None if progress else False)
+    if quiet:
+        import transformers
+
+        transformers.logging.set_verbosity_error()
+        warnings.simplefilter("ignore")
+    argv = sys.argv[1:]
     try:
-        main(*parse(), progress=progress)
+        main(*parse(argv), progress=progress and not quiet)
     except BonitoError as exc:
         print(f"sft.py: error: {said(exc)}", file=sys.stderr)
         sys.exit(2)
+    except KeyboardInterrupt:
+        if os.environ.get("BONITO_LAUNCHED") != "1":  # run by hand: say it here; else `bonito train` does
+            print(f"sft.py: interrupted; {training.kept(_output_dir(argv))}", file=sys.stderr)
+        sys.exit(130)
     except Exception as exc:
         if not disk_full(exc):
             raise
-        print("sft.py: error: no space left on device; the last checkpoint is kept: run the same command with "
-              "--resume_from_checkpoint PATH to go on", file=sys.stderr)
+        print(f"sft.py: error: no space left on device; {training.kept(_output_dir(argv))}", file=sys.stderr)
         sys.exit(2)
+
+
+def _output_dir(argv: list[str]) -> str:
+    try:
+        return parse(argv)[1].output_dir
+    except BaseException:
+        return "the output folder"
 
 
 if __name__ == "__main__":

@@ -45,8 +45,10 @@ def test_the_split_is_seeded_by_document_and_holds_at_least_one():
     for seed in range(20):
         held = heldout_documents(groups, 0.3, seed=seed)
         assert all(set(g) <= held or not set(g) & held for g in groups) and 1 <= len(held) <= 3
+    # every group larger than the share: one whole group, never all of them
+    assert heldout_documents([[0, 1, 2, 3], [4, 5, 6, 7]], 0.1, seed=0) in ({0, 1, 2, 3}, {4, 5, 6, 7})
     with pytest.raises(ConfigError, match="set `holdout` 0"):
-        heldout_documents([[0, 1, 2, 3], [4, 5, 6, 7]], 0.1, seed=0)
+        heldout_documents([[0, 1, 2, 3]], 0.1, seed=0)
     for bad in (0, 1, 1.5, -0.2):
         with pytest.raises(ConfigError, match="more than 0 and less than 1"):
             GenerateConfig(model="m", input="x", task_type="exqa", output="o", holdout=bad)

@@ -41,4 +41,5 @@ class Train(Command):
 
         overrides = [arg for key, value in key_values(args.overrides, "KEY=VALUE")
                      for arg in (f"--{key.lstrip('-')}", value)]
-        return launch(args.recipe, overrides, accelerate_config=args.accelerate_config, progress=not args.no_progress)
+        return launch(args.recipe, overrides, accelerate_config=args.accelerate_config, progress=not args.no_progress,
+                      quiet=args.quiet)

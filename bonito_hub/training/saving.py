@@ -28,14 +28,41 @@ class ManifestCallback(TrainerCallback):
 
     def __init__(self, output_dir):
         self.manifest = Manifest(output_dir)
+        self.saving: str | None = None  # the checkpoint being written, until its save ends
 
     def on_step_end(self, args, state, control, **kwargs):
         if control.should_save and state.is_world_process_zero:
-            self.manifest.create().claim_dir(f"checkpoint-{state.global_step}")
+            self.saving = f"checkpoint-{state.global_step}"
+            self.manifest.create().claim_dir(self.saving)
 
     def on_save(self, args, state, control, **kwargs):
         if state.is_world_process_zero:
+            self.saving = None
             self.manifest.record_all()
+
+    def remove_partial(self) -> str | None:
+        """Remove the checkpoint a failed save left half written; its name, or None."""
+        from bonito_hub.folders import remove_folder
+
+        partial, self.saving = self.saving, None
+        if partial and (self.manifest.root / partial).exists():
+            remove_folder(self.manifest.root / partial)
+            self.manifest.forget(partial)
+            return partial
+        return None
+
+
+def kept(output_dir) -> str:
+    """What an interrupted or failed training leaves, and how to go on, in a few words."""
+    from transformers.trainer_utils import get_last_checkpoint
+
+    folder = Path(output_dir)
+    last = get_last_checkpoint(str(folder)) if folder.is_dir() else None
+    if last:
+        name = Path(last).name
+        return (f"the last checkpoint ({name}) is kept in {output_dir}: run the same command with "
+                f"resume_from_checkpoint={Path(output_dir) / name} to go on")
+    return f"no checkpoint was saved yet, so nothing is kept in {output_dir}: run the same command to start again"
 
 
 def check_output_dir(output_dir) -> None:
