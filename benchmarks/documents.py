@@ -7,7 +7,7 @@ words a page), as many HTML pages and Word files of the same text (one file a "p
   pypdf alone      PdfReader(...).pages[i].extract_text() over every PDF: the floor of any PDF reader
   bonito, PDF      corpus.load_texts(folder of the PDFs): what `bonito generate --input` does
                    before cutting passages (text, sections, the Arrow cache)
-  bonito, HTML     the same for the HTML files (beautifulsoup4, html.parser)
+  bonito, HTML     the same for the HTML files (the standard library's html.parser, one pass)
   bonito, DOCX     the same for the Word files (python-docx)
 
     python benchmarks/documents.py

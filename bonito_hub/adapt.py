@@ -74,6 +74,7 @@ class AdaptConfig:
     task_mix: Any = None  # {type: share} or "exqa=0.5,ynqa=0.5": one type a passage, instead of task_type
     holdout: float | None = DEFAULT_HOLDOUT  # share of documents whose tasks evaluate, never train (0: none)
     exclude_overlap: bool = False  # leave out passages sharing an n-gram with the target before generation
+    encoding: str = "utf-8"  # of text corpora
     skip_bad_files: bool = False  # documents with no text, links out of the corpus folder, non-regular files: skipped
     follow_links: bool = False  # read files that links in the corpus folder point to outside it
 
@@ -154,7 +155,7 @@ def generate_tasks(run: "Adaptation") -> None:
                                      max_tokens=c.max_tokens, backend=c.backend, progress=run.progress,
                                      overwrite=True, exclude=(run.output,), holdout=c.holdout,
                                      exclude_overlap=exclude, skip_bad_files=c.skip_bad_files,
-                                     follow_links=c.follow_links))
+                                     follow_links=c.follow_links, encoding=c.encoding))
     if not result.funnel["kept"]:
         raise OutputError(f"generation kept no example (funnel in {run.folder('generate')}/funnel.json); "
                           "nothing to train the student on")
@@ -174,7 +175,7 @@ def check_contamination(run: "Adaptation") -> None:
     if c.target:
         report["corpus"] = check_overlap(c.corpus, c.target, c.target_data, c.text_column, progress=run.progress,
                                          exclude=(run.output,), skip_bad_files=c.skip_bad_files,
-                                         follow_links=c.follow_links)
+                                         follow_links=c.follow_links, encoding=c.encoding)
         log.info("adapt: overlap: %s", describe(report["corpus"]))
     generated = run.folder("generate")
     files = [generated / f for f in data_files(generated)]
@@ -303,7 +304,8 @@ def steps() -> list[Step]:
              lambda run: {k: v for k, v in asdict(run.config).items()
                           if k in ("corpus", "task_type", "generator", "text_column", "preset", "max_tokens", "backend",
                                    "holdout")
-                          or (k in ("task_mix", "exclude_overlap", "skip_bad_files", "follow_links") and v)}),  # absent unless set
+                          or (k in ("task_mix", "exclude_overlap", "skip_bad_files", "follow_links") and v)
+                          or (k == "encoding" and v != "utf-8")}),  # absent unless set
         Step("overlap", "overlap", records.OVERLAP, check_contamination,
              lambda run: {"target": run.config.target, "target_data": run.config.target_data}, evaluated),
         Step("before", "before", records.EVALUATIONS, evaluate_before, lambda run: _evaluation_inputs(run, "before"),
@@ -420,7 +422,7 @@ class Adaptation:
             from bonito_hub.heldout import check_holdout
 
             texts = load_texts(c.corpus, exclude=(self.output,), skip_bad_files=c.skip_bad_files,
-                               follow_links=c.follow_links)
+                               follow_links=c.follow_links, encoding=c.encoding)
             if c.text_column in texts.column_names:
                 check_holdout(len(with_text(texts, c.text_column)), c.holdout)
         if c.target and (c.target not in builtin_targets() or c.target_data):

@@ -12,6 +12,7 @@ class Adapt(Command):
     interrupted = "the finished steps are kept; run the same command to resume"
     after_os_error = "the finished steps are kept; run the same command to resume"
     recipe_flag = "--recipe-arg"
+    aliases = {"data": "target_data"}
 
     def add_arguments(self, a) -> None:
         from bonito_hub import tasks
@@ -42,6 +43,8 @@ class Adapt(Command):
         a.add_argument("--recipe-arg", dest="recipe_args", action="append", default=[], metavar="KEY=VALUE",
                        help="override a recipe key (repeatable), e.g. --recipe-arg max_steps=500")
         a.add_argument("--text-column", default="text", help="column holding the documents (default: text)")
+        a.add_argument("--encoding", default="utf-8",
+                       help="encoding of text corpora (default: utf-8; every byte must decode, e.g. latin-1)")
         a.add_argument("--skip-bad-files", action="store_true",
                        help="skip documents with no text to read, links out of the corpus folder and files that are "
                             "not regular ones, and count them, instead of stopping (as bonito generate does)")

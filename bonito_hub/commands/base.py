@@ -39,6 +39,9 @@ class Command:
     def run(self, args: argparse.Namespace) -> int:
         raise NotImplementedError
 
+    # a library field this command sets under another name (adapt: the target's `data` is --target-data)
+    aliases: dict[str, str] = {}
+
     def flags(self) -> dict[str, str]:
         """Field name -> the flag that sets it, over this command's parser and its sub-parsers."""
         found: dict[str, str] = {}
@@ -50,6 +53,9 @@ class Command:
                     parsers.extend(action.choices.values())
                 elif action.option_strings and action.dest != "help":
                     found.setdefault(action.dest, max(action.option_strings, key=len))
+        for field, dest in self.aliases.items():
+            if dest in found:
+                found.setdefault(field, found[dest])
         return found
 
     # how this command sets a recipe key, for advice given as `key=value` (adapt: --recipe-arg)
