@@ -75,6 +75,23 @@ class ServerError(BonitoError):
     the model, or failing a request more times than it is retried."""
 
 
+class CrossOrigin(ServerError):
+    """A request the client was about to send to another origin than `base_url`'s (a redirect);
+    its message is the other host. Caught by the openai engine, which says it in its own words."""
+
+
+class ServerSaidError(ServerError, ValueError):
+    """A 200 whose body is the server's error message, not a completion."""
+
+
+class Oversized(ServerError, ValueError):
+    """A server's body larger than the completion asked for can be."""
+
+
+class DiskFull(BonitoError, OSError):
+    """The disk filled up during training; the message says what is kept and how to go on."""
+
+
 class HubUnreachable(BonitoError):
     """The Hub is needed and cannot be reached."""
 

@@ -23,11 +23,7 @@ import time
 from trl import ModelConfig, SFTConfig, SFTTrainer, TrlParser, get_peft_config
 
 from bonito_hub import console, training
-from bonito_hub.errors import BonitoError, disk_full
-
-
-class DiskFull(BonitoError, OSError):
-    """The disk filled up during training; the message says what is kept and how to go on."""
+from bonito_hub.errors import BonitoError, DiskFull, disk_full
 from bonito_hub.folders import Manifest, lock
 
 

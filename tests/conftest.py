@@ -176,3 +176,17 @@ def fresh_deprecations():
 
     console._said.clear()
     yield
+
+
+def generate_args(model, inp, out, *extra) -> list[str]:
+    """`bonito generate` with the tiny generator's short settings, as a test types it."""
+    return ["generate", "--model", str(model), "--input", str(inp), "--task-type", "exqa", "--output", str(out),
+            "--max-tokens", "24", "--num-samples", "2", "--chunk-size", "2", "--no-progress", *extra]
+
+
+def error_line(capsys) -> str:
+    """The one `bonito: error:` line a command printed, and no traceback."""
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if line.startswith("bonito: error:")]
+    assert len(lines) == 1 and "Traceback" not in err, err
+    return lines[0]

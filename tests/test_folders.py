@@ -11,20 +11,12 @@ import textwrap
 import pytest
 
 from bonito_hub.cli import main
+
+from conftest import error_line, generate_args  # noqa: E402
 from bonito_hub.errors import OutputError
 from bonito_hub.folders import MANIFEST, Manifest, foreign_files, lock, remove_ours, write_atomic
 
 
-def gen(model, inp, out, *extra):
-    return ["generate", "--model", model, "--input", str(inp), "--task-type", "exqa", "--output", str(out),
-            "--max-tokens", "24", "--num-samples", "2", "--chunk-size", "2", "--no-progress", *extra]
-
-
-def error_line(capsys) -> str:
-    err = capsys.readouterr().err
-    lines = [line for line in err.splitlines() if line.startswith("bonito: error:")]
-    assert len(lines) == 1 and "Traceback" not in err, err
-    return lines[0]
 
 
 # --- the manifest -------------------------------------------------------------------------------------
@@ -65,12 +57,12 @@ def test_a_manifest_line_cut_by_a_crash_lists_nothing(tmp_path):
 
 def test_overwrite_keeps_user_files_named_like_ours(tiny_bonito, docs_jsonl, tmp_path, capsys):
     out = tmp_path / "out"
-    assert main(gen(tiny_bonito, docs_jsonl, out, "--holdout", "0.3")) == 0
+    assert main(generate_args(tiny_bonito, docs_jsonl, out, "--holdout", "0.3")) == 0
     mine = {out / "heldout" / "my_labels.jsonl": "{}\n", out / "data" / "chunk-000000-my-backup.parquet": "x"}
     for path, text in mine.items():
         path.write_text(text)
     capsys.readouterr()
-    assert main(gen(tiny_bonito, docs_jsonl, out, "--holdout", "0.3", "--seed", "1", "--overwrite")) == 2
+    assert main(generate_args(tiny_bonito, docs_jsonl, out, "--holdout", "0.3", "--seed", "1", "--overwrite")) == 2
     assert "holds files bonito-hub did not write (data/chunk-000000-my-backup.parquet, heldout/my_labels.jsonl)" \
         in error_line(capsys)
     assert all(path.read_text() == text for path, text in mine.items())
@@ -78,11 +70,11 @@ def test_overwrite_keeps_user_files_named_like_ours(tiny_bonito, docs_jsonl, tmp
 
 def test_rerunning_a_finished_run_keeps_a_hand_edited_card(tiny_bonito, docs_jsonl, tmp_path, capsys):
     out = tmp_path / "out"
-    assert main(gen(tiny_bonito, docs_jsonl, out)) == 0
+    assert main(generate_args(tiny_bonito, docs_jsonl, out)) == 0
     if not (out / "README.md").exists():
         pytest.skip("the tiny generator kept no row, so no card was written")
     (out / "README.md").write_text("---\nlicense: mit\n---\nMy own description of this data set.\n")
-    assert main(gen(tiny_bonito, docs_jsonl, out)) == 0
+    assert main(generate_args(tiny_bonito, docs_jsonl, out)) == 0
     assert (out / "README.md").read_text().endswith("My own description of this data set.\n")
     assert "README.md was changed by hand" in capsys.readouterr().err
     assert (out / "README.new.md").is_file()
@@ -137,7 +129,7 @@ def test_every_command_refuses_a_folder_another_process_writes(held, tiny_bonito
     target.write_text(json.dumps({"passage": "The pier.", "question": "Is it stone?", "answer": "yes",
                                   "choices": ["yes", "no"]}) + "\n")
     commands = {
-        "generate": gen(tiny_bonito, docs_jsonl, tmp_path / "g"),
+        "generate": generate_args(tiny_bonito, docs_jsonl, tmp_path / "g"),
         "adapt": ["adapt", "--corpus", docs_jsonl, "--task-type", "exqa", "--generator", tiny_bonito, "--student",
                   tiny_llama, "--output", str(tmp_path / "a"), "--recipe", "smoke/student", "--holdout", "0",
                   "--no-progress"],
@@ -158,8 +150,8 @@ def test_every_command_refuses_a_folder_another_process_writes(held, tiny_bonito
 def test_two_generate_processes_on_one_folder_never_both_finish_mixed(tiny_bonito, docs_jsonl, tmp_path):
     out = tmp_path / "out"
     argv = [sys.executable, "-m", "bonito_hub.cli"]
-    first = subprocess.Popen(argv + gen(tiny_bonito, docs_jsonl, out), stderr=subprocess.PIPE, text=True)
-    second = subprocess.Popen(argv + gen(tiny_bonito, docs_jsonl, out, "--seed", "7", "--overwrite"),
+    first = subprocess.Popen(argv + generate_args(tiny_bonito, docs_jsonl, out), stderr=subprocess.PIPE, text=True)
+    second = subprocess.Popen(argv + generate_args(tiny_bonito, docs_jsonl, out, "--seed", "7", "--overwrite"),
                               stderr=subprocess.PIPE, text=True)
     codes = [first.wait(timeout=300), second.wait(timeout=300)]
     errors = [first.stderr.read(), second.stderr.read()]

@@ -10,21 +10,13 @@ import shutil
 import datasets
 
 from bonito_hub.cli import main
+
+from conftest import error_line, generate_args  # noqa: E402
 from bonito_hub.corpus import load_texts
 from bonito_hub.models import model_fingerprint
 from safetensors.torch import load_file, save
 
 
-def gen(model, inp, out, *extra):
-    return ["generate", "--model", str(model), "--input", str(inp), "--task-type", "exqa", "--output", str(out),
-            "--max-tokens", "24", "--num-samples", "2", "--chunk-size", "2", "--no-progress", *extra]
-
-
-def error_line(capsys) -> str:
-    err = capsys.readouterr().err
-    lines = [line for line in err.splitlines() if line.startswith("bonito: error:")]
-    assert len(lines) == 1 and "Traceback" not in err, err
-    return lines[0]
 
 
 def replace_keeping_times(path, content: bytes) -> None:
@@ -39,13 +31,13 @@ def test_new_weights_under_the_same_name_are_refused_on_resume(tiny_bonito, docs
     model = tmp_path / "generator"
     shutil.copytree(tiny_bonito, model)
     out = tmp_path / "out"
-    assert main(gen(model, docs_jsonl, out)) == 0
+    assert main(generate_args(model, docs_jsonl, out)) == 0
     before = model_fingerprint(str(model))
     weights = model / "model.safetensors"  # trained further: the same tensors, other values
     replace_keeping_times(weights, save({k: v + 0.01 for k, v in load_file(weights).items()}, metadata={"format": "pt"}))
     assert model_fingerprint(str(model)) != before
     capsys.readouterr()
-    assert main(gen(model, docs_jsonl, out)) == 2
+    assert main(generate_args(model, docs_jsonl, out)) == 2
     assert "made by other weights under --model generator: its files changed since" in error_line(capsys)
 
 
@@ -67,10 +59,10 @@ def test_a_resume_with_an_edited_input_is_refused(tiny_bonito, docs_jsonl, tmp_p
     from pathlib import Path
 
     out = tmp_path / "out"
-    assert main(gen(tiny_bonito, docs_jsonl, out)) == 0
+    assert main(generate_args(tiny_bonito, docs_jsonl, out)) == 0
     text = Path(docs_jsonl).read_bytes()
     replace_keeping_times(Path(docs_jsonl), text.replace(b"harbour", b"HARBOUR"))
     capsys.readouterr()
-    assert main(gen(tiny_bonito, docs_jsonl, out)) == 2
+    assert main(generate_args(tiny_bonito, docs_jsonl, out)) == 2
     assert "made from another version of --input: its content changed since" in error_line(capsys)
     assert datasets.load_dataset(str(out), split="train") is not None  # the earlier run is untouched

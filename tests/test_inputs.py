@@ -10,6 +10,8 @@ import os
 import pytest
 
 from bonito_hub.cli import main
+
+from conftest import error_line  # noqa: E402
 from bonito_hub.corpus import load_texts
 from bonito_hub.errors import InputError
 
@@ -25,12 +27,6 @@ def gen(model, inp, out, *extra):
     return ["generate", "--model", model, "--input", str(inp), "--task-type", "exqa", "--output", str(out),
             "--max-tokens", "12", "--no-progress", *extra]
 
-
-def error_line(capsys) -> str:
-    err = capsys.readouterr().err
-    lines = [line for line in err.splitlines() if line.startswith("bonito: error:")]
-    assert len(lines) == 1 and "Traceback" not in err, err
-    return lines[0]
 
 
 def test_a_link_to_proc_environ_is_refused_and_no_token_reaches_a_row(tiny_bonito, tmp_path, capsys, monkeypatch):

@@ -19,7 +19,7 @@ import pytest
 from bonito_hub.cli import main
 from bonito_hub.errors import ConfigError, ServerError
 from bonito_hub.format import generator_input
-from bonito_hub.generate import GenerateConfig, SamplingConfig, generate
+from bonito_hub.generate import SamplingConfig
 from bonito_hub.generate.backends import make_engine
 from bonito_hub.generate.engines import derive_seed
 from bonito_hub.generate.server import OpenAIEngine

@@ -9,7 +9,6 @@ import os
 import shlex
 from pathlib import Path
 
-import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 

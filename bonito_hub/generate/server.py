@@ -35,7 +35,7 @@ from typing import Any, Callable, ClassVar
 from urllib.parse import urlsplit
 
 from bonito_hub.console import get_logger
-from bonito_hub.errors import ConfigError, ModelLoadError, ServerError, cause
+from bonito_hub.errors import ConfigError, CrossOrigin, ModelLoadError, Oversized, ServerError, ServerSaidError, cause
 from bonito_hub.generate.config import SamplingConfig
 from bonito_hub.generate.engines import Engine, context_length, derive_seed
 
@@ -45,17 +45,6 @@ RETRY_STATUS = (408, 409, 429, 500, 502, 503, 504)
 BODY_BYTES_PER_TOKEN = 64  # what one token may take in a JSON body at most (escapes, log-probs, ids)
 BODY_SLACK = 1 << 20
 
-
-class CrossOrigin(Exception):
-    """A request the client was about to send to another origin than `base_url`'s (a redirect)."""
-
-
-class ServerSaidError(ValueError):
-    """A 200 whose body is the server's error message, not a completion."""
-
-
-class Oversized(ValueError):
-    """A body larger than the completion asked for can be."""
 MAX_WAIT = 60.0  # seconds: the longest pause before a retry, whatever Retry-After asks
 
 

@@ -12,7 +12,7 @@ from bonito_hub.errors import RecipeError
 from transformers import TrainerCallback
 
 from bonito_hub.folders import Manifest, foreign_files
-from bonito_hub.records import make_record, read_record, write_record
+from bonito_hub.records import make_record, write_record
 from bonito_hub.training.config import RecipeConfig, effective_batch_size
 from bonito_hub.training.data import TrainingData
 
