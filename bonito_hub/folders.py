@@ -154,14 +154,14 @@ def _files(root: Path) -> Iterator[Path]:
             yield Path(folder) / name
 
 
-def nearest_manifest(path: Path, stop: Path | None = None) -> Manifest | None:
+def nearest_manifest(path: Path) -> Manifest | None:
     """The manifest of the nearest folder above `path` (its own folder first) that has one."""
     folder = Path(path).parent
     while True:
         manifest = Manifest(folder)
         if manifest.exists():
             return manifest
-        if folder == stop or folder.parent == folder:
+        if folder.parent == folder:
             return None
         folder = folder.parent
 
@@ -251,7 +251,7 @@ def remove_ours(folder: str | os.PathLike) -> list[str]:
             manifest.path.unlink(missing_ok=True)
     for sub, dirs, files in sorted(os.walk(folder, topdown=False)):
         names = set(os.listdir(sub))
-        if all(n == MANIFEST or _LOCK_NAME.fullmatch(n) for n in names) and not kept_under(kept, folder, Path(sub)):
+        if all(n == MANIFEST or _LOCK_NAME.fullmatch(n) for n in names) and not _kept_under(kept, folder, Path(sub)):
             for name in names:
                 if name == MANIFEST or Path(sub) != folder:  # the folder's own lock stays: it may be held
                     (Path(sub) / name).unlink(missing_ok=True)
@@ -269,7 +269,7 @@ def remove_ours(folder: str | os.PathLike) -> list[str]:
     return kept
 
 
-def kept_under(kept: list[str], folder: Path, sub: Path) -> bool:
+def _kept_under(kept: list[str], folder: Path, sub: Path) -> bool:
     prefix = sub.relative_to(folder).as_posix()
     return prefix != "." and any(k.startswith(prefix + "/") for k in kept)
 
@@ -326,12 +326,12 @@ def foreign_files(folder: str | os.PathLike) -> list[str]:
             found.append(path.relative_to(folder).as_posix())
             continue
         entries = cache.setdefault(manifest.root, manifest.entries())
-        if not manifest.owns(manifest.relative(path), entries) and not _ASIDE_PART(path, folder):
+        if not manifest.owns(manifest.relative(path), entries) and not _inside_aside(path, folder):
             found.append(path.relative_to(folder).as_posix())
     return sorted(found)
 
 
-def _ASIDE_PART(path: Path, folder: Path) -> bool:
+def _inside_aside(path: Path, folder: Path) -> bool:
     """Inside a staging or removal folder of ours (.NAME.partial-XXXXXXXX, .NAME.old-XXXXXXXX)."""
     return any(_ASIDE.fullmatch(part) for part in path.relative_to(folder).parts[:-1])
 
@@ -339,10 +339,13 @@ def _ASIDE_PART(path: Path, folder: Path) -> bool:
 def clean_leftovers(folder: str | os.PathLike) -> None:
     """Remove what writes of ours killed midway left under `folder`: temporary files the manifests
     list, and staging or removal folders beside our folders."""
-    folder = Path(folder)
+    folder, cache = Path(folder), {}
     for path in list(_files(folder)):
         manifest = nearest_manifest(path)
-        if manifest is not None and manifest.entries().get(manifest.relative(path), {}).get("temp"):
+        if manifest is None:
+            continue
+        entries = cache.setdefault(manifest.root, manifest.entries())
+        if entries.get(manifest.relative(path), {}).get("temp"):
             path.unlink(missing_ok=True)
             manifest.forget(manifest.relative(path))
     for sub, dirs, _ in os.walk(folder):
