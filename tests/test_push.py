@@ -206,3 +206,27 @@ def test_a_pushed_data_set_loads_back_through_the_hub(generated, hub_server, tmp
     import datasets
 
     assert loaded == datasets.load_dataset(str(generated), split="train").to_list() and loaded
+
+
+def test_an_upload_is_staged_outside_the_users_folders(generated, capsys, monkeypatch, tmp_path):
+    """A push killed mid-way (kill -9) leaves its staging folder where no run of ours looks: under
+    huggingface_hub's home, never beside the pushed folder (an adapt run's push staged in the run
+    folder, which every later adapt refused as a file of the user's)."""
+    from bonito_hub import push as push_module
+
+    staged = []
+    real = push_module.prepare
+
+    def spy(kind, folder, dest, **kwargs):
+        staged.append(Path(dest))
+        return real(kind, folder, dest, **kwargs)
+
+    monkeypatch.setattr(push_module, "prepare", spy)
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    monkeypatch.setattr("huggingface_hub.constants.HF_HOME", str(tmp_path / "hf"))
+    leftover = tmp_path / "hf" / "bonito-hub" / "push" / "push-999999999-abcd"  # a killed push's, its process gone
+    leftover.mkdir(parents=True)
+    assert main(["push", "dataset", str(generated), "--repo-id", "me/x", "--dry-run"]) == 0
+    assert staged and not staged[0].is_relative_to(generated.parent)
+    assert staged[0].parent == tmp_path / "hf" / "bonito-hub" / "push" and not staged[0].exists()
+    assert not leftover.exists()
