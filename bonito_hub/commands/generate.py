@@ -18,7 +18,7 @@ class Generate(Command):
         table = generation_presets()
         g.add_argument("--model", required=True, help="task generator: a local folder or a Hub id")
         g.add_argument("--input", required=True,
-                       help="JSONL/CSV/Parquet/text file, PDF/HTML/DOCX file (pip install 'bonito-hub[documents]'), "
+                       help="JSONL/CSV/Parquet/text/HTML file, PDF/DOCX file (pip install 'bonito-hub[documents]'), "
                             "folder of .txt/.md/.pdf/.html/.docx, data set folder, or Hub id")
         g.add_argument("--skip-bad-files", action="store_true",
                        help="skip a PDF/HTML/DOCX file with no text to read (no text layer, encrypted, corrupt), a "
