@@ -34,8 +34,7 @@ from bonito_hub import records
 from bonito_hub.console import get_logger
 from bonito_hub.errors import ConfigError, OutputError, RunError
 from bonito_hub.folders import Manifest, claim_output, lock, remove_folder
-from bonito_hub.heldout import DEFAULT_FRACTION as DEFAULT_HOLDOUT
-from bonito_hub.heldout import EVALUABLE, check_fraction
+from bonito_hub.generate import DEFAULT_HOLDOUT, EVALUABLE, check_fraction
 from bonito_hub.records import make_record, read_record, write_record
 
 RECORD_NAME = records.ADAPT
@@ -263,7 +262,8 @@ def _predictions(folder: Path) -> dict[str, str]:
 
 def push_results(run: "Adaptation") -> None:
     """Push the adapter to ORG/NAME and the generated set to ORG/NAME-tasks (or, dry, keep both)."""
-    from bonito_hub.push import push
+    from bonito_hub.generate import push_dataset
+    from bonito_hub.training import push_adapter
 
     c, folder = run.config, run.folder("push")
     if folder.exists():
@@ -271,10 +271,10 @@ def push_results(run: "Adaptation") -> None:
     folder.mkdir(parents=True)
     keep = {kind: folder / kind if c.dry_run else None for kind in ("adapter", "dataset")}  # a dry run shows them
     uploads = {
-        "adapter": push("adapter", run.folder("train"), c.push, public=c.public, dry_run=c.dry_run,
-                        keep=keep["adapter"], base_model=c.base_model, datasets=[f"{c.push}-tasks"]),
-        "dataset": push("dataset", run.folder("generate"), f"{c.push}-tasks", public=c.public, dry_run=c.dry_run,
-                        keep=keep["dataset"]),
+        "adapter": push_adapter(run.folder("train"), c.push, public=c.public, dry_run=c.dry_run,
+                                keep=keep["adapter"], base_model=c.base_model, datasets=[f"{c.push}-tasks"]),
+        "dataset": push_dataset(run.folder("generate"), f"{c.push}-tasks", public=c.public, dry_run=c.dry_run,
+                                keep=keep["dataset"]),
     }
     result = {}
     for kind, upload in uploads.items():
@@ -419,7 +419,7 @@ class Adaptation:
         if c.holdout and hub.is_local(c.corpus):  # a corpus too small to hold out from: said before any file is written
             from bonito_hub.corpus import load_texts
             from bonito_hub.generate.folder import with_text
-            from bonito_hub.heldout import check_holdout
+            from bonito_hub.generate import check_holdout
 
             texts = load_texts(c.corpus, exclude=(self.output,), skip_bad_files=c.skip_bad_files,
                                follow_links=c.follow_links, encoding=c.encoding)

@@ -8,34 +8,9 @@ status 2.
 
 from __future__ import annotations
 
-import argparse
 import sys
 
-
-def _common() -> argparse.ArgumentParser:
-    """Flags every sub-command takes: how much it says, and whether it draws progress bars."""
-    common = argparse.ArgumentParser(add_help=False)
-    g = common.add_argument_group("output")
-    g.add_argument("-v", "--verbose", action="count", default=0, help="say more (debug messages)")
-    g.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors; no progress bars")
-    g.add_argument("--no-progress", action="store_true", help="no progress bars (also off when stderr is not a terminal)")
-    return common
-
-
-def build_parser(commands: dict | None = None) -> argparse.ArgumentParser:
-    """The parser of `bonito`; `commands`, when given, is filled with its commands by name."""
-    from bonito_hub import __version__
-    from bonito_hub.commands import COMMANDS
-
-    parser = argparse.ArgumentParser(prog="bonito", description="Bonito task generation on the Hugging Face stack")
-    parser.add_argument("--version", action="version", version=f"bonito-hub {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True)
-    common = _common()
-    commands = {} if commands is None else commands
-    for command in (cls() for cls in COMMANDS):
-        command.register(sub, common)
-        commands[command.name] = command
-    return parser
+from bonito_hub.commands import build_parser  # noqa: F401  (the parser; tests and docs build it from here too)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -306,7 +306,7 @@ def target_rows(target: str, data: str | None = None) -> tuple[str, list[dict]]:
     """A target's name (a built-in's, or the file's name: never a folder of this machine) and its
     rows ({passage, question, ...}): one of the paper's targets (from the Hub, or `data`, a local
     copy) or a JSON Lines file in the schema `bonito evaluate` reads."""
-    from bonito_hub.evaluation.targets import builtin_targets, load_target
+    from bonito_hub.targets import builtin_targets, load_target
 
     loaded = load_target(target, data, protocol="bonito-hub")
     return (target if target in builtin_targets() else Path(target).name), loaded.rows

@@ -8,7 +8,7 @@ import pytest
 from bonito_hub.errors import InputError
 from bonito_hub.evaluation import metrics
 from bonito_hub.evaluation.run import EvaluationConfig, evaluate
-from bonito_hub.evaluation.targets import builtin_targets, load_target, prompt_family
+from bonito_hub.targets import builtin_targets, load_target, prompt_family
 
 CLASSIFICATION_ROWS = [
     {"passage": "The harbour town of Ellmere sits at the mouth of a slow brown river.", "question": "Is the river slow?",

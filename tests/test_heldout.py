@@ -8,9 +8,9 @@ import datasets
 import pytest
 
 from bonito_hub.errors import ConfigError
-from bonito_hub.evaluation.targets import load_user
+from bonito_hub.targets import load_user
 from bonito_hub.generate import GenerateConfig, generate
-from bonito_hub.heldout import MAX_ROWS, evaluation_row, evaluation_sets, heldout_documents, options_of, question_of
+from bonito_hub.generate.heldout import MAX_ROWS, evaluation_row, evaluation_sets, heldout_documents, options_of, question_of
 from bonito_hub.testing.engines import ScriptedEngine
 
 WORDS = ("harbour council pier railings boat crane channel tide silt dredge money county vote summer april "
@@ -166,7 +166,7 @@ def test_documents_sharing_text_fall_on_one_side_and_no_held_out_row_shares_trai
     """A corpus where every document has a copy, some exact and some with a sentence changed: the
     held-out evaluation set shares no 13-word n-gram with any training row."""
     from bonito_hub.corpus import load_texts
-    from bonito_hub.heldout import document_groups
+    from bonito_hub.generate.heldout import document_groups
     from bonito_hub.overlap import NgramIndex
 
     rng = random.Random(3)
@@ -196,7 +196,7 @@ def test_documents_sharing_text_fall_on_one_side_and_no_held_out_row_shares_trai
 
 
 def test_a_held_out_row_sharing_text_with_training_is_left_out_and_counted():
-    from bonito_hub.heldout import evaluation_sets
+    from bonito_hub.generate.heldout import evaluation_sets
 
     passage = "The harbour town of Ellmere sits at the mouth of a slow brown river and its old pier fell in 1894."
     held = [{"type": "ynqa", "input": f"{passage}\nDid the pier fall?", "output": "Yes", "passage": passage,

@@ -102,6 +102,59 @@ def test_no_stage_imports_another_stage():
     assert {_stage(m) for m in graph} >= set(STAGES)  # the check sees every stage
 
 
+# what runs the stages: these may import any stage; nothing below them may import them
+ORCHESTRATORS = ("adapt", "demo", "commands", "cli", "sft", "testing")
+
+
+def _unit(module: str) -> str:
+    """The package or top-level module a module belongs to (bonito_hub.generate.run -> generate)."""
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else parts[0]
+
+
+def _units() -> dict[str, set[str]]:
+    graph = {}
+    for module, imports in _graph().items():
+        mine = graph.setdefault(_unit(module), set())
+        mine.update(_unit(i) for i in imports if _unit(i) != _unit(module))
+    return graph
+
+
+def _reach(graph: dict[str, set[str]], start: str) -> set[str]:
+    seen, todo = set(), [start]
+    while todo:
+        for nxt in graph.get(todo.pop(), ()):
+            if nxt not in seen:
+                seen.add(nxt)
+                todo.append(nxt)
+    return seen
+
+
+def test_packages_and_top_level_modules_are_layered():
+    """No two packages or top-level modules import each other, even through different files; no
+    shared helper imports a stage or an orchestrator; no stage reaches another, even through a helper."""
+    graph = _units()
+    assert len(graph) > 20 and _cycles(graph) == [], _cycles(graph)
+    helpers = [u for u in graph if u not in STAGES and u not in ORCHESTRATORS and u != "bonito_hub"]
+    for helper in helpers:
+        assert not graph[helper] & {*STAGES, *ORCHESTRATORS}, f"{helper} imports {graph[helper] & {*STAGES, *ORCHESTRATORS}}"
+    for stage in STAGES:
+        assert not (_reach(graph, stage) & set(STAGES)) - {stage}, f"{stage} reaches {_reach(graph, stage) & set(STAGES)}"
+        assert not _reach(graph, stage) & set(ORCHESTRATORS), f"{stage} reaches an orchestrator"
+
+
+def test_the_layer_check_finds_a_loop_through_two_files():
+    graph = {"generate": {"push"}, "push": {"generate"}}  # generate/generation.py -> push.py -> generate/folder.py
+    assert _cycles(graph) == [["generate", "push"]]
+
+
+def test_push_knows_no_stage_file():
+    source = (PACKAGE / "push.py").read_text()
+    for name in ("run.json", "funnel.json", "adapter_config.json", "ctga_build.json", "training_record.json",
+                 "records.", "data_files", "chunk-"):
+        assert name not in source, f"push.py names {name!r}, a stage's file: that belongs to the stage's publish.py"
+
+
 def test_commands_call_only_library_entry_points():
     """A command imports packages' entry points (bonito_hub.generate, not bonito_hub.generate.run)
     and the library's top-level modules, never a module inside a package."""

@@ -16,7 +16,7 @@ PACKAGE = Path(bonito_hub.__file__).parent
 # the library code each command runs (module paths under bonito_hub, a folder meaning all of it)
 RUNS = {
     "generate": ["corpus", "documents", "generate", "heldout", "overlap", "folders", "models", "hub", "tasks"],
-    "check-overlap": ["overlap", "corpus", "documents", "evaluation/targets", "folders", "hub", "tasks"],
+    "check-overlap": ["overlap", "corpus", "documents", "targets", "folders", "hub", "tasks"],
     "evaluate": ["evaluation", "models", "folders", "hub", "tasks"],
     "push": ["push", "privacy", "cards", "hub"],
     "ctga": ["ctga", "folders", "hub", "tasks"],
@@ -29,7 +29,8 @@ UNREACHABLE = {
     ("adapt", "generate/api"): "Bonito.generate_tasks, the Python API, is not what adapt calls",
     ("adapt", "generate/config"): "the Ray options of a GenerateConfig, which adapt never sets",
     ("adapt", "evaluation/run"): "adapt names the model and its own adapter: neither can be missing or another's",
-    ("adapt", "push"): "adapt checks its --push repo id itself and pushes without scores files",
+    ("adapt", "push"): "adapt checks its --push repo id itself",
+    ("adapt", "training/publish"): "adapt pushes its adapter with the evaluation it made, never with scores files",
     ("adapt", "generate/folder"): "adapt replaces its own generation folder (overwrite), never refuses another run",
 }
 ADVICE = re.compile(r"(?:pass|set|give|use|unset|name|skips?|reads?|replaces?|with|choose another|leave out)\s+"

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from bonito_hub.evaluation import paper
+from bonito_hub.targets import paper
 
 LONG = " ".join(f"word{i}" for i in range(600))  # 4,600 characters: promptsource cuts it at 2,048
 HUB_ROWS = {  # rows in the schema of BatsResearch/bonito-experiment-eval, one config a target
@@ -147,7 +147,7 @@ def test_bonito_evaluate_writes_the_papers_prompts_character_for_character(targe
 
 def test_the_paper_scores_extractive_qa_on_the_first_gold_answer(tmp_path):
     from bonito_hub.evaluation import harness
-    from bonito_hub.evaluation.targets import load_target
+    from bonito_hub.targets import load_target
 
     data = write_rows(tmp_path / "nyt.jsonl", SQUAD_ROWS)
     paper_rows = harness.rendered_rows(load_target("squadshifts_nyt", data))

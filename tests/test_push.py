@@ -215,13 +215,13 @@ def test_an_upload_is_staged_outside_the_users_folders(generated, capsys, monkey
     from bonito_hub import push as push_module
 
     staged = []
-    real = push_module.prepare
+    real = push_module.stage
 
-    def spy(kind, folder, dest, **kwargs):
+    def spy(kind, folder, dest, *args, **kwargs):
         staged.append(Path(dest))
-        return real(kind, folder, dest, **kwargs)
+        return real(kind, folder, dest, *args, **kwargs)
 
-    monkeypatch.setattr(push_module, "prepare", spy)
+    monkeypatch.setattr(push_module, "stage", spy)
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
     monkeypatch.setattr("huggingface_hub.constants.HF_HOME", str(tmp_path / "hf"))
     leftover = tmp_path / "hf" / "bonito-hub" / "push" / "push-999999999-abcd"  # a killed push's, its process gone

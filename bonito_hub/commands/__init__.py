@@ -1,4 +1,7 @@
-"""The `bonito` commands, one module each; COMMANDS is the order `bonito --help` lists them in."""
+"""The `bonito` commands, one module each; COMMANDS is the order `bonito --help` lists them in,
+and build_parser() the parser of `bonito` they make together."""
+
+import argparse
 
 from bonito_hub.commands.adapt import Adapt
 from bonito_hub.commands.base import Command
@@ -13,4 +16,29 @@ from bonito_hub.commands.train import Train
 
 COMMANDS: list[type[Command]] = [Ctga, Generate, Train, Evaluate, CheckOverlap, Adapt, Demo, Push, Tasks]
 
-__all__ = ["COMMANDS", "Command"]
+__all__ = ["COMMANDS", "Command", "build_parser"]
+
+
+def _common() -> argparse.ArgumentParser:
+    """Flags every sub-command takes: how much it says, and whether it draws progress bars."""
+    common = argparse.ArgumentParser(add_help=False)
+    g = common.add_argument_group("output")
+    g.add_argument("-v", "--verbose", action="count", default=0, help="say more (debug messages)")
+    g.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors; no progress bars")
+    g.add_argument("--no-progress", action="store_true", help="no progress bars (also off when stderr is not a terminal)")
+    return common
+
+
+def build_parser(commands: dict | None = None) -> argparse.ArgumentParser:
+    """The parser of `bonito`; `commands`, when given, is filled with its commands by name."""
+    from bonito_hub import __version__
+
+    parser = argparse.ArgumentParser(prog="bonito", description="Bonito task generation on the Hugging Face stack")
+    parser.add_argument("--version", action="version", version=f"bonito-hub {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+    common = _common()
+    commands = {} if commands is None else commands
+    for command in (cls() for cls in COMMANDS):
+        command.register(sub, common)
+        commands[command.name] = command
+    return parser

@@ -1,4 +1,5 @@
-"""`bonito push dataset|adapter|ctga`: a folder to the Hub with its card (bonito_hub.push.push)."""
+"""`bonito push dataset|adapter|ctga`: a folder to the Hub with its card, by the push of the stage that
+wrote it (bonito_hub.generate.push_dataset, bonito_hub.training.push_adapter, bonito_hub.ctga.push_ctga)."""
 
 from __future__ import annotations
 
@@ -48,12 +49,14 @@ class Push(Command):
         return self.parser
 
     def run(self, args) -> int:
-        from bonito_hub.push import push
+        from bonito_hub.ctga import push_ctga
+        from bonito_hub.generate import push_dataset
+        from bonito_hub.training import push_adapter
 
+        push = {"dataset": push_dataset, "adapter": push_adapter, "ctga": push_ctga}[args.push_kind]
         options = {name: getattr(args, name) for name in ("base_model", "include_examples", "generator", "language",
                                                            "scores", "baseline_scores", "index_limited") if hasattr(args, name)}
-        upload = push(args.push_kind, args.folder, args.repo_id, public=args.public, dry_run=args.dry_run,
-                      keep=args.keep, **options)
+        upload = push(args.folder, args.repo_id, public=args.public, dry_run=args.dry_run, keep=args.keep, **options)
         if args.dry_run:
             kept = f"; the folder is in {args.keep}" if args.keep else ""
             print(f"dry run: {len(upload.files)} files would be pushed to {args.repo_id} "

@@ -51,7 +51,7 @@ def _section(parser: argparse.ArgumentParser, title: str, about: str) -> list[st
 
 
 def cli_reference() -> str:
-    from bonito_hub.cli import build_parser
+    from bonito_hub.commands import build_parser
 
     commands: dict = {}
     build_parser(commands)

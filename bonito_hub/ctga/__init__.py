@@ -6,5 +6,6 @@
 
 from bonito_hub.ctga.build import build as build_ctga
 from bonito_hub.ctga.builder import Ctga, CtgaConfig
+from bonito_hub.ctga.publish import push_ctga
 
-__all__ = ["Ctga", "CtgaConfig", "build_ctga"]
+__all__ = ["Ctga", "CtgaConfig", "build_ctga", "push_ctga"]

@@ -13,9 +13,10 @@ from pathlib import Path
 
 from huggingface_hub import DatasetCard, DatasetCardData
 
-from bonito_hub import resources, tasks
+from bonito_hub import records, resources, tasks
 from bonito_hub.console import progress_bar
 from bonito_hub.ctga.builder import EXAMPLE_COLUMNS, FEATURES, SPLITS
+from bonito_hub.push import link_or_copy, required_record, upload
 
 BATCH_ROWS = 10_000
 PUBLISHED_FEATURES = type(FEATURES)({name: FEATURES[name] for name in EXAMPLE_COLUMNS})
@@ -93,3 +94,20 @@ def write_card(folder: Path, record: dict, where: str | None = None) -> Path:
     path = Path(folder) / "README.md"
     card.save(path)
     return path
+
+
+def prepare_upload(source: Path, dest: Path, repo_id: str | None = None) -> None:
+    """Write into `dest` what a push of the CTGA build `source` uploads: its record, its Parquet
+    shards and its card."""
+    record = required_record(source, records.CTGA_BUILD, "a CTGA build")
+    for name in [records.CTGA_BUILD] + [p for files in record["files"].values() for ps in files.values() for p in ps]:
+        link_or_copy(source / name, dest / name)
+    write_card(dest, record, where=repo_id)
+
+
+def push_ctga(folder, repo_id: str, *, public: bool = False, dry_run: bool = False, keep=None):
+    """Push a CTGA build to the data set repo `repo_id` with its card, private unless `public`
+    (bonito_hub.push.upload says what `dry_run` and `keep` do)."""
+    return upload("ctga", folder, repo_id, lambda source, dest: prepare_upload(source, dest, repo_id),
+                  repo_type="dataset", public=public, dry_run=dry_run, keep=keep)
+

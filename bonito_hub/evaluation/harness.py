@@ -4,7 +4,7 @@
 already rendered (one JSON object a line: `prompt__<key>`, and `choices__<key>`/`label__<key>` or
 `answers`), one task config per prompt, a group config over the five, and the module of hooks the
 configs name. Prompts are rendered here, not by lm-eval's Jinja, so the paper's are exactly what
-its code renders (bonito_hub.evaluation.paper). In the configs:
+its code renders (bonito_hub.targets.paper). In the configs:
 
   classification  output_type multiple_choice: each choice is scored by the summed log-probability
                   of its tokens after the prompt, the highest wins (lm-eval's `acc`, not
@@ -30,7 +30,7 @@ from pathlib import Path
 import yaml
 
 from bonito_hub.errors import InputError, RunError, cause
-from bonito_hub.evaluation.targets import Target
+from bonito_hub.targets import Target
 from bonito_hub.format import styled
 
 HOOKS_MODULE = "bonito_hooks"
@@ -58,7 +58,7 @@ def _jinja(text: str):
 def rendered_rows(target: Target, limit: int | None = None, seed: int = 0) -> list[dict]:
     """The target's rows with each prompt rendered: `prompt__<key>` for every prompt, and
     `choices__<key>`, `label__<key>` (classification) or `answers` (extractive QA)."""
-    from bonito_hub.evaluation import paper
+    from bonito_hub.targets import paper
 
     n = min(len(target.rows), limit or len(target.rows))
     out = []

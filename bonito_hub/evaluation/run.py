@@ -20,7 +20,7 @@ from bonito_hub import console, hub, records
 from bonito_hub.console import deprecated, get_logger
 from bonito_hub.errors import ConfigError, InputError, OutputError
 from bonito_hub.evaluation import harness
-from bonito_hub.evaluation.targets import Target, builtin_targets, load_target
+from bonito_hub.targets import Target, builtin_targets, load_target
 from bonito_hub.folders import claim_output, lock, staged
 from bonito_hub.format import PROMPT_STYLES
 from bonito_hub.models import check_model_available, resolve_backend, same_model
@@ -59,7 +59,7 @@ class EvaluationConfig:
             raise ConfigError(f"`limit` must be at least 1 row, got {self.limit}", field="limit")
         if not self.model and not self.adapter:
             raise ConfigError("give `model`, `adapter`, or both", field="model")
-        from bonito_hub.evaluation.targets import PROTOCOLS
+        from bonito_hub.targets import PROTOCOLS
 
         if self.protocol not in ("auto", *PROTOCOLS):
             raise ConfigError(f"`protocol` must be auto, {', '.join(PROTOCOLS)}, got {self.protocol!r}",

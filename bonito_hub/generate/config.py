@@ -99,7 +99,7 @@ class RunConfig:
         chunk_tokens: passage tokens a chunk holds, about 4 characters each.
         max_passage_tokens: cut documents into passages of at most this many tokens (None: what
             the model's context leaves after the prompt and max_tokens).
-        holdout: the share of the documents set aside (seeded; bonito_hub.heldout): their tasks
+        holdout: the share of the documents set aside (seeded; bonito_hub.generate.heldout): their tasks
             become evaluation sets, not training rows. None: every document trains.
         exclude_overlap: an evaluation set's n-grams (bonito_hub.overlap.NgramIndex): a passage
             sharing one with it is dropped before generation and counted.
@@ -118,7 +118,7 @@ class RunConfig:
     exclude_overlap: Any = None
 
     def __post_init__(self):
-        from bonito_hub.heldout import check_fraction
+        from bonito_hub.generate.heldout import check_fraction
 
         check_fraction(self.holdout)
         if self.task_mix is not None:

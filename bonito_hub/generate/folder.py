@@ -14,7 +14,7 @@ Output folder:
     heldout/chunk-KKKKKK-<id>.parquet  with `holdout`: the kept rows of chunk K's held-out
                                    documents (with their passage), never training rows
     heldout/TYPE.jsonl             with `holdout`: the evaluation set of a task type, in the target
-                                   schema `bonito evaluate --target` reads (bonito_hub.heldout)
+                                   schema `bonito evaluate --target` reads (bonito_hub.generate.heldout)
     funnel.json, README.md         written when every chunk is done
 
 Chunks are runs of consecutive documents cut by a budget of about `chunk_tokens` passage tokens
@@ -257,8 +257,9 @@ class RunFolder:
         self.types = config.types
         self.id_column = "id" if "id" in texts.column_names and config.text_column != "id" else None
         self.heldout: frozenset[int] = frozenset()
+        self.decided: str | None = None  # what `check` decided for the folder
         if config.holdout:
-            from bonito_hub.heldout import document_groups, heldout_documents
+            from bonito_hub.generate.heldout import document_groups, heldout_documents
 
             groups = document_groups(texts, config.text_column, with_text(texts, config.text_column))
             self.heldout = heldout_documents(groups, config.holdout, config.sampling.seed)
@@ -269,8 +270,10 @@ class RunFolder:
 
     def check(self, existing: dict | None, overwrite: bool = False) -> str:
         """What this run does in its folder ("new", "resume" or "replace"), before anything loads;
-        `existing`: what `claim(output)` found there."""
-        return decide(self.output, existing, self.record(), overwrite)
+        `existing`: what `claim(output)` found there. `start` goes by this decision: the folder is
+        claimed once a run (its writer holds the folder's lock meanwhile)."""
+        self.decided = decide(self.output, existing, self.record(), overwrite)
+        return self.decided
 
     def chunk_range(self, k: int) -> tuple[int, int]:
         return self.bounds[k], self.bounds[k + 1]
@@ -280,7 +283,7 @@ class RunFolder:
         shard's chunks; returns the shard's chunks still to generate."""
         index, count = shard
         record = self.record()
-        state = check_output(self.output, record, overwrite)
+        state = self.decided or check_output(self.output, record, overwrite)
         if state == "replace":  # only what the manifest lists; a file edited by hand is kept and said
             remove_ours(self.output)
         Manifest(self.output).create()
@@ -375,7 +378,7 @@ class RunFolder:
 
     def write_evaluation_sets(self, done: dict[int, dict]) -> dict:
         """heldout/TYPE.jsonl from the held-out rows; returns each type's counts and file."""
-        from bonito_hub.heldout import evaluation_sets, write_sets
+        from bonito_hub.generate.heldout import evaluation_sets, write_sets
 
         sets, counts = evaluation_sets(self.heldout_rows(done), self.types, self.config.sampling.seed,
                                        training_texts=lambda: self.training_texts(done))

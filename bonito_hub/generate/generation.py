@@ -12,6 +12,7 @@ output folder (new, the same run to resume, or another run of ours to replace).
 from __future__ import annotations
 
 import threading
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -92,22 +93,20 @@ class EngineLoading:
         with timer.stage("load_model"):
             import torch  # noqa: F401
             from transformers import AutoModelForCausalLM, AutoTokenizer  # noqa: F401
-        self._box: dict = {}
-        self._thread = threading.Thread(target=self._load, args=(config, timer), name="bonito-load-model", daemon=True)
-        self._thread.start()
+        # a Future filled by a daemon thread, not a ThreadPoolExecutor's: its workers are joined at
+        # exit, so Ctrl-C during a load would wait for the weights
+        self._future: Future = Future()
+        threading.Thread(target=self._load, args=(config, timer), name="bonito-load-model", daemon=True).start()
 
     def _load(self, config: GenerateConfig, timer: StageTimer) -> None:
         try:
             with timer.stage("load_model"):
-                self._box["engine"] = load_engine(config)
+                self._future.set_result(load_engine(config))
         except BaseException as exc:  # handed to the caller's thread by result()
-            self._box["error"] = exc
+            self._future.set_exception(exc)
 
     def result(self):
-        self._thread.join()
-        if "error" in self._box:
-            raise self._box["error"]
-        return self._box["engine"]
+        return self._future.result()
 
 
 def generate(config: GenerateConfig, engine=None, *, on_chunk=None, timer: StageTimer | None = None) -> GenerateResult:
@@ -188,9 +187,9 @@ def _generate(config: GenerateConfig, engine, cluster, timer: StageTimer, on_chu
     log.info("time: %s", timer.summary())
     if config.push_to_hub:
         if result.complete and funnel["kept"]:
-            from bonito_hub.push import push
+            from bonito_hub.generate.publish import push_dataset
 
-            result.pushed = push("dataset", config.output, config.push_to_hub, public=config.public)
+            result.pushed = push_dataset(config.output, config.push_to_hub, public=config.public)
         else:
             result.not_pushed = "the run kept no rows" if result.complete else \
                 "the run is not complete; the command that finishes its last chunk pushes it"

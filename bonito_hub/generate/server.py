@@ -29,7 +29,6 @@ import asyncio
 import json
 import os
 import random
-import threading
 from collections import Counter
 from typing import Any, Callable, ClassVar
 from urllib.parse import urlsplit
@@ -453,17 +452,7 @@ def run_coroutine(coroutine):
         asyncio.get_running_loop()
     except RuntimeError:
         return asyncio.run(coroutine)
-    box: dict = {}
+    from concurrent.futures import ThreadPoolExecutor
 
-    def target():
-        try:
-            box["value"] = asyncio.run(coroutine)
-        except BaseException as exc:  # handed to the caller's thread
-            box["error"] = exc
-
-    thread = threading.Thread(target=target, name="bonito-openai")
-    thread.start()
-    thread.join()
-    if "error" in box:
-        raise box["error"]
-    return box["value"]
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="bonito-openai") as pool:
+        return pool.submit(asyncio.run, coroutine).result()

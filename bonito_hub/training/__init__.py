@@ -16,11 +16,12 @@ from bonito_hub.training.data import (TrainingData, detect_objective, load_train
                                       prepare_dataset, prompt_style, tokenize_pair)
 from bonito_hub.training.model_utils import check_model, configure_trainer, load_tokenizer
 from bonito_hub.training.progress import log_progress_instead_of_bars
+from bonito_hub.training.publish import push_adapter
 from bonito_hub.training.saving import (PACKAGES, RECORD_NAME, ManifestCallback, check_output_dir, kept, plan_push, save,
                                         write_training_record)
 
 __all__ = ["OBJECTIVES", "PACKAGES", "PLAIN_PROMPT", "RECORD_NAME", "RecipeConfig", "RecipeError", "STUDENT_PROMPTS",
            "TrainingData", "apply_global_batch", "check_model", "check_output_dir", "configure_trainer", "detect_objective",
            "effective_batch_size", "load_tokenizer", "load_training_data", "log_progress_instead_of_bars", "ManifestCallback", "kept", "packaged_recipes", "parse_recipe", "recipe_name", "plan_push",
-           "prepare_data", "prepare_dataset", "prompt_style", "recipe_objective", "recipe_path", "save", "tokenize_pair",
+           "prepare_data", "prepare_dataset", "prompt_style", "push_adapter", "recipe_objective", "recipe_path", "save", "tokenize_pair",
            "write_training_record"]

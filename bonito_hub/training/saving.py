@@ -128,10 +128,10 @@ def save(trainer, tokenizer, script_args: RecipeConfig, training_args, model_arg
     Manifest(training_args.output_dir).record_all()
     log.info("saved to %s (%s, %d examples)", training_args.output_dir, data.objective, len(data.train))
     if push is not None:
-        from bonito_hub.push import push as push_folder
+        from bonito_hub.training.publish import push_adapter
 
-        upload = push_folder("adapter", training_args.output_dir, push["repo_id"], public=push["public"],
-                             base_model=push["base_model"])
+        upload = push_adapter(training_args.output_dir, push["repo_id"], public=push["public"],
+                              base_model=push["base_model"])
         log.info("pushed %d files to %s (%s)", len(upload.files), upload.url, "public" if push["public"] else "private")
 
 

@@ -103,7 +103,7 @@ PROTOCOLS = ("paper", "bonito-hub")
 
 
 def paper_prompts(name: str) -> list[Prompt]:
-    from bonito_hub.evaluation.paper import paper_templates
+    from bonito_hub.targets.paper import paper_templates
 
     return [Prompt(t["name"], t["jinja"], answer_choices=t.get("answer_choices")) for t in paper_templates()[name]]
 

@@ -3,7 +3,7 @@
     heldout_documents(...)   a seeded share of the documents, set aside before generation: the
                              training rows come from the others only
     evaluation_rows(...)     the tasks generated from the held-out documents, as rows of the
-                             target schema `bonito evaluate` reads (evaluation/targets.py)
+                             target schema `bonito evaluate` reads (bonito_hub/targets)
 
 A held-out task counts when it passed the run's filters and, for its type, can be scored:
 
