@@ -331,7 +331,7 @@ def main() -> None:
             if g.get("stages"):
                 stages = dict(g["stages"])
                 total = stages.pop("total")
-                print(f"generate's stages (run.json): " + ", ".join(f"{k} {v:.1f} s" for k, v in stages.items()) +
+                print("generate's stages (run.json): " + ", ".join(f"{k} {v:.1f} s" for k, v in stages.items()) +
                       f"; total {total:.1f} s in the run, {g['seconds']:.1f} s as the user waits; "
                       f"the engine alone {results[default]['seconds']:.1f} s")
     if "generate-ray" in results:

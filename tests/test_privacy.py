@@ -56,7 +56,7 @@ def test_no_absolute_path_and_no_folder_above_the_published_one_survives(tmp_pat
         assert secret not in public and json.dumps(secret)[1:-1] not in public, (secret, public)
     values = public_record(record, base)
     for key, value in values.items():
-        assert not value.startswith(("/", "~", "file:", "\\\\")) and not value[1:3] in (":\\", ":/"), (key, value)
+        assert not value.startswith(("/", "~", "file:", "\\\\")) and value[1:3] not in (":\\", ":/"), (key, value)
     assert values["inside"] == "/".join(inside)  # inside the published folder: relative to it
     assert values["posix"] == name and values["windows"] == name and values["unc"] == name
     assert home not in public or home == "/"

@@ -12,7 +12,7 @@ import pytest
 ray = pytest.importorskip("ray")  # the `ray` extra; CI installs it (dev extra)
 
 from bonito_hub.corpus import load_texts  # noqa: E402
-from bonito_hub.generate.backends import make_engine
+from bonito_hub.generate.backends import make_engine  # noqa: E402
 from bonito_hub.generate.config import SamplingConfig  # noqa: E402
 from bonito_hub.generate.folder import Interrupted, finished_chunks  # noqa: E402
 from bonito_hub.generate.run import GenerationRun, RunConfig  # noqa: E402
