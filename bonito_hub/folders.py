@@ -109,11 +109,24 @@ class Manifest:
     def temp(self, path: Path) -> None:
         self._append({"path": self.relative(path), "temp": True})
 
-    def written(self, path: Path, temp: Path | None = None) -> None:
-        """`path` (now whole) is ours, with its size and hash; `temp` (renamed into it) is gone."""
-        entries = [{"path": self.relative(temp), "removed": True}] if temp is not None else []
-        entries.append({"path": self.relative(path), "size": path.stat().st_size, "sha256": sha256(path)})
-        self._append(*entries)
+    def written(self, path: Path) -> None:
+        """`path` (whole) is ours, with its size and hash."""
+        self._append({"path": self.relative(path), "size": path.stat().st_size, "sha256": sha256(path)})
+
+    def replacing(self, path: Path, temp: Path, entries: dict | None = None) -> None:
+        """Before `temp` (whole) is renamed onto `path`: `path` is ours with `temp`'s content, and,
+        until the rename is done, with the content it had (so that a kill between the two leaves
+        neither a file we do not list nor one of ours that looks edited by hand)."""
+        before = (self.entries() if entries is None else entries).get(self.relative(path), {})
+        entry = {"path": self.relative(path), "size": temp.stat().st_size, "sha256": sha256(temp)}
+        if before.get("sha256") and path.is_file():
+            entry.update(also_size=before["size"], also_sha256=before["sha256"])
+        self._append(entry)
+
+    def replaced(self, path: Path, temp: Path) -> None:
+        """The rename is done: `temp` is gone, and `path` has the new content only."""
+        self._append({"path": self.relative(temp), "removed": True},
+                     {"path": self.relative(path), "size": path.stat().st_size, "sha256": sha256(path)})
 
     def claim_dir(self, relative: str) -> None:
         """Everything under the folder `relative` is ours (what another library writes there)."""
@@ -145,7 +158,10 @@ class Manifest:
         path = self.root / relative
         if not entry or "sha256" not in entry or not path.is_file():
             return False
-        return path.stat().st_size != entry["size"] or sha256(path) != entry["sha256"]
+        size = path.stat().st_size
+        if size not in (entry["size"], entry.get("also_size")):
+            return True
+        return sha256(path) not in (entry["sha256"], entry.get("also_sha256"))
 
 
 def _files(root: Path) -> Iterator[Path]:
@@ -302,6 +318,8 @@ def write_atomic(path: str | os.PathLike, content: str | bytes | Callable[[Path]
             tmp.write_bytes(content)
         else:
             tmp.write_text(content, encoding="utf-8")
+        if manifest is not None:
+            manifest.replacing(path, tmp)  # listed before it appears: a kill at any point leaves only ours
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
@@ -309,7 +327,7 @@ def write_atomic(path: str | os.PathLike, content: str | bytes | Callable[[Path]
             manifest.forget(manifest.relative(tmp))
         raise
     if manifest is not None:
-        manifest.written(path, temp=tmp)
+        manifest.replaced(path, tmp)
     return path
 
 

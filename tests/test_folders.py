@@ -55,6 +55,33 @@ def test_a_manifest_line_cut_by_a_crash_lists_nothing(tmp_path):
     assert foreign_files(tmp_path) == ["b.json"] and set(manifest.entries()) == {"a.json"}
 
 
+@pytest.mark.parametrize("killed", ["before the rename", "after the rename"])
+def test_a_write_killed_at_any_point_leaves_nothing_foreign_and_nothing_edited(tmp_path, monkeypatch, killed):
+    """A kill -9 between the steps of a write (a card rewritten after each chunk, say) must leave
+    neither a file no manifest lists nor one of ours that looks edited by hand: the resumed run
+    would refuse the folder, or keep a stale card and write README.new.md beside it."""
+    class Killed(BaseException):
+        """kill -9: nothing after it runs"""
+
+    Manifest(tmp_path).create()
+    write_atomic(tmp_path / "README.md", "the card after chunk 1")
+    step = {"before the rename": "replacing", "after the rename": "replaced"}[killed]
+    real = getattr(Manifest, step)
+
+    def then_die(self, *args, **kwargs):
+        if step == "replacing":
+            real(self, *args, **kwargs)  # listed, then killed before the rename
+        raise Killed
+
+    monkeypatch.setattr(Manifest, step, then_die)
+    with pytest.raises(Killed):
+        write_atomic(tmp_path / "README.md", "the card after chunk 2, longer")
+    monkeypatch.setattr(Manifest, step, real)
+    assert foreign_files(tmp_path) == [] and not Manifest(tmp_path).edited("README.md")
+    assert write_atomic(tmp_path / "README.md", "the card after chunk 3").name == "README.md"
+    assert not (tmp_path / "README.new.md").exists()
+
+
 def test_overwrite_keeps_user_files_named_like_ours(tiny_bonito, docs_jsonl, tmp_path, capsys):
     out = tmp_path / "out"
     assert main(generate_args(tiny_bonito, docs_jsonl, out, "--holdout", "0.3")) == 0
