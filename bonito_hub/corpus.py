@@ -100,10 +100,9 @@ def refusal(path, reason: str) -> InputError:
                       "never read; `skip_bad_files` skips it")
 
 
-def walk(folder: Path, follow_links: bool = False, skip_bad_files: bool = False) -> tuple[list[Path], dict[Path, str]]:
-    """The files under `folder` that may be read, sorted, and those skipped with their reason;
-    without `skip_bad_files`, the first that may not be read is an InputError. Links to folders are
-    not walked into."""
+def walk(folder: Path, follow_links: bool = False) -> tuple[list[Path], dict[Path, str]]:
+    """The files under `folder` that may be read, sorted, and those that may not, with their reason
+    (`unsafe`). Links to folders are not walked into."""
     files, skipped = [], {}
     for root, dirs, names in os.walk(folder):
         dirs.sort()
@@ -112,10 +111,8 @@ def walk(folder: Path, follow_links: bool = False, skip_bad_files: bool = False)
             reason = unsafe(path, folder, follow_links)
             if reason is None:
                 files.append(path)
-            elif skip_bad_files:
-                skipped[path] = reason
             else:
-                raise refusal(path, reason)
+                skipped[path] = reason
     return sorted(files), skipped
 
 
@@ -128,17 +125,17 @@ def _is_document(path: Path) -> bool:
     return path.suffix.lower() in DOC_SUFFIXES or documents.kind_of(path) is not None
 
 
-def _documents_folder(folder: Path, encoding: str, exclude: list[Path] = (), skip_bad_files: bool = False,
-                      files: list[Path] | None = None, follow_links: bool = False,
-                      limits: documents.Limits = documents.Limits()):
-    """One row a document file (id: its path relative to `folder`), read one at a time."""
+def _documents_folder(folder: Path, encoding: str, files: list[Path], unreadable: dict[Path, str],
+                      skip_bad_files: bool = False, limits: documents.Limits = documents.Limits()):
+    """One row a document file (id: its path relative to `folder`), read one at a time; `unreadable`:
+    the documents that may not be read (links out, non-regular files), refused or, with
+    `skip_bad_files`, rows without text that say why."""
     import datasets
 
-    unreadable: dict[Path, str] = {}
-    if files is None:
-        found, skipped = walk(folder, follow_links, skip_bad_files)
-        files = [p for p in found if _is_document(p) and not _inside(p, exclude)]
-        unreadable = {p: r for p, r in skipped.items() if _is_document(p) and not _inside(p, exclude)}
+    if unreadable and not skip_bad_files:
+        first = min(unreadable)
+        raise refusal(first, unreadable[first])
+    unreadable = dict(unreadable)
     kinds = {documents.kind_of(p) for p in files} - {None}
     documents.check_extra(kinds)  # before reading anything
     for p in files:
@@ -252,7 +249,7 @@ def load_texts(source, split: str = "train", encoding: str = "utf-8", exclude=()
         if path.exists() and not path.is_dir() and unsafe(path, None) is not None:
             raise refusal(source, unsafe(path, None))
         if path.is_file() and documents.kind_of(path) is not None:
-            return _documents_folder(path.parent, encoding, skip_bad_files=skip_bad_files, files=[path], limits=limits)
+            return _documents_folder(path.parent, encoding, [path], {}, skip_bad_files, limits)
         if path.is_file():
             builder = FILE_BUILDERS.get(path.suffix.lower())
             if builder is None:
@@ -279,10 +276,11 @@ def load_texts(source, split: str = "train", encoding: str = "utf-8", exclude=()
         if path.is_dir():
             exclude = [Path(e).resolve() for e in exclude if e is not None]
             saved = (path / "state.json").exists() or (path / "dataset_dict.json").exists()
-            found, skipped = walk(path, follow_links, skip_bad_files=True)
-            if not saved and any(_is_document(p) for p in [*found, *skipped] if not _inside(p, exclude)):
-                return _documents_folder(path, encoding, exclude, skip_bad_files, follow_links=follow_links,
-                                         limits=limits)
+            found, skipped = walk(path, follow_links)
+            docs = [p for p in found if _is_document(p) and not _inside(p, exclude)]
+            bad_docs = {p: r for p, r in skipped.items() if _is_document(p) and not _inside(p, exclude)}
+            if not saved and (docs or bad_docs):
+                return _documents_folder(path, encoding, docs, bad_docs, skip_bad_files, limits)
             bad = {p: r for p, r in skipped.items() if not _inside(p, exclude)}
             if bad:  # a data set folder's files are all read by datasets: none may be skipped
                 first = min(bad)

@@ -113,20 +113,20 @@ class Manifest:
         """`path` (whole) is ours, with its size and hash."""
         self._append({"path": self.relative(path), "size": path.stat().st_size, "sha256": sha256(path)})
 
-    def replacing(self, path: Path, temp: Path, entries: dict | None = None) -> None:
+    def replacing(self, path: Path, temp: Path, before: dict) -> dict:
         """Before `temp` (whole) is renamed onto `path`: `path` is ours with `temp`'s content, and,
-        until the rename is done, with the content it had (so that a kill between the two leaves
-        neither a file we do not list nor one of ours that looks edited by hand)."""
-        before = (self.entries() if entries is None else entries).get(self.relative(path), {})
-        entry = {"path": self.relative(path), "size": temp.stat().st_size, "sha256": sha256(temp)}
-        if before.get("sha256") and path.is_file():
-            entry.update(also_size=before["size"], also_sha256=before["sha256"])
-        self._append(entry)
+        until the rename is done, with the content `before` (its entry, {} for a new file) says it
+        had (so that a kill between the two leaves neither a file we do not list nor one of ours
+        that looks edited by hand). Returns the new content's entry, for `replaced`."""
+        new = {"path": self.relative(path), "size": temp.stat().st_size, "sha256": sha256(temp)}
+        also = {"also_size": before["size"], "also_sha256": before["sha256"]} if before.get("sha256") else {}
+        self._append({**new, **also})
+        return new
 
-    def replaced(self, path: Path, temp: Path) -> None:
-        """The rename is done: `temp` is gone, and `path` has the new content only."""
-        self._append({"path": self.relative(temp), "removed": True},
-                     {"path": self.relative(path), "size": path.stat().st_size, "sha256": sha256(path)})
+    def replaced(self, temp: Path, new: dict) -> None:
+        """The rename is done: `temp` is gone, and the file has the new content only (`new`, the
+        entry `replacing` returned: the content is not read again)."""
+        self._append({"path": self.relative(temp), "removed": True}, new)
 
     def claim_dir(self, relative: str) -> None:
         """Everything under the folder `relative` is ours (what another library writes there)."""
@@ -304,10 +304,13 @@ def write_atomic(path: str | os.PathLike, content: str | bytes | Callable[[Path]
 
     path = Path(path)
     manifest = nearest_manifest(path)
-    if manifest is not None and path.exists() and manifest.edited(manifest.relative(path)):
+    # a new file (a chunk's) needs no look at the manifest; a rewritten one (a card, a record) its entry
+    entries = manifest.entries() if manifest is not None and path.is_file() else {}
+    if entries and manifest.edited(manifest.relative(path), entries):
         get_logger(__name__).warning("%s was changed by hand since bonito-hub wrote it: kept it, and wrote the "
                                      "fresh one beside it as %s", path, beside(path).name)
         path = beside(path)
+        entries = manifest.entries() if path.is_file() else {}
     tmp = path.parent / f".{path.name}.tmp-{uuid.uuid4().hex[:8]}"
     if manifest is not None:
         manifest.temp(tmp)
@@ -318,8 +321,8 @@ def write_atomic(path: str | os.PathLike, content: str | bytes | Callable[[Path]
             tmp.write_bytes(content)
         else:
             tmp.write_text(content, encoding="utf-8")
-        if manifest is not None:
-            manifest.replacing(path, tmp)  # listed before it appears: a kill at any point leaves only ours
+        if manifest is not None:  # listed before it appears: a kill at any point leaves only ours
+            new = manifest.replacing(path, tmp, entries.get(manifest.relative(path), {}) if path.is_file() else {})
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
@@ -327,7 +330,7 @@ def write_atomic(path: str | os.PathLike, content: str | bytes | Callable[[Path]
             manifest.forget(manifest.relative(tmp))
         raise
     if manifest is not None:
-        manifest.replaced(path, tmp)
+        manifest.replaced(tmp, new)
     return path
 
 
