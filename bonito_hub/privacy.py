@@ -98,14 +98,19 @@ def _known_roots(base: Path | None) -> list[tuple[str, str]]:
     return sorted(roots, key=lambda r: len(r[0]), reverse=True)
 
 
-def public_text(text: str, base: str | os.PathLike | None = None) -> str:
+def public_text(text: str, base: str | os.PathLike | None = None, secrets: list[str] | None = None) -> str:
     """`text` with every token as "<token>" and every path of this machine made public
     (`public_path`): a whole text that is a path is one path, spaces included; inside a longer text a
     quoted path runs to its quote, an unquoted one to a space, after the published folder and the home
-    folder, whose names may hold spaces, were taken out first."""
-    base = Path(base) if base is not None else None
-    for token in tokens():
+    folder, whose names may hold spaces, were taken out first. `secrets`: `tokens()`, when the
+    caller has them already (a record's every string is made public with the same ones)."""
+    for token in tokens() if secrets is None else secrets:
         text = text.replace(token, "<token>")
+    return _public_paths(text, Path(base) if base is not None else None)
+
+
+def _public_paths(text: str, base: Path | None) -> str:
+    """`public_text` once the tokens are out."""
     if _WHOLE.match(text) and "\n" not in text:
         return public_path(text.rstrip(), base)
     commands = [_shell_words(part) for part in text.split(" && ")]
@@ -153,19 +158,21 @@ def _public_word(word: str, base: Path | None) -> str:
         for piece in word.split(","):
             key, sep, value = piece.partition("=")
             pieces.append(key + sep + public_path(value, base) if sep and _WHOLE.match(value)
-                          else public_text(piece, base))
+                          else _public_paths(piece, base))
         return ",".join(pieces)
-    return public_text(word, base)
+    return _public_paths(word, base)
 
 
-def public_record(value, base: str | os.PathLike | None = None):
-    """A JSON value with every string made public (`public_text`)."""
+def public_record(value, base: str | os.PathLike | None = None, secrets: list[str] | None = None):
+    """A JSON value with every string made public (`public_text`); the machine's tokens are looked
+    up once for the whole value."""
+    secrets = tokens() if secrets is None else secrets
     if isinstance(value, str):
-        return public_text(value, base)
+        return public_text(value, base, secrets)
     if isinstance(value, dict):
-        return {k: public_record(v, base) for k, v in value.items()}
+        return {k: public_record(v, base, secrets) for k, v in value.items()}
     if isinstance(value, list):
-        return [public_record(v, base) for v in value]
+        return [public_record(v, base, secrets) for v in value]
     return value
 
 
@@ -228,7 +235,7 @@ def make_public(folder: str | os.PathLike, base: str | os.PathLike | None = None
     """Rewrite the records and cards under `folder` (an upload being prepared) as their public
     copies; a file that is a hard link to the user's original is replaced, never written through.
     Returns the files changed."""
-    changed = []
+    changed, secrets = [], tokens()
     for path in sorted(Path(folder).rglob("*")):
         if not path.is_file() or path.name not in PUBLIC_FILES:
             continue
@@ -240,13 +247,13 @@ def make_public(folder: str | os.PathLike, base: str | os.PathLike | None = None
             except ValueError:
                 value = None
             if value is not None:
-                public = public_record(value, base)
+                public = public_record(value, base, secrets)
                 if public != value:
                     new = json.dumps(public, indent=2, ensure_ascii=False) + "\n"
             else:
-                new = public_text(text, base)
+                new = public_text(text, base, secrets)
         else:
-            new = public_text(text, base)
+            new = public_text(text, base, secrets)
         if new != text:
             path.unlink()  # a hard link to the original: write a file of its own
             path.write_text(new, encoding="utf-8", errors="surrogateescape")
