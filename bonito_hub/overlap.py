@@ -29,6 +29,8 @@ from pathlib import Path
 
 import numpy as np
 
+from bonito_hub.options import option
+
 NGRAM = 13
 BATCH = 2048  # texts hashed together
 WORST = 10  # rows the report names
@@ -317,15 +319,34 @@ def target_index(target: str, data: str | None = None, n: int = NGRAM) -> NgramI
     return NgramIndex.from_rows(rows, n, name=name)
 
 
+def _target_help() -> str:
+    from bonito_hub.targets import builtin_targets
+
+    return ("a built-in target (" + ", ".join(builtin_targets()) + ") or a JSON Lines file in bonito evaluate's "
+            "schema (passage, question, answer)")
+
+
+@dataclass(kw_only=True)
+class OverlapArgs:
+    """What `bonito check-overlap` takes besides how the corpus is read (the generation's InputOptions)."""
+
+    corpus: str = option(help="the corpus, as bonito generate --input takes it")
+    target: str = option(help=_target_help)
+    data: str | None = option(None, help="a built-in target's test split from a local file instead of the Hub")
+    ngram: int = option(NGRAM, help="words an n-gram holds")
+    output: str | None = option(None, metavar="FILE.json", help="also write the report here (a new file, or a "
+                                "report this command wrote before)")
+
+
 def check_overlap(corpus, target: str, data: str | None = None, text_column: str = "text", split: str = "train",
                   encoding: str = "utf-8", n: int = NGRAM, progress: bool = True, exclude=(),
-                  skip_bad_files: bool = False, follow_links: bool = False) -> dict:
+                  skip_bad_files: bool = False, follow_links: bool = False, limits=None) -> dict:
     """`bonito check-overlap`: the share of `target`'s rows (a built-in target, from the Hub or
     `data`, or a JSON Lines file) sharing an n-gram of `n` words with a document of `corpus`
     (anything `bonito generate --input` reads), with the worst offenders and the documents named
     by their `id` column (or "row N"). `exclude`: folders inside a corpus folder that are not
     part of it (a run's output). A folder bonito generate wrote is read as its generated rows.
-    `skip_bad_files`, `follow_links`: as `bonito generate` takes them."""
+    `skip_bad_files`, `follow_links`, `limits` (documents.Limits): as `bonito generate` takes them."""
     from bonito_hub.console import progress_bar
     from bonito_hub.corpus import check_text_column, load_texts
     from bonito_hub.errors import ConfigError
@@ -335,7 +356,7 @@ def check_overlap(corpus, target: str, data: str | None = None, text_column: str
     name, rows = target_rows(target, data)
     index = NgramIndex.from_rows(rows, n, name=name)
     texts = load_texts(corpus, split=split, encoding=encoding, exclude=exclude, skip_bad_files=skip_bad_files,
-                       follow_links=follow_links, run_folder="rows")
+                       follow_links=follow_links, run_folder="rows", **({"limits": limits} if limits else {}))
     check_text_column(texts, text_column)
     with progress_bar(total=len(texts), unit="text", desc="bonito check-overlap", enabled=progress) as bar:
         batches = texts.with_format("arrow").iter(batch_size=BATCH)

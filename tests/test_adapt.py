@@ -7,6 +7,7 @@ import sys
 import pytest
 
 from bonito_hub import adapt
+from bonito_hub.adapt import loop
 from bonito_hub.adapt import AdaptConfig, Adaptation, summary_table
 from bonito_hub.demo import ARTIFACTS
 from bonito_hub.errors import OutputError, RunError
@@ -31,7 +32,7 @@ def config(tmp_path, docs_jsonl, tiny_bonito, tiny_llama):
 def test_adapt_resumes_at_the_step_that_failed(config, tmp_path, monkeypatch):
     functions = {"generate": "generate_tasks", "before": "evaluate_before", "train": "train_student"}
     calls = {step: 0 for step in functions}
-    real = {step: getattr(adapt, name) for step, name in functions.items()}
+    real = {step: getattr(loop, name) for step, name in functions.items()}
 
     def counting(step):
         def run(run):
@@ -42,7 +43,7 @@ def test_adapt_resumes_at_the_step_that_failed(config, tmp_path, monkeypatch):
         return run
 
     for step, name in functions.items():
-        monkeypatch.setattr(adapt, name, counting(step))
+        monkeypatch.setattr(loop, name, counting(step))
     out = tmp_path / "run"
     with pytest.raises(RunError, match="fell over"):
         Adaptation(config, out, progress=False).run()
@@ -83,11 +84,11 @@ def test_adapt_refuses_to_write_into_a_folder_of_the_users(config, tmp_path):
 def test_adapt_checks_the_recipe_before_generating(config, tmp_path):
     from bonito_hub.errors import BonitoError
 
-    config.recipe_args = ["--lerning_rate", "1"]
+    config.recipe_overrides = {"lerning_rate": "1"}
     with pytest.raises(BonitoError, match="did you mean 'learning_rate'"):
         Adaptation(config, tmp_path / "run", progress=False).run()
     assert not (tmp_path / "run" / "generated").exists()
-    config.recipe_args = []
+    config.recipe_overrides = {}
     config.recipe = "student/nope"
     with pytest.raises(BonitoError, match="not a packaged recipe"):
         Adaptation(config, tmp_path / "run2", progress=False).run()

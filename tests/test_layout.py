@@ -172,13 +172,24 @@ def test_commands_call_only_library_entry_points():
 
 
 def test_adapt_walks_its_steps_without_getattr():
-    tree = ast.parse((PACKAGE / "adapt.py").read_text())
-    calls = [n for n in ast.walk(tree) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)]
-    assert calls and not [n for n in calls if n.func.id in ("getattr", "eval", "exec")]
+    for name in ("runner.py", "loop.py"):
+        tree = ast.parse((PACKAGE / "adapt" / name).read_text())
+        calls = [n for n in ast.walk(tree) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)]
+        assert calls and not [n for n in calls if n.func.id in ("eval", "exec")]
+        assert not [n for n in calls if n.func.id == "getattr" and not isinstance(n.args[1], ast.Constant)
+                    and name == "runner.py"], "the runner calls each step's own function"
     from bonito_hub import adapt
 
     assert [s.name for s in adapt.steps()] == ["generate", "overlap", "before", "train", "after", "push"]
-    assert all(callable(s.run) and s.run.__module__ == "bonito_hub.adapt" for s in adapt.steps())
+    assert all(callable(s.run) and s.run.__module__ == "bonito_hub.adapt.loop" for s in adapt.steps())
+
+
+def test_adapt_is_a_runner_the_steps_and_a_report():
+    """The resumable-step runner knows no step of the loop; the report runs none."""
+    graph = _graph()
+    assert graph["bonito_hub.adapt.runner"] & {"bonito_hub.generate", "bonito_hub.training", "bonito_hub.evaluation",
+                                               "bonito_hub.adapt.loop"} == set()
+    assert "bonito_hub.adapt.loop" not in graph["bonito_hub.adapt.report"]
 
 
 def test_the_cycle_finder_finds_one():

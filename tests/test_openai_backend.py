@@ -337,3 +337,34 @@ def test_served_run_resumes_after_sigkill_with_the_rows_of_an_uninterrupted_run(
     assert [(r["doc_id"], r["input"], r["output"]) for r in rows(killed)] == \
         [(r["doc_id"], r["input"], r["output"]) for r in rows(whole)]
     assert json.loads((killed / "funnel.json").read_text()) == json.loads((whole / "funnel.json").read_text())
+
+
+@pytest.mark.slow
+def test_adapt_runs_the_whole_loop_against_a_served_generator(served, tiny_bonito, tiny_llama, tmp_path, monkeypatch,
+                                                             capsys):
+    """`bonito adapt --backend openai`: adapt takes every option generate takes (it embeds them), so
+    a generator someone serves runs the whole loop; its rows are those generate writes from it."""
+    monkeypatch.setenv("BONITO_TEST_KEY", KEY)
+    corpus = tmp_path / "corpus.jsonl"
+    corpus.write_text("".join(json.dumps({"id": f"doc{i}", "text": f"Record {i} of the harbour. In 1894 a storm "
+                                          "destroyed the old wooden pier."}) + "\n" for i in range(10)))
+    served_options = ["--backend", "openai", "--base-url", served, "--tokenizer", tiny_bonito, "--api-key-env",
+                      "BONITO_TEST_KEY", "--concurrency", "2", "--request-timeout", "120", *GREEDY]
+    out = tmp_path / "run"
+    assert main(["adapt", "--corpus", str(corpus), "--generator", "tiny", "--student", tiny_llama, "--recipe",
+                 "smoke/student", "--recipe-arg", "max_steps=2", "--holdout", "0.2", "--output", str(out),
+                 *served_options]) == 0
+    said = capsys.readouterr()
+    assert "held-out exqa: 2 rows, generated from your held-out documents" in said.out
+    assert KEY not in said.out + said.err
+    record = json.loads((out / "adapt.json").read_text())
+    assert [record["steps"][s]["status"] for s in ("generate", "overlap", "before", "train", "after")] == ["done"] * 5
+    assert record["steps"]["generate"]["inputs"]["backend"] == "openai"
+    assert json.loads((out / "generated" / "run.json").read_text())["engine"] == "openai"
+    alone = tmp_path / "alone"
+    assert main(["generate", "--model", "tiny", "--input", str(corpus), "--output", str(alone), "--holdout", "0.2",
+                 *served_options]) == 0
+    assert [(r["input"], r["output"]) for r in rows(out / "generated")] == [(r["input"], r["output"])
+                                                                            for r in rows(alone)]
+    for path in out.rglob("*"):
+        assert not path.is_file() or KEY.encode() not in path.read_bytes()

@@ -95,7 +95,7 @@ def test_redo_makes_that_step_and_every_later_one_again(run_copy, capsys):
     assert main(args(out, "--recipe-arg", "learning_rate=0.1", "--redo", "train")) == 0
     after = json.loads((out / "adapt.json").read_text())
     assert after["steps"]["train"]["inputs"]["recipe_args"] == ["--max_steps", "2", "--learning_rate", "0.1"]
-    assert after["options"]["recipe_args"] == ["--max_steps", "2", "--learning_rate", "0.1"]
+    assert after["options"]["recipe_overrides"] == {"max_steps": "2", "learning_rate": "0.1"}
     trained = json.loads((out / "student" / "training_record.json").read_text())
     assert trained["options"]["training_args"]["learning_rate"] == 0.1
     assert (out / "before" / "target" / "scores.json").read_bytes() == scores_before  # before the redone step: reused
@@ -106,10 +106,10 @@ def test_redo_makes_that_step_and_every_later_one_again(run_copy, capsys):
 
 
 def test_a_failed_step_is_never_reused(run_copy, monkeypatch):
-    from bonito_hub import adapt
+    from bonito_hub.adapt import loop
 
     out, args = run_copy
-    real, calls = adapt.evaluate_after, []
+    real, calls = loop.evaluate_after, []
 
     def fails_after_writing(run):
         calls.append(1)
@@ -117,7 +117,7 @@ def test_a_failed_step_is_never_reused(run_copy, monkeypatch):
         if len(calls) == 1:
             raise RuntimeError("killed after writing its scores")  # ... and the step still fails
 
-    monkeypatch.setattr(adapt, "evaluate_after", fails_after_writing)
+    monkeypatch.setattr(loop, "evaluate_after", fails_after_writing)
     with pytest.raises(RuntimeError):
         main(args(out, "--redo", "after"))
     assert json.loads((out / "adapt.json").read_text())["steps"]["after"]["status"] == "failed"

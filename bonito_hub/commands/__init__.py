@@ -10,13 +10,14 @@ from bonito_hub.commands.demo import Demo
 from bonito_hub.commands.evaluate import Evaluate
 from bonito_hub.commands.generate import Generate
 from bonito_hub.commands.overlap import CheckOverlap
+from bonito_hub.commands.parser import OptionsParser
 from bonito_hub.commands.push import Push
 from bonito_hub.commands.tasks import Tasks
 from bonito_hub.commands.train import Train
 
 COMMANDS: list[type[Command]] = [Ctga, Generate, Train, Evaluate, CheckOverlap, Adapt, Demo, Push, Tasks]
 
-__all__ = ["COMMANDS", "Command", "build_parser"]
+__all__ = ["COMMANDS", "Command", "build_parser", "command_of"]
 
 
 def _common() -> argparse.ArgumentParser:
@@ -35,10 +36,15 @@ def build_parser(commands: dict | None = None) -> argparse.ArgumentParser:
 
     parser = argparse.ArgumentParser(prog="bonito", description="Bonito task generation on the Hugging Face stack")
     parser.add_argument("--version", action="version", version=f"bonito-hub {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=OptionsParser)
     common = _common()
     commands = {} if commands is None else commands
     for command in (cls() for cls in COMMANDS):
         command.register(sub, common)
         commands[command.name] = command
     return parser
+
+
+def command_of(argv: list[str], commands: dict) -> "Command | None":
+    """The command `argv` names (its first word that is one), or None."""
+    return next((commands[word] for word in argv if word in commands), None)

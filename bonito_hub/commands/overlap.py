@@ -9,33 +9,21 @@ class CheckOverlap(Command):
     name = "check-overlap"
     help = "the share of a target's rows that share a 13-word n-gram with a corpus (contamination)"
 
-    def add_arguments(self, c) -> None:
-        from bonito_hub.evaluation import builtin_targets
-        from bonito_hub.overlap import NGRAM
+    def options(self) -> list[type]:
+        from bonito_hub.generate import InputOptions
+        from bonito_hub.overlap import OverlapArgs
 
-        c.add_argument("--corpus", required=True, help="the corpus, as bonito generate --input takes it")
-        c.add_argument("--target", required=True,
-                       help="a built-in target (" + ", ".join(builtin_targets()) + ") or a JSON Lines file in "
-                            "bonito evaluate's schema (passage, question, answer)")
-        c.add_argument("--data", help="a built-in target's test split from a local file instead of the Hub")
-        c.add_argument("--text-column", default="text", help="column holding the documents (default: text)")
-        c.add_argument("--split", default="train", help="split of a data set corpus (default: train)")
-        c.add_argument("--encoding", default="utf-8", help="encoding of text corpora (default: utf-8)")
-        c.add_argument("--skip-bad-files", action="store_true",
-                       help="skip documents with no text to read, links out of the corpus folder and files that are "
-                            "not regular ones, instead of stopping (as bonito generate does)")
-        c.add_argument("--follow-links", action="store_true",
-                       help="read files that links in the corpus folder point to outside it")
-        c.add_argument("--ngram", type=int, default=NGRAM, help=f"words an n-gram holds (default: {NGRAM})")
-        c.add_argument("--output", metavar="FILE.json", help="also write the report here (a new file, or a report "
-                       "this command wrote before)")
+        return [OverlapArgs, InputOptions]
 
     def run(self, args) -> int:
         import json
         from pathlib import Path
 
+        from bonito_hub.documents import Limits
         from bonito_hub.errors import OutputError
         from bonito_hub.folders import write_atomic
+        from bonito_hub.generate import InputOptions
+        from bonito_hub.options import parts_from
         from bonito_hub.overlap import check_overlap, describe
 
         if args.output:
@@ -43,9 +31,11 @@ class CheckOverlap(Command):
             if out.exists() and not _ours(out):
                 raise OutputError(f"`output` {out} exists and is not a report of bonito check-overlap; choose "
                                   "another file", field="output")
-        report = check_overlap(args.corpus, args.target, data=args.data, text_column=args.text_column,
-                               split=args.split, encoding=args.encoding, n=args.ngram, progress=not args.no_progress,
-                               skip_bad_files=args.skip_bad_files, follow_links=args.follow_links)
+        (read,) = parts_from(args, InputOptions)
+        report = check_overlap(args.corpus, args.target, data=args.data, text_column=read.text_column,
+                               split=read.split, encoding=read.encoding, n=args.ngram, progress=not args.no_progress,
+                               skip_bad_files=read.skip_bad_files, follow_links=read.follow_links,
+                               limits=Limits(read.max_document_mb, read.max_document_pages))
         print(describe(report))
         print(f"checked {report['corpus_texts']} texts in {report['seconds']} s")
         if args.output:

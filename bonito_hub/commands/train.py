@@ -11,7 +11,8 @@ key), so a mistake is one line before accelerate starts anything; then bonito_hu
 
 from __future__ import annotations
 
-from bonito_hub.commands.base import Command, key_values
+from bonito_hub.commands.base import Command
+from bonito_hub.options import key_values
 
 
 class Train(Command):
@@ -39,7 +40,7 @@ class Train(Command):
     def run(self, args) -> int:
         from bonito_hub.sft import launch
 
-        overrides = [arg for key, value in key_values(args.overrides, "KEY=VALUE")
+        overrides = [arg for key, value in key_values(args.overrides, "overrides", flag="KEY=VALUE")
                      for arg in (f"--{key.lstrip('-')}", value)]
         return launch(args.recipe, overrides, accelerate_config=args.accelerate_config, progress=not args.no_progress,
                       quiet=args.quiet)

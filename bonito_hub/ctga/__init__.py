@@ -4,8 +4,9 @@
 `datasets` builder it runs.
 """
 
+from bonito_hub.ctga.build import BuildArgs
 from bonito_hub.ctga.build import build as build_ctga
 from bonito_hub.ctga.builder import Ctga, CtgaConfig
 from bonito_hub.ctga.publish import push_ctga
 
-__all__ = ["Ctga", "CtgaConfig", "build_ctga", "push_ctga"]
+__all__ = ["BuildArgs", "Ctga", "CtgaConfig", "build_ctga", "push_ctga"]

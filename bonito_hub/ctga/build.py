@@ -17,6 +17,7 @@ import threading
 import time
 import uuid
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 from bonito_hub import hub, records, resources
@@ -29,11 +30,21 @@ from bonito_hub.ctga.publish import configs, write_card, write_parquet
 from bonito_hub.ctga.render import compile_all
 from bonito_hub.errors import ConfigError, CtgaBuildError
 from bonito_hub.folders import claim_output, lock, staged
+from bonito_hub.options import option
 from bonito_hub.records import make_record, write_record
 
 RECORD_NAME = records.CTGA_BUILD
 MAX_ROWS_PER_SHARD = 200_000
 log = get_logger(__name__)
+
+
+@dataclass(kw_only=True)
+class BuildArgs:
+    """What `bonito ctga build` takes besides the CtgaConfig a build depends on."""
+
+    output: str = option(help="folder to write (Parquet shards and README.md card)")
+    num_proc: int = option(1, help="processes rendering rows")
+    overwrite: bool = option(False, help="replace a folder that holds another build")
 
 
 def build(config: CtgaConfig, output: str | Path, *, num_proc: int = 1, overwrite: bool = False,

@@ -27,6 +27,7 @@ import datasets
 from bonito_hub import tasks
 from bonito_hub.ctga import plan as planning
 from bonito_hub.ctga.render import render_units
+from bonito_hub.options import option
 
 SPLITS = ("train", "validation")
 EXAMPLE_COLUMNS = ("input", "output", "task_type", "dataset", "dataset_config", "template")
@@ -38,31 +39,26 @@ BASE_FIELDS = {f.name for f in fields(datasets.BuilderConfig)}
 
 @dataclass
 class CtgaConfig(datasets.BuilderConfig):
-    """What a CTGA build depends on.
+    """What a CTGA build depends on: each field an option of `bonito ctga build`, its help beside it
+    (task_types None: all 16; truncate: cut fields at 2,048 characters, as CTGA-v1 did)."""
 
-    Args:
-        task_types: short names of the task types to build; None for all 16.
-        seed: draws the sampled rows, the meta-template of each row and the choices inside it.
-        max_per_source: rows sampled from each source at most.
-        validation_fraction: share of each source's sample held out as the validation split.
-        truncate: cut fields at 2,048 characters, as CTGA-v1 did.
-        task_table: "bonito-hub" (ours), "ctga-v1" (the paper's released table) or a YAML file.
-        registry: a sources.yaml to use instead of the packaged one.
-        sources_dir: read each source from SOURCES_DIR/<name>/<split>.jsonl|.json|.parquet, not the Hub.
-        promptsource_dir: a folder with promptsource's sdist or templates (default: fetched with pip).
-        skip_missing: build without sources that fail to load instead of stopping.
-    """
-
-    task_types: list[str] | None = None
-    seed: int = 42
-    max_per_source: int = 100_000
-    validation_fraction: float = 0.01
-    truncate: bool = True
-    task_table: str = "bonito-hub"
-    registry: str | None = None
-    sources_dir: str | None = None
-    promptsource_dir: str | None = None
-    skip_missing: bool = False
+    task_types: list[str] | None = option(None, metavar="TYPE", help="only these task types (short or full names; "
+                                          "bonito tasks lists them)")
+    seed: int = option(42, help="draws rows, templates and choices inside them")
+    max_per_source: int = option(100_000, help="rows sampled per source")
+    validation_fraction: float = option(0.01, help="share of each source's sample held out")
+    truncate: bool = option(True, flag="--no-truncate", help="keep whole fields (CTGA-v1 cut them at 2,048 "
+                                                             "characters)")
+    task_table: str = option("bonito-hub", help="which templates, with which task types: bonito-hub (ours, default), "
+                             "ctga-v1 (exactly CTGA-v1's, from the table released with the paper), or a YAML file in "
+                             "our table's format")
+    registry: str | None = option(None, help="a sources.yaml to use instead of the packaged one "
+                                  "(dataset_builders/ctga/sources.yaml)")
+    sources_dir: str | None = option(None, help="read sources from SRC/<name>/<split>.jsonl|.parquet instead of the "
+                                     "Hub")
+    promptsource_dir: str | None = option(None, help="folder with promptsource's templates or its sdist (default: "
+                                          "fetch with pip)")
+    skip_missing: bool = option(False, help="build without sources that fail to load (listed in the card)")
 
     def __post_init__(self):
         from bonito_hub.errors import ConfigError

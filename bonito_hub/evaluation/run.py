@@ -9,6 +9,7 @@ The output folder holds:
 
 from __future__ import annotations
 
+import argparse
 import json
 import statistics
 import tempfile
@@ -23,7 +24,8 @@ from bonito_hub.evaluation import harness
 from bonito_hub.targets import Target, builtin_targets, load_target
 from bonito_hub.folders import claim_output, lock, staged
 from bonito_hub.format import PROMPT_STYLES
-from bonito_hub.models import check_model_available, resolve_backend, same_model
+from bonito_hub.models import BACKENDS, check_model_available, resolve_backend, same_model
+from bonito_hub.options import option
 from bonito_hub.records import make_record, read_record, write_record
 
 RECORD_NAME = records.SCORES
@@ -31,22 +33,36 @@ PACKAGES = ("lm_eval", "torch", "transformers", "peft", "datasets")
 log = get_logger(__name__)
 
 
+def _target_help() -> str:
+    return ("a built-in target (" + ", ".join(builtin_targets()) + ") or your labelled JSON Lines file: passage, "
+            "question or hypothesis, answer, and choices for classification")
+
+
 @dataclass
 class EvaluationConfig:
-    """What `bonito evaluate` takes. `model` may be left out when `adapter` names its base model."""
+    """What `bonito evaluate` takes (each field is its flag). `model` may be left out when `adapter`
+    names its base model."""
 
-    target: str
-    model: str | None = None
-    adapter: str | None = None
-    data: str | None = None  # a local copy of a built-in target's test split
-    prompt_style: str = "auto"  # chat, plain, bonito, or auto (see resolve_prompt_style)
-    backend: str = "auto"
-    batch_size: int | None = None
-    dtype: str = "auto"
-    limit: int | None = None  # only the first N rows (a quick look; not the protocol)
-    protocol: str = "auto"  # paper (the paper's prompts, answer words, truncation), bonito-hub, or auto
-    force: bool = False  # evaluate an adapter on another base model than the one it was trained on
-    prompt_format: str | None = None  # the name of 0.1 for prompt_style (deprecated)
+    target: str = option(help=_target_help)
+    model: str | None = option(None, help="base model: a local folder or a Hub id (default: the adapter's base model)")
+    adapter: str | None = option(None, help="a LoRA adapter folder (recipes/sft.py output) to evaluate on top of "
+                                 "--model")
+    data: str | None = option(None, help="a built-in target's test split from a local file (.parquet/.arrow/.jsonl) "
+                              "instead of the Hub")
+    prompt_style: str = option("auto", choices=("auto", *PROMPT_STYLES), help="how prompts reach the model; auto: as "
+                               "the adapter's student was trained (its training record), else chat when the tokenizer "
+                               "has a chat template, else instruct under the paper's protocol (its prompt for a "
+                               "pretrained model) or plain")
+    backend: str = option("auto", choices=BACKENDS, help="lm-eval's model: auto picks vLLM when it is installed and "
+                          "a GPU is visible")
+    batch_size: int | None = option(None, help="prompts a batch (default: 8 on a CPU, lm-eval's auto on a GPU)")
+    dtype: str = option("auto", help="weights' dtype (auto: float32 on a CPU, the model's own on a GPU)")
+    limit: int | None = option(None, help="only the first N rows: a quick look, not the protocol")
+    protocol: str = option("auto", choices=("auto", "paper", "bonito-hub"), help="paper: the paper's prompts, answer "
+                           "words and truncation (docs/protocol.md); bonito-hub: ours; auto: the paper's for the seven "
+                           "built-in targets, ours for your own file")
+    force: bool = option(False, help="evaluate an adapter on another --model than the base model it was trained on")
+    prompt_format: str | None = option(None, choices=("auto", *PROMPT_STYLES), help=argparse.SUPPRESS)  # 0.1's name
 
     def __post_init__(self):
         if self.prompt_format is not None:
@@ -64,6 +80,14 @@ class EvaluationConfig:
         if self.protocol not in ("auto", *PROTOCOLS):
             raise ConfigError(f"`protocol` must be auto, {', '.join(PROTOCOLS)}, got {self.protocol!r}",
                               field="protocol")
+
+
+@dataclass(kw_only=True)
+class EvaluationOutput:
+    """Where `bonito evaluate` writes."""
+
+    output: str = option(help="folder to write: scores.json, predictions/, tasks/")
+    overwrite: bool = option(False, help="replace an earlier evaluation in --output")
 
 
 ADAPTER_WEIGHTS = ("adapter_model.safetensors", "adapter_model.bin")

@@ -5,7 +5,8 @@ command, `bonito adapt`, and `Bonito.generate_tasks`, the released bonito-llm pa
 """
 
 from bonito_hub.generate.api import Bonito
-from bonito_hub.generate.config import CHUNK_TOKENS, FORMAT_ALIASES, FORMATS, GenerateConfig, RunConfig, SamplingConfig
+from bonito_hub.generate.config import (CHUNK_TOKENS, FORMAT_ALIASES, FORMATS, GenerateArgs, GenerateConfig,
+                                       GenerationOptions, InputOptions, RunConfig, SamplingConfig)
 from bonito_hub.generate.backends import BACKENDS, GENERATION_BACKENDS, make_engine
 from bonito_hub.generate.engines import Engine
 from bonito_hub.generate.filters import FILTERS
@@ -17,6 +18,6 @@ from bonito_hub.generate.publish import push_dataset
 from bonito_hub.generate.run import GenerationRun
 
 __all__ = ["BACKENDS", "Bonito", "CHUNK_TOKENS", "DEFAULT_HOLDOUT", "EVALUABLE", "Engine", "FILTERS", "FORMATS", "FORMAT_ALIASES", "GENERATION_BACKENDS",
-           "GenerateConfig",
+           "GenerateArgs", "GenerateConfig", "GenerationOptions", "InputOptions",
            "GenerateResult", "GenerationRun", "RunConfig", "SamplingConfig", "check_fraction", "check_holdout", "generate", "generation_presets",
            "make_engine", "push_dataset"]

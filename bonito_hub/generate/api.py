@@ -9,7 +9,9 @@ from dataclasses import fields
 from pathlib import Path
 
 from bonito_hub.errors import ConfigError
-from bonito_hub.generate.config import CHUNK_TOKENS, ENGINE_OPTIONS, GenerateConfig, SamplingConfig
+from bonito_hub.generate.engine_options import EngineOptions
+from bonito_hub.generate.config import CHUNK_TOKENS, GenerateConfig, SamplingConfig
+from bonito_hub.options import flags
 from bonito_hub.generate.filters import DEFAULT_FILTERS
 
 
@@ -29,9 +31,10 @@ class Bonito:
 
         self.model, self.backend, self.ray, self.engine_kwargs = model, backend, ray, engine_kwargs
         if ray:
-            unknown = set(engine_kwargs) - set(ENGINE_OPTIONS)
+            known = [name for name in flags(EngineOptions) if name != "backend"]  # what a worker can be sent
+            unknown = set(engine_kwargs) - set(known)
             if unknown:
-                raise ConfigError(f"with `ray`, the engine options are {', '.join(ENGINE_OPTIONS)}; got "
+                raise ConfigError(f"with `ray`, the engine options are {', '.join(known)}; got "
                                   f"{', '.join(sorted(unknown))}", field=sorted(unknown)[0])
         self.engine = None if ray else engine if engine is not None else make_engine(model, backend, **engine_kwargs)
         self.funnel: dict | None = None

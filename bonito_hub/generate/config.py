@@ -1,10 +1,22 @@
-"""The options of a generation, validated where they are made.
+"""The options of a generation, each declared once (a field with its help and flag: bonito_hub.options),
+validated where they are made.
 
-    GenerateConfig   every option of `bonito generate` (and of `Bonito.generate_tasks`): what
-                     `bonito_hub.generate.generate(config)` takes
-    RunConfig        the part that decides which rows a run writes: with the model and the input
-                     it identifies a run, so a folder is resumed only with the same ones
-    SamplingConfig   n, temperature, top_p, max_tokens and the seed
+    GenerateConfig     what `bonito_hub.generate.generate(config)` takes: model, input, output and
+                       what `bonito generate` alone takes (GenerateArgs), and GenerationOptions
+    GenerationOptions  every other option, in parts (`bonito adapt` embeds it whole):
+        documents      InputOptions: how the input is read (text column, split, encoding, bad files, limits)
+        tasks          TaskOptions: which tasks, how the corpus is cut, what is kept and held out
+        sampling       SamplingOptions: the preset and the sampling values over it
+        engine         EngineOptions: the backend and the options of each engine
+                       (bonito_hub.generate.backends: one dataclass an engine)
+        ray            RayOptions: the chunks on a Ray cluster
+    RunConfig          what decides which rows a run writes, resolved from the parts: with the model
+                       and the input it identifies a run, so a folder is resumed only with the same ones
+    SamplingConfig     n, temperature, top_p, max_tokens and the seed, resolved from the preset
+
+The command-line parsers of `bonito generate` and `bonito adapt` are derived from these classes
+(bonito_hub.commands.parser); GenerationOptions.PARTS is where they find the parts, so an option
+added to a part is offered by both.
 
 A value out of range is a ConfigError whose `field` names the option in these classes' words
 (`chunk_docs must be at least 1, got 0`); the command line says its own flag instead.
@@ -17,14 +29,16 @@ Vocabulary, as TRL's dataset formats: the `format` of the written rows is `stand
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
-from pathlib import Path
-from typing import Any, Mapping
+from dataclasses import MISSING, dataclass, field, fields
+from typing import Any, ClassVar, Mapping
 
 from bonito_hub import tasks
 from bonito_hub.console import deprecated
+from bonito_hub.documents import Limits
 from bonito_hub.errors import ConfigError
-from bonito_hub.generate.filters import DEFAULT_FILTERS, check_names
+from bonito_hub.generate.engine_options import EngineOptions
+from bonito_hub.generate.filters import DEFAULT_FILTERS, FILTERS, check_names
+from bonito_hub.options import option
 
 # About a megabyte of text a chunk: a thousand passages of a thousand characters, minutes of work
 # on one GPU, and enough prompts for the engines to keep their batches full.
@@ -159,154 +173,257 @@ def parse_shard(shard) -> tuple[int, int]:
     return int(index), int(count)
 
 
-# The engine options of a config; each engine takes some of them (backends.ENGINE_TAKES) and
-# make_engine refuses one that the chosen engine does not take.
-ENGINE_OPTIONS = ("batch_size", "tensor_parallel_size", "gpu_memory_utilization", "max_model_len", "dtype",
-                  "engine_args", "batching", "base_url", "api_key_env", "concurrency", "tokenizer", "request_timeout")
-RAY_OPTIONS = ("ray_address", "workers", "gpus_per_worker")
+
+def _task_type_help() -> str:
+    return ("short or full task-type name, several joined by commas (each passage gets every one), or "
+            "all-applicable: " + ", ".join(tasks.short_names()) + " (bonito tasks lists them)")
 
 
-@dataclass
-class GenerateConfig:
-    """Everything a generation takes: `bonito generate`'s options, one field each.
+def _preset_help() -> str:
+    from bonito_hub.generate.presets import presets
 
-    Args:
-        model: the task generator, a local folder or a Hub id (None when an engine is handed to
-            `generate`).
-        input: the corpus: a file, a folder, a Hub data set id, or a `datasets.Dataset`.
-        task_type: a short or full task-type name, several joined by commas, or "all-applicable"
-            (each passage gets every type); None with `task_mix`.
-        output: the folder to write; the same config resumes an interrupted run there.
-        text_column, split, encoding: where the documents are and how text files decode.
-        task_mix: {type: share} or "exqa=0.5,ynqa=0.5": one type a passage, drawn with these shares.
-        skip_bad_files: a PDF, HTML or Word file with no text to read (no text layer, encrypted,
-            corrupt), a link out of the input folder and a file that is not a regular one are skipped
-            and counted by reason, instead of stopping the run.
-        follow_links: read the files that links in the input folder point to outside it.
-        max_document_mb, max_document_pages: what one document may take: its size (a Word file's
-            parts unpacked, the text read) and a PDF's pages; a document over them is refused (or
-            skipped with `skip_bad_files`).
-        holdout: the share of documents (0 to 1) set aside before generation; their tasks are
-            written as evaluation sets (heldout/TYPE.jsonl), not as training rows.
-        exclude_overlap: a target (a built-in name or a JSON Lines file of the `bonito evaluate`
-            schema, or a bonito_hub.overlap.NgramIndex): passages sharing a 13-word n-gram with
-            its passages or questions are dropped before generation.
-        preset: named sampling and filter settings (bonito_hub/data/generation_presets.yaml).
-        n, temperature, top_p, max_tokens: sampling; None takes the preset's value.
-        seed: sampling seed; chunk k samples with a seed derived from (seed, k).
-        filters: the filters on (None: the preset's); no_filter: filters switched off on top.
-        format: "standard" (prompt/completion) or "conversational" (messages).
-        chunk_docs, chunk_tokens, max_passage_tokens: how the corpus is cut (see RunConfig).
-        shard: (i, N) or "i/N": only the chunks k with k % N == i.
-        backend: "auto", "transformers", "vllm" or "openai" (a server); batch_size ...
-            request_timeout: engine options, each only for the engines that take it (None: not set;
-            bonito_hub.generate.backends.ENGINE_TAKES). The transformers engine's `batching` is
-            auto, continuous (transformers' generate_batch) or padded. The openai engine takes base_url (the API
-            root), api_key_env (the variable holding the key), concurrency (requests in flight),
-            tokenizer (the served model's, to cut passages), max_model_len and request_timeout.
-        overwrite: replace a folder holding another run of ours.
-        push_to_hub, public: push the finished run to this repo (private unless public).
-        ray, ray_address, workers, gpus_per_worker, cpus_per_worker: run the chunks on Ray.
-        progress: draw a progress bar (on a terminal).
-        exclude: folders inside the input folder that are not part of the corpus; the output
-            folder never is.
-    """
+    return "sampling and filters: " + "; ".join(f"{k}: {v['about']} (temperature {v['temperature']}, top_p "
+                                                f"{v['top_p']})" for k, v in presets().items())
 
-    model: str | None
-    input: Any
-    task_type: str | None
-    output: str | Path
-    text_column: str = "text"
-    split: str = "train"
-    encoding: str = "utf-8"
-    skip_bad_files: bool = False
-    follow_links: bool = False
-    max_document_mb: float = 256
-    max_document_pages: int = 10_000
-    task_mix: Any = None
-    holdout: float | None = None
-    exclude_overlap: Any = None
-    preset: str = "default"
-    n: int | None = None
-    temperature: float | None = None
-    top_p: float | None = None
-    max_tokens: int | None = None
-    seed: int = 0
-    filters: tuple[str, ...] | None = None
-    no_filter: tuple[str, ...] = ()
-    format: str = "standard"
-    chunk_docs: int | None = None
-    chunk_tokens: int = CHUNK_TOKENS
-    max_passage_tokens: int | None = None
-    shard: Any = (0, 1)
-    backend: str = "auto"
-    batch_size: int | None = None
-    tensor_parallel_size: int | None = None
-    gpu_memory_utilization: float | None = None
-    max_model_len: int | None = None
-    dtype: str | None = None
-    engine_args: dict | None = None
-    batching: str | None = None
-    base_url: str | None = None
-    api_key_env: str | None = None
-    concurrency: int | None = None
-    tokenizer: Any = None
-    request_timeout: float | None = None
-    overwrite: bool = False
-    push_to_hub: str | None = None
-    public: bool = False
-    ray: bool = False
-    ray_address: str | None = None
-    workers: int | None = None
-    gpus_per_worker: float | None = None
-    cpus_per_worker: float = 1
-    progress: bool = True
-    exclude: tuple = ()  # folders inside the input folder that are not documents (besides `output`)
-    run: RunConfig = field(init=False, repr=False)
+
+def _preset_names() -> list[str]:
+    from bonito_hub.generate.presets import presets
+
+    return list(presets())
+
+
+@dataclass(kw_only=True)
+class InputOptions:
+    """How the documents are read from the input."""
+
+    _argument_group_name = "input"
+
+    text_column: str = option("text", help="column holding the documents")
+    split: str = option("train", help="split of a data set input")
+    encoding: str = option("utf-8", help="encoding of text inputs (every byte must decode, e.g. latin-1 for older "
+                                         "corpora)")
+    skip_bad_files: bool = option(False, help="skip a PDF/HTML/DOCX file with no text to read (no text layer, "
+                                  "encrypted, corrupt), a link out of the input folder or a file that is not a "
+                                  "regular one, and count it by reason, instead of stopping")
+    follow_links: bool = option(False, help="read files that symbolic links in the input folder point to outside "
+                                            "it (never devices, pipes or /proc)")
+    max_document_mb: float = option(Limits.max_mb, metavar="MB", help="the most one document may take: its file, a Word "
+                                    "file's parts unpacked, its text; larger ones are refused, or skipped with "
+                                    "--skip-bad-files")
+    max_document_pages: int = option(Limits.max_pages, metavar="N", help="the most pages a PDF may have")
 
     def __post_init__(self):
-        from bonito_hub.generate.presets import resolve
-        from bonito_hub.models import GENERATION_BACKENDS
-
-        self.shard = parse_shard(self.shard)
         _require(self.max_document_mb > 0, "max_document_mb", "more than 0", self.max_document_mb)
         _require(self.max_document_pages >= 1, "max_document_pages", "at least 1", self.max_document_pages)
-        if self.backend not in GENERATION_BACKENDS:
-            raise ConfigError(f"`backend` must be one of {', '.join(GENERATION_BACKENDS)}, got {self.backend!r}",
-                              field="backend")
-        if self.concurrency is not None:
-            _require(self.concurrency >= 1, "concurrency", "at least 1", self.concurrency)
-        if self.request_timeout is not None:
-            _require(self.request_timeout > 0, "request_timeout", "more than 0", self.request_timeout)
-        sampling, preset_filters = resolve(self.preset, {"n": self.n, "temperature": self.temperature,
-                                                         "top_p": self.top_p, "max_tokens": self.max_tokens},
-                                           self.no_filter)
-        filters = preset_filters if self.filters is None else \
-            tuple(f for f in self.filters if f not in set(self.no_filter))
-        self.run = RunConfig(task_type=self.task_type, task_mix=self.task_mix, text_column=self.text_column,
-                             sampling=SamplingConfig(**sampling, seed=self.seed), filters=filters, format=self.format,
-                             chunk_docs=self.chunk_docs, chunk_tokens=self.chunk_tokens,
-                             max_passage_tokens=self.max_passage_tokens, holdout=self.holdout)
-        self.format = self.run.format
-        self.task_type, self.task_mix = self.run.task_type, self.run.task_mix
+
+
+@dataclass(kw_only=True)
+class TaskOptions:
+    """Which tasks a run makes, how the corpus is cut, and what is kept and held out."""
+
+    _argument_group_name = "tasks"
+
+    task_type: str | None = option(None, metavar="TYPE[,TYPE...]", help=_task_type_help)
+    task_mix: str | None = option(None, metavar="TYPE=SHARE,...", help="instead of --task-type: one type a "
+                                  "passage, drawn with these shares (they sum to 1), for example "
+                                  "exqa=0.5,ynqa=0.3,nli=0.2")
+    holdout: float | None = option(None, metavar="SHARE", help="set this share of the documents aside (seeded, e.g. "
+                                   "0.1): their tasks become evaluation sets in OUTPUT/heldout/TYPE.jsonl (for bonito "
+                                   "evaluate --target), never training rows")
+    format: str = option("standard", choices=(*FORMATS, *FORMAT_ALIASES), help="TRL dataset format of the columns "
+                         "besides input/output: standard (prompt, completion) or conversational (messages); "
+                         "prompt-completion and messages: the deprecated names")
+    no_filter: list[str] = option(repeat=True, factory=list, choices=lambda: list(FILTERS), metavar="NAME",
+                                  help=lambda: f"switch a filter off (repeatable): {', '.join(FILTERS)}")
+    filters: tuple[str, ...] | None = option(None, cli=False, help="the filters on (None: the preset's)")
+    chunk_tokens: int = option(CHUNK_TOKENS, help="passage tokens a written chunk holds, about 4 characters each")
+    chunk_docs: int | None = option(None, flag="--chunk-size", metavar="DOCS",
+                                    help="also close a chunk at this many documents")
+    max_passage_tokens: int | None = option(None, help="split documents into passages of at most this many tokens "
+                                            "(default: the model's context minus --max-tokens)")
+
+    def __post_init__(self):
+        self.no_filter = tuple(self.no_filter or ())
+
+
+@dataclass(kw_only=True)
+class SamplingOptions:
+    """The sampling preset and the values given over it (None: the preset's)."""
+
+    _argument_group_name = "sampling"
+
+    preset: str = option("default", choices=_preset_names, help=_preset_help)
+    n: int | None = option(None, flag="--num-samples", help="generations per passage (preset: 1)")
+    temperature: float | None = option(None, help="sampling temperature (preset default: 0.5, paper: 0.95)")
+    top_p: float | None = option(None, help="nucleus sampling (preset default: 0.95, paper: 0.5)")
+    max_tokens: int | None = option(None, help="new tokens per generation (preset: 256)")
+    seed: int = option(0, help="sampling seed; chunk k samples with a seed from (seed, k)")
+
+
+@dataclass(kw_only=True)
+class RayOptions:
+    """The chunks on a Ray cluster (`ray`), with the same rows and files."""
+
+    _argument_group_name = "Ray (pip install 'bonito-hub[ray]'): the chunks on a Ray cluster, same rows and files"
+
+    ray: bool = option(False, help="run the chunks on Ray workers (a local Ray unless --ray-address)")
+    ray_address: str | None = option(None, metavar="ADDR", help="join a running cluster: HOST:PORT, "
+                                      "ray://HOST:PORT or auto")
+    workers: int | None = option(None, help="Ray workers, each loading the engine once (default: the cluster's GPUs "
+                                 "/ --gpus-per-worker, or its CPUs / --cpus-per-worker without GPUs)")
+    gpus_per_worker: float | None = option(None, help="GPUs a worker takes (default: 1 on a cluster with GPUs, "
+                                           "else 0)")
+    cpus_per_worker: float = option(1, help="CPUs a worker takes")
+
+    def __post_init__(self):
         if self.ray:
-            if self.shard != (0, 1):
-                raise ConfigError("`ray` schedules every chunk itself; leave `shard` out", field="shard")
             if self.workers is not None:
                 _require(self.workers >= 1, "workers", "at least 1", self.workers)
             if self.gpus_per_worker is not None:
                 _require(self.gpus_per_worker >= 0, "gpus_per_worker", "0 or more", self.gpus_per_worker)
             _require(self.cpus_per_worker > 0, "cpus_per_worker", "more than 0", self.cpus_per_worker)
-        else:
-            given = [name for name in RAY_OPTIONS if getattr(self, name) is not None]
-            if given:
-                raise ConfigError(f"{', '.join(f'`{name}`' for name in given)} {'go' if len(given) > 1 else 'goes'} "
-                                  "with `ray`", field=given[0])
+            return
+        given = [f.name for f in fields(self) if f.name != "ray" and getattr(self, f.name) != f.default]
+        if given:
+            raise ConfigError(f"{', '.join(f'`{name}`' for name in given)} {'go' if len(given) > 1 else 'goes'} "
+                              "with `ray`", field=given[0])
+
+
+@dataclass(kw_only=True)
+class GenerationOptions:
+    """Every option of a generation but the model, the input and the output: its parts (PARTS, by
+    attribute), each a dataclass of options. `bonito adapt` embeds it whole."""
+
+    PARTS: ClassVar[dict[str, type]] = {"documents": InputOptions, "tasks": TaskOptions, "sampling": SamplingOptions,
+                                        "engine": EngineOptions, "ray": RayOptions}
+    documents: InputOptions = field(default_factory=lambda: GenerationOptions.PARTS["documents"]())
+    tasks: TaskOptions = field(default_factory=lambda: GenerationOptions.PARTS["tasks"]())
+    sampling: SamplingOptions = field(default_factory=lambda: GenerationOptions.PARTS["sampling"]())
+    engine: EngineOptions = field(default_factory=lambda: GenerationOptions.PARTS["engine"]())
+    ray: RayOptions = field(default_factory=lambda: GenerationOptions.PARTS["ray"]())
+
+    @classmethod
+    def parts(cls) -> list[type]:
+        """The part classes, in the order parsers list them."""
+        return list(cls.PARTS.values())
+
+    @classmethod
+    def names(cls) -> dict[str, str]:
+        """Option name -> the part (attribute) holding it."""
+        return {f.name: part for part, part_cls in cls.PARTS.items() for f in fields(part_cls) if f.init}
+
+    @classmethod
+    def from_values(cls, **values) -> "GenerationOptions":
+        """From options by name (`max_tokens=64, backend="openai"`), each routed to its part."""
+        return cls().replace(**values)
+
+    def replace(self, **values) -> "GenerationOptions":
+        """A copy with these options (by name) changed; an unknown name is a TypeError, as a call's."""
+        import dataclasses
+
+        names = self.names()
+        unknown = sorted(set(values) - set(names))
+        if unknown:
+            raise TypeError(f"unknown generation option{'s' if len(unknown) > 1 else ''} {', '.join(unknown)}")
+        parts = {}
+        for part in self.PARTS:
+            given = {k: v for k, v in values.items() if names[k] == part}
+            current = getattr(self, part)
+            parts[part] = dataclasses.replace(current, **given) if given else current
+        return type(self)(**parts)
+
+    def get(self, name: str):
+        """An option's value by name (`max_tokens`), from whichever part holds it."""
+        part = self.names().get(name)
+        if part is None:
+            raise AttributeError(name)
+        return getattr(getattr(self, part), name)
+
+    def values(self) -> dict:
+        """Every option by name (engine options set to None included)."""
+        return {name: self.get(name) for name in self.names()}
+
+
+@dataclass(kw_only=True)
+class GenerateArgs:
+    """What `bonito generate` takes besides the generation options."""
+
+    model: str | None = option(help="task generator: a local folder or a Hub id")
+    input: str = option(help="JSONL/CSV/Parquet/text/HTML file, PDF/DOCX file (pip install 'bonito-hub[documents]'), "
+                             "folder of .txt/.md/.pdf/.html/.docx, data set folder, or Hub id")
+    output: str = option(help="folder to write; the same command resumes an interrupted run")
+    exclude_overlap: str | None = option(None, metavar="TARGET", help="leave out passages sharing a 13-word n-gram "
+                                         "with TARGET's passages or questions (a built-in target or a JSONL file in "
+                                         "bonito evaluate's schema); see bonito check-overlap")
+    shard: str = option("0/1", help="i/N: take the i-th of N disjoint parts of the input")
+    overwrite: bool = option(False, help="replace a folder holding a different run")
+    push_to_hub: str | None = option(None, metavar="ORG/NAME", help="when the run is complete, push it with its card "
+                                     "(as `bonito push dataset`; private)")
+    public: bool = option(False, help="with --push-to-hub: create the repo public")
+
+
+class GenerateConfig:
+    """Everything a generation takes: the model, the input, the output and what `bonito generate`
+    alone takes (GenerateArgs' fields, attributes here), and `options` (GenerationOptions, in parts).
+
+    Made from options by name, as in 0.1 (`GenerateConfig(model=..., input=..., task_type="exqa",
+    output=..., max_tokens=64, backend="openai", base_url=...)`: each goes to its part), or with
+    `options=GenerationOptions(...)` and names on top. An option read by name (`config.max_tokens`)
+    comes from its part; what a run resolves (the preset's sampling, the task types) is `run`.
+
+    Python only: `input` may be a `datasets.Dataset`, `exclude_overlap` an overlap.NgramIndex and
+    `shard` an (i, N) pair; `exclude` lists folders inside the input folder that are not part of the
+    corpus (the output folder never is); `progress` draws a progress bar on a terminal.
+    """
+
+    def __init__(self, *, options: GenerationOptions | None = None, progress: bool = True, exclude: tuple = (),
+                 **values):
+        own = {f.name: f for f in fields(GenerateArgs)}
+        for name, f in own.items():
+            if name in values:
+                setattr(self, name, values.pop(name))
+            elif f.default is not MISSING:
+                setattr(self, name, f.default)
+            else:
+                raise TypeError(f"GenerateConfig needs `{name}`")
+        self.options = (options or GenerationOptions()).replace(**values)
+        self.progress, self.exclude = progress, tuple(exclude)
+        self._resolve()
+
+    def __getattr__(self, name: str):
+        if name.startswith("_") or name == "options":
+            raise AttributeError(name)
+        return self.options.get(name)
+
+    def __repr__(self) -> str:
+        own = ", ".join(f"{f.name}={getattr(self, f.name)!r}" for f in fields(GenerateArgs))
+        return f"GenerateConfig({own}, options={self.options!r})"
+
+    def _resolve(self) -> None:
+        from bonito_hub.generate.presets import resolve
+
+        o = self.options
+        self.shard = parse_shard(self.shard)
+        sampling, preset_filters = resolve(o.sampling.preset, {"n": o.sampling.n, "temperature": o.sampling.temperature,
+                                                               "top_p": o.sampling.top_p,
+                                                               "max_tokens": o.sampling.max_tokens},
+                                           o.tasks.no_filter)
+        t = o.tasks
+        filters = preset_filters if t.filters is None else tuple(f for f in t.filters if f not in set(t.no_filter))
+        self.run = RunConfig(task_type=t.task_type, task_mix=t.task_mix, text_column=o.documents.text_column,
+                             sampling=SamplingConfig(**sampling, seed=o.sampling.seed), filters=filters,
+                             format=t.format, chunk_docs=t.chunk_docs, chunk_tokens=t.chunk_tokens,
+                             max_passage_tokens=t.max_passage_tokens, holdout=t.holdout)
+        t.format, t.task_type, t.task_mix = self.run.format, self.run.task_type, self.run.task_mix
+        if o.ray.ray and self.shard != (0, 1):
+            raise ConfigError("`ray` schedules every chunk itself; leave `shard` out", field="shard")
 
     @property
     def sampling(self) -> SamplingConfig:
+        """The sampling a run uses: the preset's values with those given over them."""
         return self.run.sampling
 
     def engine_options(self) -> dict:
         """The engine options that were set (make_engine refuses one the chosen engine does not take)."""
-        return {name: getattr(self, name) for name in ENGINE_OPTIONS if getattr(self, name) is not None}
+        return self.options.engine.given()
+

@@ -14,6 +14,7 @@ from typing import Any, Callable, ClassVar, Protocol, runtime_checkable
 
 from bonito_hub.console import get_logger
 from bonito_hub.errors import ConfigError, ModelLoadError, cause
+from bonito_hub.generate.engine_options import BATCHING
 from bonito_hub.generate.config import SamplingConfig
 
 log = get_logger(__name__)
@@ -69,8 +70,6 @@ def _dtype(torch, value, device: str):
         return resolved
     return value
 
-
-BATCHING = ("auto", "continuous", "padded")
 
 
 class TransformersEngine(Engine):
