@@ -4,13 +4,16 @@ Offline, the libraries retry each request for tens of seconds before they fail (
 their cache), once per file. So before the first Hub access of a command, one request with a short
 timeout decides: reachable, go on; not reachable, one line that names HF_HUB_OFFLINE=1, the way
 to work from the local cache only. With HF_HUB_OFFLINE=1 set nothing is asked.
+
+Offline mode and the endpoint are huggingface_hub's (`huggingface_hub.constants`, which read
+HF_HUB_OFFLINE, TRANSFORMERS_OFFLINE and HF_ENDPOINT when it was imported), unless the variable is set
+differently now (a notebook that sets it after the import); the probe goes through huggingface_hub's
+own HTTP session, with its proxies and headers.
 """
 
 from __future__ import annotations
 
 import os
-import urllib.error
-import urllib.request
 
 from bonito_hub.errors import HubUnreachable  # noqa: F401 (raised here; part of this module's API)
 
@@ -19,11 +22,20 @@ _reachable: dict[str, bool] = {}
 
 
 def offline() -> bool:
-    return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
+    """huggingface_hub's offline mode, or HF_HUB_OFFLINE as it is set now."""
+    from huggingface_hub import constants
+
+    value = os.environ.get("HF_HUB_OFFLINE")
+    if value is not None:
+        return value.strip().lower() in ("1", "true", "yes", "on")
+    return bool(constants.HF_HUB_OFFLINE)
 
 
 def endpoint() -> str:
-    return os.environ.get("HF_ENDPOINT", "https://huggingface.co").rstrip("/")
+    """The Hub's address: huggingface_hub's, or HF_ENDPOINT as it is set now."""
+    from huggingface_hub import constants
+
+    return (os.environ.get("HF_ENDPOINT") or constants.ENDPOINT).rstrip("/")
 
 
 def check_reachable(what: str, push: bool = False) -> None:
@@ -34,15 +46,16 @@ def check_reachable(what: str, push: bool = False) -> None:
         return
     url = endpoint()
     if url not in _reachable:
-        try:
-            urllib.request.urlopen(urllib.request.Request(f"{url}/api/whoami-v2", method="HEAD"), timeout=TIMEOUT_S)
+        from huggingface_hub.utils import get_session
+
+        from bonito_hub.errors import cause
+
+        try:  # any answer (a 401 without a token) means it can be reached
+            get_session().head(f"{url}/api/whoami-v2", timeout=TIMEOUT_S)
             _reachable[url] = True
-        except urllib.error.HTTPError:  # it answered (401 without a token): reachable
-            _reachable[url] = True
-        except (urllib.error.URLError, OSError) as exc:
-            reason = getattr(exc, "reason", exc)
+        except Exception as exc:  # the session's transport errors (httpx's), offline mode, a bad URL
             _reachable[url] = False
-            _reachable[f"{url}#why"] = str(reason)
+            _reachable[f"{url}#why"] = cause(exc)
     if not _reachable[url]:
         advice = "run the same command again once it can be reached" if push else \
             "to use only what is in the local cache, set HF_HUB_OFFLINE=1"

@@ -49,6 +49,7 @@ def test_an_unreachable_hub_is_one_fast_line_naming_offline_mode(docs_jsonl, tmp
 
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
     monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")  # nothing listens there
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_OFFLINE", False)  # as a process started online
     monkeypatch.setattr(hub, "_reachable", {})
     started = time.time()
     rc = main(["generate", "--model", "BatsResearch/bonito-v1", "--input", docs_jsonl, "--task-type", "exqa",

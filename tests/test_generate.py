@@ -397,6 +397,7 @@ def test_a_file_named_like_our_leftovers_but_not_listed_is_the_users(tiny_bonito
 def test_a_mistyped_file_name_is_not_sent_to_the_hub(tiny_bonito, tmp_path, capsys, monkeypatch):
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
     monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_OFFLINE", False)  # as a process started online
     assert main(gen_args(tiny_bonito, "docs.jsonll.jsonl", tmp_path / "out")) == 2
     err = capsys.readouterr().err
     assert "Hugging Face Hub" not in err and "docs.jsonll.jsonl" in err

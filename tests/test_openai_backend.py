@@ -92,6 +92,7 @@ def test_the_tokenizer_check_is_one_line_in_seconds_offline(monkeypatch):
 
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
     monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")  # nothing listens there
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_OFFLINE", False)  # as a process started online
     monkeypatch.setattr(hub, "_reachable", {})
     with FaultyServer() as server:
         started = time.time()
@@ -100,22 +101,38 @@ def test_the_tokenizer_check_is_one_line_in_seconds_offline(monkeypatch):
         assert time.time() - started < 5 and caught.value.field == "tokenizer"
 
 
-def test_retry_after_is_honoured_and_counts_once(monkeypatch):
-    waits = []
-    import asyncio
+def test_retry_after_is_honoured_and_counts_once():
+    """The openai client's own retries wait what Retry-After asks (its backoff is 0.5 s), and the
+    engine counts the retry once, by its status."""
+    import time
 
-    real_sleep = asyncio.sleep
-
-    async def recording_sleep(seconds, *a, **k):
-        waits.append(seconds)
-        await real_sleep(0)
-
-    monkeypatch.setattr(asyncio, "sleep", recording_sleep)
     with FaultyServer() as server:
-        engine = engine_for(server, backoff=5.0)  # Retry-After: 0 wins over a 5 s backoff
+        engine = engine_for(server, backoff=0.01)  # this engine's own backoff plays no part in it
+        server.retry_after = "1.5"
         server.fail("429")
+        started = time.monotonic()
         assert engine.generate(PROMPTS[:1], SamplingConfig(), seed=1) == expected(PROMPTS[:1], 1, 1)
-    assert waits == [0.0]
+        assert time.monotonic() - started >= 1.5
+    assert engine.retried == {"429": 1}
+
+
+def test_the_client_retries_statuses_and_this_engine_only_what_the_client_cannot_see():
+    """One request id for a request and the client's retries of it; a new one for each of this
+    engine's own tries (a body that is not a completion)."""
+    with FaultyServer() as server:
+        engine = engine_for(server, concurrency=1)
+        server.fail("500", times=1)
+        engine.generate(PROMPTS[:1], SamplingConfig(), seed=1)
+        first = [r["headers"] for r in server.requests if r.get("body")]
+        assert [h["x-stainless-retry-count"] for h in first] == ["0", "1"]
+        assert first[0]["x-bonito-request"] == first[1]["x-bonito-request"]
+        server.requests.clear()
+        server.fail("malformed", times=1)
+        engine.generate(PROMPTS[:1], SamplingConfig(), seed=2)
+        again = [r["headers"] for r in server.requests if r.get("body")]
+        assert [h["x-stainless-retry-count"] for h in again] == ["0", "0"]
+        assert again[0]["x-bonito-request"] != again[1]["x-bonito-request"]
+    assert engine.retried == {"500": 1, "malformed body": 1}
 
 
 def test_a_request_failing_every_time_stops_in_one_line():

@@ -86,11 +86,12 @@ def test_the_index_is_the_same_in_another_process():
 
 def test_exclude_overlap_leaves_out_exactly_the_overlapping_passages(contaminated):
     out, engine = contaminated / "out", ScriptedEngine(max_context=4096)
-    result = generate(GenerateConfig(model=None, input=str(contaminated / "corpus.jsonl"), task_type="ynqa", n=2,
-                                     filters=(), output=out, progress=False,
-                                     exclude_overlap=str(contaminated / "target.jsonl")), engine=engine)
+    config = GenerateConfig(model=None, input=str(contaminated / "corpus.jsonl"), task_type="ynqa", n=2, filters=(),
+                            output=out, progress=False, exclude_overlap=str(contaminated / "target.jsonl"))
+    result = generate(config, engine=engine)
     f = result.funnel
-    assert f["passages"] == 200 and f["overlapping_passages"] == 5
+    assert f["passages"] == 200 and f["overlapping_passages"] == 5 and f.overlapping_passages == 5
+    assert config.run.exclude_overlap is None  # the run resolved its index; the config stays as it was made
     docs = [json.loads(line) for line in (contaminated / "corpus.jsonl").read_text().splitlines()]
     prompted = [passage_of(p) for prompts, _, _ in engine.calls for p in prompts]
     assert sorted(prompted) == sorted(d["text"] for i, d in enumerate(docs) if i not in (0, 40, 80, 120, 160))

@@ -272,6 +272,7 @@ def test_push_prechecks_run_before_any_step(tiny_bonito, tiny_llama, target, doc
     assert "--push-to-hub me/set needs the Hugging Face Hub, and HF_HUB_OFFLINE=1 is set" in one_error_line(capsys)
     monkeypatch.delenv("HF_HUB_OFFLINE")
     monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_OFFLINE", False)  # as a process started online
     from bonito_hub import hub
 
     monkeypatch.setattr(hub, "_reachable", {})

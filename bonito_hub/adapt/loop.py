@@ -31,7 +31,7 @@ from bonito_hub.adapt.runner import Step, StepRunner
 from bonito_hub.console import get_logger
 from bonito_hub.errors import ConfigError, OutputError, RunError
 from bonito_hub.folders import Manifest, claim_output, lock, remove_folder
-from bonito_hub.generate import EVALUABLE
+from bonito_hub.generate import EVALUABLE, Funnel
 from bonito_hub.records import make_record, read_record, write_record
 
 RECORD_NAME = records.ADAPT
@@ -71,7 +71,7 @@ def generate_tasks(run: "Adaptation") -> None:
     result = generate(GenerateConfig(model=c.generator, input=c.corpus, output=run.folder("generate"),
                                      options=c.generation, exclude_overlap=exclude, overwrite=True,
                                      exclude=(run.output,), progress=run.progress))
-    if not result.funnel["kept"]:
+    if not result.funnel.kept:
         raise OutputError(f"generation kept no example (funnel in {run.folder('generate')}/funnel.json); "
                           "nothing to train the student on")
 
@@ -334,9 +334,9 @@ class Adaptation:
 
     def evaluation_sets(self) -> list[EvaluationSet]:
         """The held-out sets the generation wrote (one a task type that can be scored), then the target."""
-        funnel = read_record(self.folder("generate") / records.FUNNEL) or {}
+        funnel = Funnel.read(self.folder("generate")) or Funnel()
         sets = [EvaluationSet(f"heldout-{short}", str(self.folder("generate") / counts["file"]), generated=True)
-                for short, counts in (funnel.get("heldout") or {}).get("evaluation", {}).items() if counts.get("file")]
+                for short, counts in funnel.evaluation.items() if counts.get("file")]
         if self.config.target:
             sets.append(EvaluationSet("target", self.config.target, self.config.target_data))
         return sets

@@ -4,6 +4,7 @@ set's scores before and after, the overlap figures, seconds a step) and the tabl
 from __future__ import annotations
 
 from bonito_hub import records
+from bonito_hub.generate import Funnel
 from bonito_hub.records import read_record
 
 # a held-out set whose rows share text with the training rows beyond this share shows no gain: its
@@ -14,7 +15,7 @@ MAX_HELDOUT_OVERLAP = 0.05
 def summary(run) -> dict:
     """examples kept; each evaluation set's rows and mean scores before and after (`scores` and
     `metrics`: the labelled target's); the overlap figures; seconds per step."""
-    funnel = read_record(run.folder("generate") / records.FUNNEL) or {}
+    funnel = Funnel.read(run.folder("generate"))
     evaluations = []
     for es in run.evaluation_sets():
         scored = {s: read_record(run.folder(s) / es.name / records.SCORES) for s in ("before", "after")}
@@ -24,12 +25,12 @@ def summary(run) -> dict:
                                 "rows": first["target"]["rows"], "metrics": first["metrics"],
                                 **{s: r["scores"]["mean"] for s, r in scored.items() if r}})
     target = next((e for e in evaluations if e["name"] == "target"), None)
-    heldout = funnel.get("heldout")
+    heldout = funnel.heldout if funnel else None
     overlap = read_record(run.folder("overlap") / records.OVERLAP)
     return {
-        "examples_kept": funnel.get("kept"),
-        "generations": funnel.get("generations"),
-        **({"heldout": {k: heldout[k] for k in ("documents", "kept")}} if heldout else {}),
+        "examples_kept": funnel.kept if funnel else None,
+        "generations": funnel.generations if funnel else None,
+        **({"heldout": {"documents": heldout.documents, "kept": heldout.kept}} if heldout else {}),
         "evaluations": evaluations,
         "scores": {s: target[s] for s in ("before", "after") if s in target} if target else {},
         "metrics": target["metrics"] if target else [],

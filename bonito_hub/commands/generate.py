@@ -29,31 +29,31 @@ class Generate(Command):
 
         result = generate(config, timer=StageTimer())  # stages counted from the process's start
         f, out = result.funnel, config.output
-        print(f"funnel ({result.engine} engine): documents {f['documents']} (empty {f['empty_documents']}) -> "
-              f"passages {f['passages']} -> generations {f['generations']} -> kept {f['kept']}")
-        for short, counts in f.get("by_type", {}).items():
+        print(f"funnel ({result.engine} engine): documents {f.documents} (empty {f.empty_documents}) -> "
+              f"passages {f.passages} -> generations {f.generations} -> kept {f.kept}")
+        for short, counts in (f.by_type or {}).items():
             print(f"  {short}: generations {counts['generations']} -> kept {counts['kept']}")
-        for reason, n in f.get("skipped_files", {}).items():
+        for reason, n in (f.skipped_files or {}).items():
             print(f"  files skipped, {reason}: {n}")
-        for reason, n in f["dropped"].items():
+        for reason, n in f.dropped.items():
             print(f"  dropped {reason}: {n}")
-        if "overlapping_passages" in f:
+        if f.overlapping_passages is not None:
             print(f"  passages left out (they share an n-gram with {config.exclude_overlap}): "
-                  f"{f['overlapping_passages']}")
-        held = f.get("heldout")
-        if held:
-            print(f"held out: {held['documents']} documents -> {held['passages']} passages -> generations "
-                  f"{held['generations']} -> kept {held['kept']} (not training rows)")
-            for short, counts in held.get("evaluation", {}).items():
+                  f"{f.overlapping_passages}")
+        if f.heldout:
+            held = f.heldout
+            print(f"held out: {held.documents} documents -> {held.passages} passages -> generations "
+                  f"{held.generations} -> kept {held.kept} (not training rows)")
+            for short, counts in f.evaluation.items():
                 where = f" in {out}/{counts['file']}" if counts.get("file") else ""
                 print(f"  {short}: {counts['rows']} evaluation rows{where}")
-        if f["complete"] and not f["kept"]:
+        if f.complete and not f.kept:
             print(f"done, but no generation was kept: {out} holds no data file (see the reasons above)")
-        elif f["complete"]:
+        elif f.complete:
             print(f"done: {out} (load with datasets.load_dataset({str(out)!r}); funnel in funnel.json)")
         else:
             i, n = config.shard
-            print(f"shard {i}/{n} done; {f['chunks_done']} of {f['chunks']} chunks finished overall")
+            print(f"shard {i}/{n} done; {f.chunks_done} of {f.chunks} chunks finished overall")
         if result.pushed is not None:
             say_pushed(result.pushed, config.public)
         elif result.not_pushed:

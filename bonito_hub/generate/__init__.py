@@ -10,6 +10,7 @@ from bonito_hub.generate.config import (CHUNK_TOKENS, FORMAT_ALIASES, FORMATS, G
 from bonito_hub.generate.backends import BACKENDS, GENERATION_BACKENDS, make_engine
 from bonito_hub.generate.engines import Engine
 from bonito_hub.generate.filters import FILTERS
+from bonito_hub.generate.funnel import Funnel
 from bonito_hub.generate.generation import GenerateResult, generate
 from bonito_hub.generate.heldout import DEFAULT_FRACTION as DEFAULT_HOLDOUT
 from bonito_hub.generate.heldout import EVALUABLE, check_fraction, check_holdout
@@ -17,7 +18,7 @@ from bonito_hub.generate.presets import presets as generation_presets
 from bonito_hub.generate.publish import push_dataset
 from bonito_hub.generate.run import GenerationRun
 
-__all__ = ["BACKENDS", "Bonito", "CHUNK_TOKENS", "DEFAULT_HOLDOUT", "EVALUABLE", "Engine", "FILTERS", "FORMATS", "FORMAT_ALIASES", "GENERATION_BACKENDS",
+__all__ = ["BACKENDS", "Bonito", "CHUNK_TOKENS", "DEFAULT_HOLDOUT", "EVALUABLE", "Engine", "FILTERS", "FORMATS", "FORMAT_ALIASES", "Funnel", "GENERATION_BACKENDS",
            "GenerateArgs", "GenerateConfig", "GenerationOptions", "InputOptions",
            "GenerateResult", "GenerationRun", "RunConfig", "SamplingConfig", "check_fraction", "check_holdout", "generate", "generation_presets",
            "make_engine", "push_dataset"]

@@ -37,7 +37,7 @@ class Bonito:
                 raise ConfigError(f"with `ray`, the engine options are {', '.join(known)}; got "
                                   f"{', '.join(sorted(unknown))}", field=sorted(unknown)[0])
         self.engine = None if ray else engine if engine is not None else make_engine(model, backend, **engine_kwargs)
-        self.funnel: dict | None = None
+        self.funnel = None  # a Funnel once generate_tasks ran
 
     def generate_tasks(self, text_dataset, context_col: str, task_type: str, sampling_params=None, *,
                        output_dir: str | Path | None = None, filters=DEFAULT_FILTERS, format: str = "standard",

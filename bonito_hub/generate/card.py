@@ -10,13 +10,15 @@ from bonito_hub import resources, tasks
 from bonito_hub.folders import write_atomic
 
 
-def write_generation_card(folder: Path, record: dict, funnel: dict, data_files: list[str],
+def write_generation_card(folder: Path, record: dict, funnel, data_files: list[str],
                           examples: list[dict] | None = None, language: list[str] | None = None,
                           where: str | None = None) -> Path:
     """README.md of a run, from its record (run.json) and funnel. The corpus is not quoted, unless
     `examples` (rows to show, for `bonito push --include-examples`) are given."""
     from bonito_hub.cards import size_category
+    from bonito_hub.generate.funnel import Funnel
 
+    funnel = funnel.to_dict() if isinstance(funnel, Funnel) else funnel  # the card shows what funnel.json holds
     run = record["options"]
     types = tasks.parse_types(run["task_type"])
     configs = [{"config_name": "default", "data_files": [{"split": "train", "path": data_files}]}]

@@ -159,7 +159,7 @@ def _generate(folder: RunFolder, todo: list[int], config: GenerateConfig, worker
                                "engine_options": config.engine_options(), "texts": folder.texts,
                                "output": str(Path(folder.output).absolute()), "settings": folder.config},
     )
-    kept, t0 = folder.funnel()["kept"], time.time()
+    kept, t0 = folder.funnel().kept, time.time()
     bar = progress_bar(total=len(todo), unit="chunk", desc=f"bonito generate {folder.config.task_type} (Ray)",
                        enabled=config.progress)
     with bar:

@@ -77,8 +77,8 @@ class OpenAIOptions(_Tokenizer, _ContextLength):
     api_key_env: str | None = option(None, metavar="NAME", help="openai: environment variable holding the API key "
                                      "(the key is never a flag, never printed or written; default: no key)")
     concurrency: int | None = option(None, help="openai: requests in flight (default: 32)")
-    request_timeout: float | None = option(None, metavar="SECONDS", help="openai: seconds a request may take before "
-                                           "it is retried (default: 300)")
+    request_timeout: float | None = option(None, metavar="SECONDS", help="openai: seconds a request may take, the "
+                                           "client's retries of it included, before it is tried again (default: 300)")
 
     def __post_init__(self):
         if self.concurrency is not None and self.concurrency < 1:

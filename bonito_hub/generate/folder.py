@@ -30,7 +30,6 @@ from __future__ import annotations
 import json
 import re
 import uuid
-from collections import Counter
 from dataclasses import dataclass, fields
 from pathlib import Path
 
@@ -40,6 +39,7 @@ from bonito_hub.corpus import check_text_column, content_of
 from bonito_hub.errors import RunError
 from bonito_hub.folders import Manifest, claim_output, remove_ours, write_atomic
 from bonito_hub.generate.config import RunConfig
+from bonito_hub.generate.funnel import Funnel
 from bonito_hub.models import model_fingerprint
 from bonito_hub.records import make_record, plain, read_record, write_record
 
@@ -47,8 +47,6 @@ RUN_FILE, FUNNEL_FILE = records.RUN, records.FUNNEL
 CHARS_PER_TOKEN = 4
 PACKAGES = ("torch", "transformers", "vllm", "datasets")
 IDENTITY = ("options", "model", "model_fingerprint", "input")  # the record fields a resumed run must share
-COUNTS = ("documents", "empty_documents", "passages", "generations", "kept")
-HELDOUT_COUNTS = ("documents", "passages", "generations", "kept")
 log = get_logger(__name__)
 
 
@@ -171,42 +169,6 @@ def remove_unfinished_data(output: Path, done: dict[int, dict], chunks: list[int
             manifest.forget(relative)
 
 
-def empty_counts() -> dict:
-    return {**{key: 0 for key in COUNTS}, "dropped": {}}
-
-
-def aggregate(done: dict[int, dict], n_chunks: int) -> dict:
-    """The funnel over the finished chunks' records (`finished_chunks`)."""
-    total, dropped, skipped, by_type, heldout = empty_counts(), Counter(), Counter(), {}, None
-    for record in done.values():
-        if "heldout" in record["counts"]:  # a run with `holdout`
-            heldout = heldout or dict.fromkeys(HELDOUT_COUNTS, 0)
-            for key in HELDOUT_COUNTS:
-                heldout[key] += record["counts"]["heldout"][key]
-        if "overlapping_passages" in record["counts"]:  # a run with `exclude_overlap`
-            total["overlapping_passages"] = total.get("overlapping_passages", 0) + \
-                record["counts"]["overlapping_passages"]
-        for key in COUNTS:
-            total[key] += record["counts"][key]
-        dropped.update(record["counts"]["dropped"])
-        skipped.update(record["counts"].get("skipped_files", {}))  # absent from records of 0.1
-        for short, counts in record["counts"].get("by_type", {}).items():  # a run of several types
-            mine = by_type.setdefault(short, {"generations": 0, "kept": 0})
-            for key in mine:
-                mine[key] += counts[key]
-    total["dropped"] = dict(sorted(dropped.items()))
-    if skipped:  # only where files were skipped: a funnel of text is as it was
-        total["skipped_files"] = dict(sorted(skipped.items()))
-    if by_type:
-        total["by_type"] = by_type
-    if heldout is not None:
-        total["heldout"] = heldout
-    total["chunks_done"] = len(done)
-    total["chunks"] = n_chunks
-    total["complete"] = set(done) == set(range(n_chunks))
-    return total
-
-
 def with_text(texts, column: str) -> list[int]:
     """The indices of the documents holding any text."""
     import pyarrow.compute as pc
@@ -297,7 +259,7 @@ class RunFolder:
         remove_unfinished_data(self.output, done, todo)
         if state == "resume":
             log.info("resuming the run in %s: %d of %d chunks were finished (%d rows kept)", self.output,
-                     len(done), self.n_chunks, aggregate(done, self.n_chunks)["kept"])
+                     len(done), self.n_chunks, Funnel.aggregate(done, self.n_chunks).kept)
         docs = sum(self.chunk_range(k)[1] - self.chunk_range(k)[0] for k in todo)
         log.info("%d of %d chunks to generate (%d documents) with the %s engine", len(todo), len(mine), docs,
                  self.engine_name)
@@ -341,15 +303,15 @@ class RunFolder:
                      json.dumps({"chunk": k, "documents": list(self.chunk_range(k)), "data_file": data_file, **extra,
                                  "seconds": seconds, **({"stages": stages} if stages else {}), "counts": counts}))
 
-    def funnel(self, done: dict[int, dict] | None = None) -> dict:
-        return aggregate(self.finished() if done is None else done, self.n_chunks)
+    def funnel(self, done: dict[int, dict] | None = None) -> Funnel:
+        return Funnel.aggregate(self.finished() if done is None else done, self.n_chunks)
 
     def data_files(self, relative: bool = False) -> list[str]:
         """The finished chunks' data files in chunk order (relative to the output folder, or absolute)."""
         files = data_files(self.finished())
         return files if relative else [str(self.output / f) for f in files]
 
-    def write_card(self, funnel: dict, done: dict[int, dict], record: dict | None = None) -> None:
+    def write_card(self, funnel: Funnel, done: dict[int, dict], record: dict | None = None) -> None:
         """The card, whose `configs:` list the finished chunks' files: load_dataset(OUTPUT) opens a
         partial run too (the card says it is partial)."""
         from bonito_hub.generate.card import write_generation_card
@@ -393,20 +355,20 @@ class RunFolder:
             (" (their rows load with datasets.load_dataset)" if data_files(done) else "")
         return Interrupted(f"{where}; run the same command to resume")
 
-    def finish(self, stages: dict | None = None) -> dict:
+    def finish(self, stages: dict | None = None) -> Funnel:
         """The funnel over every finished chunk; the card and funnel.json once all are done.
         `stages`: the seconds per stage of the command that finishes the run, for run.json."""
         done = self.finished()
-        funnel = aggregate(done, self.n_chunks)
-        if funnel["complete"]:
+        funnel = Funnel.aggregate(done, self.n_chunks)
+        if funnel.complete:
             record = read_record(self.output / RUN_FILE)
             if self.heldout:  # the evaluation sets, from every chunk's held-out rows
-                funnel["heldout"]["evaluation"] = self.write_evaluation_sets(done)
+                funnel.heldout.evaluation = self.write_evaluation_sets(done)
             record["seconds"] = round(sum(r.get("seconds", 0) for r in done.values()), 1)
             if stages:
                 record["stages"] = stages
             write_record(self.output / RUN_FILE, record)
             self.write_card(funnel, done, record)
             # funnel.json last: the run is complete exactly when it exists
-            write_atomic(self.output / FUNNEL_FILE, json.dumps(funnel, indent=2) + "\n")
+            funnel.write(self.output)
         return funnel

@@ -11,9 +11,10 @@ output folder (new, the same run to resume, or another run of ours to replace).
 
 from __future__ import annotations
 
+
 import threading
 from concurrent.futures import Future
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from bonito_hub import hub, resources
@@ -23,6 +24,7 @@ from bonito_hub.documents import Limits
 from bonito_hub.errors import ConfigError
 from bonito_hub.folders import lock
 from bonito_hub.generate.config import GenerateConfig
+from bonito_hub.generate.funnel import Funnel
 from bonito_hub.generate.folder import RunFolder, claim
 from bonito_hub.models import resolve_backend
 from bonito_hub.timing import StageTimer
@@ -45,7 +47,7 @@ class GenerateResult:
     """
 
     output: Path
-    funnel: dict
+    funnel: Funnel
     engine: str
     data_files: list[str] = field(default_factory=list)
     pushed: object | None = None
@@ -54,7 +56,7 @@ class GenerateResult:
 
     @property
     def complete(self) -> bool:
-        return bool(self.funnel.get("complete"))
+        return self.funnel.complete
 
 
 def _cluster():
@@ -149,24 +151,26 @@ def generate(config: GenerateConfig, engine=None, *, on_chunk=None, timer: Stage
 def _generate(config: GenerateConfig, engine, cluster, timer: StageTimer, on_chunk) -> GenerateResult:
     """generate() once the output folder is held by this process."""
     existing = claim(config.output, clean=config.shard[1] == 1)  # a folder of the user's, said before anything is read or loaded
+    settings = config.run  # what decides the rows; with the overlap index, a copy (the config stays as it was made)
     if config.exclude_overlap is not None:  # a target that cannot be read is said before the model loads
         from bonito_hub.overlap import NgramIndex, target_index
 
         index = config.exclude_overlap
-        config.run.exclude_overlap = index if isinstance(index, NgramIndex) else target_index(str(index))
+        settings = replace(settings, exclude_overlap=index if isinstance(index, NgramIndex)
+                                       else target_index(str(index)))
     loading = None
     if engine is None and cluster is None and (config.backend == "openai" or
                                                resolve_backend(config.backend) == "transformers"):
         loading = EngineLoading(config, timer)
     with timer.stage("read"):
-        texts = load_texts(config.input, split=config.split, encoding=config.encoding,
-                           exclude=[config.output, *config.exclude], skip_bad_files=config.skip_bad_files,
-                           follow_links=config.follow_links,
-                           limits=Limits(config.max_document_mb, config.max_document_pages))
-        check_text_column(texts, config.text_column)
+        d = config.options.documents
+        texts = load_texts(config.input, split=d.split, encoding=d.encoding, exclude=[config.output, *config.exclude],
+                           skip_bad_files=d.skip_bad_files, follow_links=d.follow_links,
+                           limits=Limits(d.max_document_mb, d.max_document_pages))
+        check_text_column(texts, d.text_column)
         model_name = engine.model_name if engine is not None else config.model
         engine_name = engine.name if engine is not None else config.backend
-        folder = RunFolder(texts, config.output, config.run, model_name, engine_name)
+        folder = RunFolder(texts, config.output, settings, model_name, engine_name)
         folder.check(existing, config.overwrite)
 
     if cluster is not None:
@@ -180,13 +184,13 @@ def _generate(config: GenerateConfig, engine, cluster, timer: StageTimer, on_chu
         elif engine is None:
             with timer.stage("load_model"):
                 engine = load_engine(config)
-        run = GenerationRun(engine, texts, config.output, config.run, folder=folder, timer=timer)
+        run = GenerationRun(engine, texts, config.output, settings, folder=folder, timer=timer)
         funnel = run.run(shard=config.shard, overwrite=config.overwrite, progress=config.progress, on_chunk=on_chunk)
         engine_name = engine.name
     result = GenerateResult(Path(config.output), funnel, engine_name, folder.data_files(), stages=timer.as_dict())
     log.info("time: %s", timer.summary())
     if config.push_to_hub:
-        if result.complete and funnel["kept"]:
+        if result.complete and funnel.kept:
             from bonito_hub.generate.publish import push_dataset
 
             result.pushed = push_dataset(config.output, config.push_to_hub, public=config.public)

@@ -9,15 +9,15 @@ from bonito_hub import hub
 from bonito_hub.errors import PushError
 from bonito_hub.generate.card import write_generation_card
 from bonito_hub.generate.folder import FUNNEL_FILE, RUN_FILE, data_files, finished_chunks
+from bonito_hub.generate.funnel import Funnel
 from bonito_hub.push import Upload, check_languages, link_or_copy, required_record, upload
-from bonito_hub.records import read_record
 
 
 def prepare_upload(source: Path, dest: Path, include_examples: bool = False, generator: str | None = None,
                    language: list[str] | None = None, repo_id: str | None = None) -> None:
     """Write into `dest` what a push of the generation folder `source` uploads."""
     record = required_record(source, RUN_FILE, "a `bonito generate` folder")
-    funnel = read_record(source / FUNNEL_FILE)
+    funnel = Funnel.read(source)
     if funnel is None:
         raise PushError(f"{source} holds an unfinished generation run; finish it (run the same `bonito generate` "
                         "command again) before pushing")

@@ -26,7 +26,8 @@ from bonito_hub.format import generator_input
 from bonito_hub.generate.config import RunConfig
 from bonito_hub.generate.engines import Engine, derive_seed
 from bonito_hub.generate.filters import filter_generations
-from bonito_hub.generate.folder import ChunkResult, RunFolder, empty_counts
+from bonito_hub.generate.folder import ChunkResult, RunFolder
+from bonito_hub.generate.funnel import empty_counts
 from bonito_hub.generate.passages import PassageSplitter
 from bonito_hub.timing import StageTimer
 
@@ -85,7 +86,7 @@ class GenerationRun:
                     result = self.do_chunk(k, progress=bar.update)
                     done = folder.finished()  # ours and, with shards, the other processes'
                     funnel = folder.funnel(done)
-                    bar.set_postfix(kept=funnel["kept"], dropped=sum(funnel["dropped"].values()), refresh=False)
+                    bar.set_postfix(kept=funnel.kept, dropped=sum(funnel.dropped.values()), refresh=False)
                     if not funnel["complete"]:  # the finished run's card is written by finish()
                         with self.timer.stage("write"):
                             folder.write_card(funnel, done)

@@ -8,16 +8,17 @@ A server that returns fewer than `n` choices (some ignore `n`) is asked again, o
 sample, each with a seed of its own.
 
 The client is the `openai` package (the `openai` extra): it speaks the API as the servers do, for
-every server above. Its own retries are off: this engine retries itself, so that it can count
-them, honour `Retry-After`, and retry a body it cannot read as well as 429, 5xx, timeouts and
-dropped connections; each request is tried at most `max_attempts` times, then the chunk stops
-with one line (nothing of it is written, and the same command resumes it).
+every server above, and its own retries (`max_retries`) take 408, 409, 429 and 5xx answers (honouring
+`Retry-After`) and dropped connections; hooks on its HTTP client count each retry and why. This
+engine retries only what the client cannot see: a request past its deadline, a body too large, and a
+200 whose body is no completion. Each is tried at most `max_attempts` times, then the chunk stops with
+one line (nothing of it is written, and the same command resumes it).
 
 The API key is read from the variable `api_key_env` names; it is never a flag, and it is never
 printed or written: records name the server by its host alone.
 
-Bounded whatever the server does: `request_timeout` is a deadline for a whole request, a body
-streamed one byte at a time included; a body is read up to a size its `max_tokens` allows, and a
+Bounded whatever the server does: `request_timeout` is a deadline for a whole request (the client's
+retries of it, and a body streamed one byte at a time, included); a body is read up to a size its `max_tokens` allows, and a
 completion longer than `max_tokens` (by the tokenizer's count) is cut to it and counted; a
 redirect to another host, port or scheme is refused (the corpus goes only where `base_url`
 says); a 200 whose body is the server's error is said in one line, the key masked.
@@ -40,11 +41,12 @@ from bonito_hub.generate.engines import Engine, context_length, derive_seed
 
 log = get_logger(__name__)
 
-RETRY_STATUS = (408, 409, 429, 500, 502, 503, 504)
+RETRY_STATUS = (408, 409, 429, 500, 502, 503, 504)  # what the openai client retries (and any other 5xx)
+REQUEST_ID = "x-bonito-request"  # ties the client's retries of a request to the request, for counting them
 BODY_BYTES_PER_TOKEN = 64  # what one token may take in a JSON body at most (escapes, log-probs, ids)
 BODY_SLACK = 1 << 20
 
-MAX_WAIT = 60.0  # seconds: the longest pause before a retry, whatever Retry-After asks
+MAX_WAIT = 60.0  # seconds: the longest pause before one of this engine's retries
 
 
 def host_of(base_url: str) -> str:
@@ -77,20 +79,6 @@ def read_api_key(api_key_env: str | None) -> str | None:
     return value
 
 
-def retry_after(headers) -> float | None:
-    """Seconds a `Retry-After` (or `retry-after-ms`) header asks to wait, when it says so in seconds."""
-    if headers is None:
-        return None
-    for name, divisor in (("retry-after-ms", 1000.0), ("retry-after", 1.0)):
-        value = headers.get(name)
-        if value is not None:
-            try:
-                return max(0.0, float(value) / divisor)
-            except ValueError:
-                return None
-    return None
-
-
 def parse_choices(text: str, n: int) -> list[str]:
     """The choices' texts of a /v1/completions body, in index order; ValueError if it is not one."""
     data = json.loads(text)
@@ -119,8 +107,10 @@ class OpenAIEngine(Engine):
             the passages to fit; None: `model`, when that names one.
         max_model_len: the server's context length; None: what the server says (vLLM does), else
             the tokenizer's model config.
-        request_timeout: seconds one request may take before it is retried.
-        max_attempts: tries per request before the run stops.
+        request_timeout: seconds one request may take (the client's retries of it included) before
+            this engine tries it again.
+        max_attempts: tries per request before the run stops: the openai client's (`max_retries`
+            is one less) for statuses and dropped connections, this engine's for the rest.
     """
 
     name: ClassVar[str] = "openai"
@@ -146,6 +136,7 @@ class OpenAIEngine(Engine):
         self.max_attempts, self.backoff = max_attempts, backoff
         self.ignores_n = False  # set once the server answers a request for n samples with fewer
         self.retried: Counter = Counter()  # why requests were retried, over the engine's life
+        self._answered: dict[str, str] = {}  # request id -> the retryable status its last try was answered with
         self.cut = 0  # completions longer than max_tokens, cut to it
         served = self.check_server()
         self.tokenizer, source = self._load_tokenizer(tokenizer)
@@ -177,12 +168,30 @@ class OpenAIEngine(Engine):
         async def same_origin_async(request):
             same_origin(request)
 
-        hooks = {"request": [same_origin_async if asynchronous else same_origin]}
+        def count_retry(request):  # the client sends each retry with the number of tries before it
+            request_id = request.headers.get(REQUEST_ID)
+            if request_id and int(request.headers.get("x-stainless-retry-count") or 0) > 0:
+                self.retried[self._answered.pop(request_id, "connection")] += 1
+
+        def note_status(response):
+            request_id = response.request.headers.get(REQUEST_ID)
+            if request_id and (response.status_code in RETRY_STATUS or response.status_code >= 500):
+                self._answered[request_id] = str(response.status_code)
+
+        async def count_retry_async(request):
+            count_retry(request)
+
+        async def note_status_async(response):
+            note_status(response)
+
+        hooks = {"request": [same_origin_async, count_retry_async] if asynchronous else [same_origin, count_retry],
+                 "response": [note_status_async if asynchronous else note_status]}
         http = (openai.DefaultAsyncHttpxClient if asynchronous else openai.DefaultHttpxClient)(event_hooks=hooks)
         cls = openai.AsyncOpenAI if asynchronous else openai.OpenAI
-        # the SDK wants a key; a local server takes any (vLLM's own examples send "EMPTY")
-        return cls(base_url=self.base_url, api_key=self._key or "EMPTY", max_retries=0, timeout=self.timeout,
-                   http_client=http)
+        # the SDK wants a key; a local server takes any (vLLM's own examples send "EMPTY"). Its own
+        # timeout is past the engine's deadline, which bounds a request whatever the server does.
+        return cls(base_url=self.base_url, api_key=self._key or "EMPTY", max_retries=self.max_attempts - 1,
+                   timeout=self.timeout * 2, http_client=http)
 
     def _refuse_redirect(self, exc: BaseException) -> None:
         """A ServerError when `exc` is (or wraps) a request to another origin."""
@@ -373,18 +382,20 @@ class OpenAIEngine(Engine):
         return [texts[0] for texts in found]
 
     async def _complete(self, client, slots, prompt: str, sampling: SamplingConfig, n: int, seed: int) -> list[str]:
-        """One completion request, retried on 429, 5xx, timeouts, dropped connections and bodies
-        that are not a completion; any other refusal, or too many tries, is a ServerError."""
+        """One completion request. The client retries 429, 5xx and dropped connections itself; this
+        retries a request past its deadline, a body too large and a 200 that is not a completion.
+        Any other refusal, or too many tries, is a ServerError."""
         import openai
 
         last = ""
         for attempt in range(self.max_attempts):
-            wait = None
+            request_id = f"{seed}-{n}-{attempt}-{random.getrandbits(32):08x}"
             async with slots:
                 try:
                     body = await self._within_deadline(lambda client: client.completions.with_streaming_response.create(
                         model=self.model_name, prompt=prompt, n=n, temperature=sampling.temperature,
-                        top_p=sampling.top_p, max_tokens=sampling.max_tokens, seed=seed),
+                        top_p=sampling.top_p, max_tokens=sampling.max_tokens, seed=seed,
+                        extra_headers={REQUEST_ID: request_id}),
                         BODY_SLACK + n * sampling.max_tokens * BODY_BYTES_PER_TOKEN, client)
                     return [self._at_most(text, sampling.max_tokens) for text in parse_choices(body.decode("utf-8"), n)]
                 except CrossOrigin as exc:
@@ -397,25 +408,27 @@ class OpenAIEngine(Engine):
                 except Oversized:
                     last = "oversized body"
                 except openai.APIStatusError as exc:
-                    if exc.status_code not in RETRY_STATUS:
-                        raise ServerError(self._say(f"the server at {self.host} refused a completion request "
-                                                    f"({exc.status_code}): {_detail(exc)}")) from None
-                    last = str(exc.status_code)
-                    wait = retry_after(exc.response.headers)
-                except openai.APITimeoutError:
-                    last = "timeout"
-                except openai.APIConnectionError as exc:
+                    self._answered.pop(request_id, None)
+                    if exc.status_code in RETRY_STATUS or exc.status_code >= 500:  # the client's tries ran out
+                        raise ServerError(f"the server at {self.host} failed a completion request {self.max_attempts} "
+                                          f"times (last: {exc.status_code}); the finished chunks are kept, run the "
+                                          "same command to resume") from None
+                    raise ServerError(self._say(f"the server at {self.host} refused a completion request "
+                                                f"({exc.status_code}): {_detail(exc)}")) from None
+                except openai.APIConnectionError as exc:  # APITimeoutError too: the client's tries ran out
                     self._refuse_redirect(exc)
-                    last = "connection"
+                    raise ServerError(f"the server at {self.host} failed a completion request {self.max_attempts} "
+                                      f"times (last: connection: {cause(exc.__cause__ or exc)}); the finished chunks "
+                                      "are kept, run the same command to resume") from None
                 except (ValueError, KeyError, TypeError, AttributeError):
                     last = "malformed body"
+                finally:
+                    self._answered.pop(request_id, None)
             self.retried[last] += 1
             if attempt + 1 < self.max_attempts:
-                backoff = self.backoff * 2 ** attempt * (1 + random.random() / 4)
-                await asyncio.sleep(min(MAX_WAIT, wait if wait is not None else backoff))
+                await asyncio.sleep(min(MAX_WAIT, self.backoff * 2 ** attempt * (1 + random.random() / 4)))
         raise ServerError(f"the server at {self.host} failed a completion request {self.max_attempts} times (last: "
                           f"{last}); the finished chunks are kept, run the same command to resume")
-
 
     def _at_most(self, text: str, max_tokens: int) -> str:
         """`text` cut to `max_tokens` tokens of the tokenizer, counted when it was longer."""

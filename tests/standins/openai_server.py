@@ -6,7 +6,7 @@ Each completion is a well-formed Bonito task whose text names the request's seed
 tell which seed asked for which sample. `fail(kind, times)` makes the next `times` completion
 requests fail in one way:
 
-    429        a 429 with `Retry-After: 0`
+    429        a 429 with `Retry-After: 0` (or `retry_after` seconds)
     500        an internal server error
     401        a refusal of the key
     drop       the connection closed without an answer
@@ -56,6 +56,7 @@ class FaultyServer(LoopbackServer):
         self.redirect_to = redirect_to
         self.model, self.ignore_n, self.slow_seconds, self.models_status = model, ignore_n, slow_seconds, models_status
         self.listed = listed
+        self.retry_after = "0"
         self.faults: deque[str] = deque()
         self.lock = threading.Lock()
         self.requests: list[dict] = []
@@ -95,7 +96,7 @@ class FaultyServer(LoopbackServer):
                     server.requests.append({"path": self.path, "headers": lowered(self.headers), "body": body})
                     fault = server.faults.popleft() if server.faults else None
                 if fault == "429":
-                    return self.send(429, b'{"error": {"message": "slow down"}}', {"Retry-After": "0"})
+                    return self.send(429, b'{"error": {"message": "slow down"}}', {"Retry-After": server.retry_after})
                 if fault in ("500", "401"):
                     return self.send(int(fault), json.dumps({"error": {"message": f"fault {fault}"}}).encode())
                 if fault == "drop":
