@@ -15,23 +15,17 @@ from bonito_hub.commands import build_parser  # noqa: F401  (the parser; tests a
 
 def main(argv: list[str] | None = None) -> int:
     from bonito_hub import console
+    from bonito_hub.commands import command_of
     from bonito_hub.errors import BonitoError, disk_full
 
-    from bonito_hub.commands import command_of
-
-    commands: dict = {}
-    parser = build_parser(commands)
     argv = list(sys.argv[1:] if argv is None else argv)
-    named = command_of(argv, commands)
-    if named is not None and named.config_file and "--config" in argv[argv.index(named.name):]:
-        words = argv[argv.index(named.name):]
-        path = words[words.index("--config") + 1] if words.index("--config") + 1 < len(words) else None
-        if path is None:
-            parser.parse_args(argv)  # argparse says that --config needs a value
-        try:  # the file's options become the command's defaults: the command line wins over them
-            named.read_config(path)
+    named, commands = command_of(argv), {}
+    parser = build_parser(commands, only=named.name if named else "")  # only the named command's options
+    if named is not None:
+        try:  # a --config file's options become the command's defaults: the command line wins over them
+            commands[named.name].read_config_in(argv)
         except BonitoError as exc:
-            print(f"bonito: error: {named.explain(exc)}", file=sys.stderr)
+            print(f"bonito: error: {commands[named.name].explain(exc)}", file=sys.stderr)
             return 2
     args = parser.parse_args(argv)
     command = commands[args.command]

@@ -187,3 +187,21 @@ def test_a_ray_option_without_ray_names_its_flag(capsys, tmp_path):
     assert main(["generate", "--model", "m", "--input", "i", "--output", str(tmp_path / "o"), "--task-type",
                  "exqa", "--workers", "2"]) == 2
     assert capsys.readouterr().err.strip() == "bonito: error: --workers goes with --ray"
+
+
+def test_a_command_builds_only_its_own_parser():
+    """`bonito --help` and `bonito tasks` import no other command's options, nor the libraries
+    (transformers, TRL, datasets) the derived parsers come from; `bonito generate` does."""
+    import subprocess
+    import sys
+
+    probe = ("import sys, contextlib, io\nfrom bonito_hub.cli import main\n"
+             "with contextlib.redirect_stdout(io.StringIO()):\n"
+             "    try:\n        main(sys.argv[1:])\n    except SystemExit:\n        pass\n"
+             "print(sorted(m for m in ('transformers', 'trl', 'datasets', 'bonito_hub.generate') if m in sys.modules))")
+    said = {}
+    for argv in (["--help"], ["tasks"], ["generate", "--help"]):
+        result = subprocess.run([sys.executable, "-c", probe, *argv], capture_output=True, text=True, timeout=120)
+        said[argv[0]] = result.stdout.strip().splitlines()[-1]
+    assert said["--help"] == "[]" and said["tasks"] == "[]"
+    assert "'transformers'" in said["generate"] and "'bonito_hub.generate'" in said["generate"]

@@ -10,7 +10,6 @@ from bonito_hub.commands.demo import Demo
 from bonito_hub.commands.evaluate import Evaluate
 from bonito_hub.commands.generate import Generate
 from bonito_hub.commands.overlap import CheckOverlap
-from bonito_hub.commands.parser import OptionsParser
 from bonito_hub.commands.push import Push
 from bonito_hub.commands.tasks import Tasks
 from bonito_hub.commands.train import Train
@@ -30,21 +29,36 @@ def _common() -> argparse.ArgumentParser:
     return common
 
 
-def build_parser(commands: dict | None = None) -> argparse.ArgumentParser:
-    """The parser of `bonito`; `commands`, when given, is filled with its commands by name."""
+def build_parser(commands: dict | None = None, only: str | None = None) -> argparse.ArgumentParser:
+    """The parser of `bonito`; `commands`, when given, is filled with its commands by name. `only`
+    names the one command whose options are added (the one a command line names; "" for none, as
+    `bonito --help` needs): the others are listed by name and help alone, so that a command does not
+    import every other command's options (and the libraries they come from). None: every command,
+    as docs/cli.md and the tests need."""
     from bonito_hub import __version__
 
     parser = argparse.ArgumentParser(prog="bonito", description="Bonito task generation on the Hugging Face stack")
     parser.add_argument("--version", action="version", version=f"bonito-hub {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True, parser_class=OptionsParser)
+    wanted = [cls() for cls in COMMANDS]
+    filled = [command for command in wanted if only is None or command.name == only]
+    parser_class = argparse.ArgumentParser
+    if any(command.options() for command in filled):  # options from dataclasses: TRL's parser
+        from bonito_hub.commands.parser import OptionsParser
+
+        parser_class = OptionsParser
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=parser_class)
     common = _common()
     commands = {} if commands is None else commands
-    for command in (cls() for cls in COMMANDS):
-        command.register(sub, common)
+    for command in wanted:
+        if command in filled:
+            command.register(sub, common)
+        else:
+            sub.add_parser(command.name, help=command.help, add_help=False)
         commands[command.name] = command
     return parser
 
 
-def command_of(argv: list[str], commands: dict) -> "Command | None":
+def command_of(argv: list[str]) -> "type[Command] | None":
     """The command `argv` names (its first word that is one), or None."""
-    return next((commands[word] for word in argv if word in commands), None)
+    by_name = {cls.name: cls for cls in COMMANDS}
+    return next((by_name[word] for word in argv if word in by_name), None)

@@ -15,6 +15,19 @@ import argparse
 import re
 
 
+class DefaultsFormatter(argparse.HelpFormatter):
+    """Help with each option's default, taken from its field (never written again in its help), unless
+    it is unset (None), off (False), empty, or the help already says it."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        unset = action.default is None or action.default is False or action.default == [] or action.default == () \
+            or action.default is argparse.SUPPRESS or action.nargs == 0  # a switch is off unless given
+        if "default" in text or unset or not action.option_strings:
+            return text
+        return text + " (default: %(default)s)"
+
+
 class Command:
     """A sub-command of `bonito`."""
 
@@ -38,8 +51,10 @@ class Command:
 
     def register(self, subparsers, common: argparse.ArgumentParser) -> argparse.ArgumentParser:
         """Add this command's parser (with the `common` flags) to `subparsers`; return it."""
+        options = self.options()
         self.parser = subparsers.add_parser(self.name, parents=[common], help=self.help, description=self.help,
-                                            dataclass_types=self.options())
+                                            formatter_class=DefaultsFormatter,
+                                            **({"dataclass_types": options} if options else {}))
         if self.config_file:
             self.parser.add_argument("--config", metavar="FILE.yaml",
                                      help="options from a YAML file, by name (max_tokens: 128, backend: openai); "
@@ -52,11 +67,17 @@ class Command:
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
         """The command's own arguments, besides its options' fields."""
 
-    def read_config(self, path: str) -> None:
-        """Take the options in the YAML file `path` as this command's defaults (before parsing)."""
+    def read_config_in(self, argv: list[str]) -> None:
+        """Before `argv` is parsed: the options of the YAML file its `--config FILE` names, if any,
+        become this command's defaults."""
         from bonito_hub.options import read_config_file
 
-        read_config_file(self.parser, path, self.flags())
+        words = argv[argv.index(self.name) + 1:] if self.name in argv else []
+        if not self.config_file or "--config" not in words:
+            return
+        at = words.index("--config") + 1
+        if at < len(words) and not words[at].startswith("-"):  # else argparse says --config needs a value
+            read_config_file(self.parser, words[at], self.flags())
 
     def run(self, args: argparse.Namespace) -> int:
         raise NotImplementedError

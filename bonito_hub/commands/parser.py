@@ -15,6 +15,7 @@ from typing import Any
 from transformers import HfArgumentParser
 from trl import TrlParser
 
+from bonito_hub.commands.base import DefaultsFormatter
 from bonito_hub.options import MISSING
 
 def _resolved(value):
@@ -35,19 +36,6 @@ class _Named:
         return self.parser.add_argument(*self.names, dest=self.field.name, **kwargs)
 
 
-class _Formatter(argparse.HelpFormatter):
-    """Help with each option's default, taken from its field (never written again in its help), unless
-    it is unset (None), off (False), empty, or the help already says it."""
-
-    def _get_help_string(self, action):
-        text = action.help or ""
-        unset = action.default is None or action.default is False or action.default == [] or action.default == () \
-            or action.default is argparse.SUPPRESS or action.nargs == 0  # a switch is off unless given
-        if "default" in text or unset or not action.option_strings:
-            return text
-        return text + " (default: %(default)s)"
-
-
 class _Repeat(argparse._AppendAction):
     """argparse's append, onto a value a --config file gave as a mapping or a list (the file's
     entries first, then the command line's, which win where they name the same key)."""
@@ -66,7 +54,7 @@ class OptionsParser(TrlParser):
     fields of those dataclasses as options, a group each (the class's `_argument_group_name`)."""
 
     def __init__(self, dataclass_types=None, **kwargs):
-        kwargs.setdefault("formatter_class", _Formatter)
+        kwargs.setdefault("formatter_class", DefaultsFormatter)
         super().__init__(dataclass_types=dataclass_types or [], **kwargs)
 
     @staticmethod
