@@ -137,6 +137,7 @@ class OpenAIEngine(Engine):
         self.ignores_n = False  # set once the server answers a request for n samples with fewer
         self.retried: Counter = Counter()  # why requests were retried, over the engine's life
         self._answered: dict[str, str] = {}  # request id -> the retryable status its last try was answered with
+        self._redirected: list[str] = []  # hosts a redirect pointed to, off `base_url`'s origin (refused)
         self.cut = 0  # completions longer than max_tokens, cut to it
         served = self.check_server()
         self.tokenizer, source = self._load_tokenizer(tokenizer)
@@ -163,6 +164,9 @@ class OpenAIEngine(Engine):
 
         def same_origin(request):
             if _origin(str(request.url)) != origin:
+                # noted as well as raised: the client may retry the request, and a retry that reaches
+                # the server again must not hide that it sent the corpus elsewhere (refused all the same)
+                self._redirected.append(host_of(str(request.url)))
                 raise CrossOrigin(host_of(str(request.url)))
 
         async def same_origin_async(request):
@@ -193,8 +197,11 @@ class OpenAIEngine(Engine):
         return cls(base_url=self.base_url, api_key=self._key or "EMPTY", max_retries=self.max_attempts - 1,
                    timeout=self.timeout * 2, http_client=http)
 
-    def _refuse_redirect(self, exc: BaseException) -> None:
-        """A ServerError when `exc` is (or wraps) a request to another origin."""
+    def _refuse_redirect(self, exc: BaseException | None = None) -> None:
+        """A ServerError when `exc` is (or wraps) a request to another origin, or when a redirect to
+        one was met (and refused) on any try the client made, whatever the request's outcome."""
+        if self._redirected:
+            exc = CrossOrigin(self._redirected[0])
         seen = exc
         while seen is not None:
             if isinstance(seen, CrossOrigin):
@@ -214,6 +221,7 @@ class OpenAIEngine(Engine):
         try:
             text = run_coroutine(self._within_deadline(lambda client: client.models.with_streaming_response.list(),
                                                        BODY_SLACK * 8))
+            self._refuse_redirect()
             data = json.loads(text)
         except CrossOrigin as exc:
             self._refuse_redirect(exc)
@@ -247,6 +255,7 @@ class OpenAIEngine(Engine):
         try:
             run_coroutine(self._within_deadline(lambda client: client.completions.with_streaming_response.create(
                 model=self.model_name, prompt="Hello", max_tokens=1), BODY_SLACK))
+            self._refuse_redirect()
         except CrossOrigin as exc:
             self._refuse_redirect(exc)
         except asyncio.TimeoutError:
@@ -397,6 +406,7 @@ class OpenAIEngine(Engine):
                         top_p=sampling.top_p, max_tokens=sampling.max_tokens, seed=seed,
                         extra_headers={REQUEST_ID: request_id}),
                         BODY_SLACK + n * sampling.max_tokens * BODY_BYTES_PER_TOKEN, client)
+                    self._refuse_redirect()
                     return [self._at_most(text, sampling.max_tokens) for text in parse_choices(body.decode("utf-8"), n)]
                 except CrossOrigin as exc:
                     self._refuse_redirect(exc)
