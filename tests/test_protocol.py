@@ -299,3 +299,31 @@ def test_adapt_scores_the_unadapted_student_as_the_paper_does(tiny_bonito, tiny_
     before, after = (json.loads((out / s / "target" / "scores.json").read_text()) for s in ("before", "after"))
     assert before["protocol"] == after["protocol"] == "paper"
     assert before["prompt_style"] == "instruct" and after["prompt_style"] == "plain"  # as trained (smoke: plain)
+
+
+def test_an_adapter_without_a_record_is_prompted_as_the_paper_prompted_its_adapters(tiny_llama, caplog):
+    """The paper prompted every checkpoint it adapted with <|input|>/<|output|>; an adapter with no
+    training record (a Hub adapter, the paper's own) is prompted so under its protocol, and says so."""
+    import logging
+
+    from bonito_hub.evaluation.run import resolve_prompt_style
+
+    bare = {"config": {"base_model_name_or_path": tiny_llama}, "record": None}
+    with caplog.at_level(logging.INFO):
+        assert resolve_prompt_style("auto", tiny_llama, bare, protocol="paper") == "bonito"
+    assert "no training record" in caplog.text
+    assert resolve_prompt_style("auto", tiny_llama, bare, protocol="bonito-hub") == "plain"
+    assert resolve_prompt_style("auto", tiny_llama, None, protocol="paper") == "instruct"  # unadapted
+    assert resolve_prompt_style("auto", tiny_llama, {"record": {"prompt_style": "plain"}}, protocol="paper") == "plain"
+    assert resolve_prompt_style("plain", tiny_llama, bare, protocol="paper") == "plain"  # what the user chose
+
+
+def test_a_dapt_model_records_the_prompt_it_is_scored_with(tiny_llama, tmp_path):
+    from bonito_hub import sft, training
+
+    corpus = tmp_path / "corpus.jsonl"
+    corpus.write_text("".join(json.dumps({"text": f"The harbour of Ellmere, record {i}."}) + "\n" for i in range(8)))
+    sft.main(*sft.parse(["--config", str(training.recipe_path("smoke/dapt")), "--model_name_or_path", tiny_llama,
+                         "--dataset_name", str(corpus), "--output_dir", str(tmp_path / "dapt"), "--max_steps", "1"]))
+    record = json.loads((tmp_path / "dapt" / training.RECORD_NAME).read_text())
+    assert record["objective"] == "dapt" and record["prompt_style"] == "instruct"  # the paper's TAPT/DAPT rule

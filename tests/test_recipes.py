@@ -294,8 +294,11 @@ def test_student_through_a_chat_template(tmp_path, generated_folder):
     args = training.RecipeConfig(dataset_name=str(folder))
     split = datasets.load_dataset(str(folder), split="train")
     prepared = training.prepare_dataset(split, "student", tok, args)
-    assert prepared[0]["prompt"] == [{"role": "user", "content": split[0]["input"]}]
-    assert prepared[0]["completion"] == [{"role": "assistant", "content": split[0]["output"]}]
+    from bonito_hub.format import encode_prompt, encode_response
+
+    prompt = encode_prompt(tok, split[0]["input"], "chat")  # the tokens evaluation prompts the student with
+    assert prepared[0]["input_ids"] == prompt + encode_response(tok, split[0]["input"], split[0]["output"], "chat")
+    assert prepared[0]["labels"][:len(prompt)] == [-100] * len(prompt)
     trainer = SFTTrainer(model=model, processing_class=tok, train_dataset=prepared,
                          args=SFTConfig(output_dir=str(tmp_path / "o"), use_cpu=True, bf16=False, report_to="none",
                                         per_device_train_batch_size=2, max_steps=1))
@@ -350,3 +353,51 @@ def test_accelerate_quiet_launch_shows_the_one_line(tmp_path):
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert result.returncode == 1  # accelerate's own status for a failed script in quiet mode
     assert lines == ["sft.py: error: unknown recipe key 'lerning_rate'; did you mean 'learning_rate'?"], result.stderr
+
+
+def test_a_long_prompt_keeps_its_response_and_the_cut_is_recorded(tiny_llama, tmp_path):
+    """The paper cuts source and target apart (1,024 tokens each): a 3,000-token prompt is cut,
+    its response is kept whole, and the training record counts the cut."""
+    import datasets
+    from transformers import AutoTokenizer
+
+    from bonito_hub.format import encode_response
+
+    tok = AutoTokenizer.from_pretrained(tiny_llama)
+    words = " ".join(f"harbour{i % 50} pier" for i in range(3000))
+    long_input = f"Read the minutes and answer. {words} Question: was the pier rebuilt?"
+    rows = [{"input": long_input, "output": "Yes, in 1895."}, {"input": "Was the river slow?", "output": "Yes."}] * 2
+    assert len(tok(long_input)["input_ids"]) > 3000
+    folder = tmp_path / "tasks"
+    folder.mkdir()
+    datasets.Dataset.from_list(rows).to_parquet(str(folder / "train.parquet"))
+    args = training.RecipeConfig(dataset_name=str(folder), prompt_style="bonito")
+    split = training.load_training_data(args)["train"]
+    counts: dict = {}
+    prepared = training.prepare_dataset(split, "student", tok, args, max_length=2048, counts=counts)
+    response = encode_response(tok, long_input, "Yes, in 1895.", "bonito")
+    first = prepared[0]
+    assert len(first["input_ids"]) == 1024 + len(response) and first["input_ids"][-len(response):] == response
+    assert [x for x in first["labels"] if x != -100] == response  # the whole response is trained on
+    assert counts == {"source_cut": 2, "target_cut": 0, "dropped_without_response": 0}
+    # a window smaller than the two: the prompt gives way, the response stays
+    squeezed = training.prepare_dataset(split, "student", tok, args, max_length=256, counts=counts)[0]
+    assert len(squeezed["input_ids"]) == 256 and squeezed["input_ids"][-len(response):] == response
+
+    trainer = sft.main(*sft.parse(["--config", str(RECIPES / "smoke" / "student.yaml"), "--model_name_or_path",
+                                   tiny_llama, "--dataset_name", str(folder), "--output_dir", str(tmp_path / "s"),
+                                   "--max_steps", "1", "--prompt_style", "bonito"]))
+    assert trainer is not None
+    record = json.loads((tmp_path / "s" / training.RECORD_NAME).read_text())
+    assert record["data"]["cut"] == {"source_cut": 2, "target_cut": 0, "dropped_without_response": 0}
+
+
+def test_fit_cuts_each_side_and_never_the_response_to_nothing():
+    from bonito_hub.training.data import CUT_SOURCE, CUT_TARGET, fit
+
+    assert fit(list(range(10)), [7, 8], 4, 4) == ([0, 1, 2, 3], [7, 8], CUT_SOURCE)
+    assert fit([1, 2], list(range(9)), 4, 4) == ([1, 2], [0, 1, 2, 3], CUT_TARGET)
+    prompt, response, cut = fit(list(range(100)), list(range(100)), None, None, 50)
+    assert (len(prompt), len(response), cut) == (25, 25, CUT_SOURCE | CUT_TARGET)
+    prompt, response, _ = fit(list(range(100)), [5, 6], None, None, 50)
+    assert (len(prompt), response) == (48, [5, 6])

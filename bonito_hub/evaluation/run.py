@@ -115,10 +115,11 @@ def adapter_info(adapter: str) -> dict:
 
 
 def resolve_prompt_style(prompt_style: str, model: str, adapter: dict | None, protocol: str = "bonito-hub") -> str:
-    """auto: the prompt style the adapter's student was trained with (its training record);
-    without an adapter, chat when the model's tokenizer has a chat template, else plain, or under
-    the paper's protocol instruct ("Instruct: ...\nAnswer:", how the paper prompts a pretrained
-    model it did not adapt)."""
+    """auto: the prompt style the adapter's student was trained with (its training record); else
+    chat when the model's tokenizer has a chat template; else, under the paper's protocol, bonito
+    for an adapter without a record (the paper prompted every checkpoint it adapted with
+    <|input|>/<|output|>: its P3 adapters, any Hub adapter) and instruct without one
+    ("Instruct: ...\nAnswer:", how it prompts a pretrained model it did not adapt); else plain."""
     if prompt_style != "auto":
         return prompt_style
     record = (adapter or {}).get("record") or {}
@@ -129,7 +130,12 @@ def resolve_prompt_style(prompt_style: str, model: str, adapter: dict | None, pr
 
     if getattr(AutoTokenizer.from_pretrained(model), "chat_template", None):
         return "chat"
-    return "instruct" if protocol == "paper" and adapter is None else "plain"
+    if protocol == "paper" and adapter is not None:
+        log.info("the adapter has no training record saying how it was prompted; under the paper's protocol it is "
+                 "prompted as the paper prompted every checkpoint it adapted (bonito: <|input|>/<|output|>); give "
+                 "--prompt-style to choose another")
+        return "bonito"
+    return "instruct" if protocol == "paper" else "plain"
 
 
 def _scores(target: Target, results: dict) -> dict:

@@ -35,6 +35,13 @@ class RecipeConfig(ScriptArguments):
         "help": "examples per optimiser step over all processes; gradient_accumulation_steps is derived from it "
                 "at launch (global / (per_device_train_batch_size x processes))"})
     max_passage_chars: int | None = field(default=None, metadata={"help": "dapt: cut longer texts into pieces of this many characters"})
+    max_source_length: int | None = field(default=1024, metadata={
+        "help": "generator, student: the most tokens of an example's prompt (the passage side), cut at its end as the "
+                "paper's training does (source_max_len, 1,024); None: no cut of its own"})
+    max_target_length: int | None = field(default=1024, metadata={
+        "help": "generator, student: the most tokens of an example's response, cut at its end as the paper's "
+                "training does (target_max_len, 1,024); the response is never cut to nothing: where the two exceed "
+                "max_length, the prompt gives way first"})
     push_base_model: str | None = field(default=None, metadata={
         "help": "with push_to_hub: the base model's Hub id for the adapter's card, when model_name_or_path is a "
                 "local folder"})
@@ -53,6 +60,10 @@ class RecipeConfig(ScriptArguments):
         if self.prompt_style not in ("auto", *PROMPT_STYLES):
             raise RecipeError(f"{name} {self.prompt_style!r} is not one of auto, {', '.join(PROMPT_STYLES)}",
                               field=name)
+        for name in ("max_source_length", "max_target_length"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise RecipeError(f"{name} must be at least 1 token (or null: no cut), got {value}", field=name)
         if self.objective not in OBJECTIVES:
             raise RecipeError(f"objective {self.objective!r} is not one of {', '.join(OBJECTIVES)}", field="objective")
 

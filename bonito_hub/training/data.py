@@ -5,7 +5,9 @@
              output tokens only;
   student    a `bonito generate` folder: `input` -> `output` in the student's prompt style: the
              model's chat template (`chat`), PLAIN_PROMPT (`plain`) or the paper's BONITO_PROMPT
-             (`bonito`); loss on the response only;
+             (`bonito`); loss on the response only.
+Both are cut as the paper's training cuts them: the prompt to max_source_length tokens and the
+response to max_target_length (1,024 each), apart, never the response to nothing (`fit`);
   dapt       the raw corpus (any input `bonito generate` reads): next-word prediction on `text`.
 """
 
@@ -67,13 +69,41 @@ def load_training_data(args: RecipeConfig):
     return dict(loaded)
 
 
-def tokenize_pair(tokenizer, prompt: str, completion: str, style: str | None = None) -> dict:
-    """BOS + tokens(prompt in `style`), then tokens(completion) + EOS; labels -100 on the prompt
-    part. The same functions (bonito_hub.format) give evaluation its prompts and scored answers,
-    so a student is scored on exactly the tokens it was trained to write."""
-    prompt_ids = encode_prompt(tokenizer, prompt, style)
-    completion_ids = encode_response(tokenizer, prompt, completion, style)
-    return {"input_ids": prompt_ids + completion_ids, "labels": [-100] * len(prompt_ids) + completion_ids}
+# what a cut did to an example (bits of the `cut` column prepare_dataset counts, then removes)
+CUT_SOURCE, CUT_TARGET = 1, 2
+
+
+def fit(prompt_ids: list[int], completion_ids: list[int], max_source: int | None = None,
+        max_target: int | None = None, max_length: int | None = None) -> tuple[list[int], list[int], int]:
+    """The prompt cut to `max_source` tokens and the response to `max_target`, each at its end, as
+    the paper's training cuts source and target apart (train_decoder.py: source_max_len and
+    target_max_len, 1,024 each); where the two still exceed `max_length`, the prompt gives way first
+    (down to half the window), so a long prompt never leaves its response with nothing. Returns
+    both and what was cut (CUT_SOURCE | CUT_TARGET)."""
+    cut = 0
+    if max_source is not None and len(prompt_ids) > max_source:
+        prompt_ids, cut = prompt_ids[:max_source], cut | CUT_SOURCE
+    if max_target is not None and len(completion_ids) > max_target:
+        completion_ids, cut = completion_ids[:max_target], cut | CUT_TARGET
+    if max_length and len(prompt_ids) + len(completion_ids) > max_length:
+        room = max(max_length - len(completion_ids), max_length // 2)
+        if len(prompt_ids) > room:
+            prompt_ids, cut = prompt_ids[:room], cut | CUT_SOURCE
+        if len(prompt_ids) + len(completion_ids) > max_length:
+            completion_ids, cut = completion_ids[:max_length - len(prompt_ids)], cut | CUT_TARGET
+    return prompt_ids, completion_ids, cut
+
+
+def tokenize_pair(tokenizer, prompt: str, completion: str, style: str | None = None, max_source: int | None = None,
+                  max_target: int | None = None, max_length: int | None = None) -> dict:
+    """BOS + tokens(prompt in `style`), then tokens(completion) + EOS (a chat template's turns with
+    `chat`), cut as `fit` says; labels -100 on the prompt part; `cut` says what was cut. The same
+    functions (bonito_hub.format) give evaluation its prompts and scored answers, so a student is
+    scored on exactly the tokens it was trained to write."""
+    prompt_ids, completion_ids, cut = fit(encode_prompt(tokenizer, prompt, style),
+                                          encode_response(tokenizer, prompt, completion, style),
+                                          max_source, max_target, max_length)
+    return {"input_ids": prompt_ids + completion_ids, "labels": [-100] * len(prompt_ids) + completion_ids, "cut": cut}
 
 
 def prompt_style(args: RecipeConfig, tokenizer) -> str:
@@ -84,8 +114,12 @@ def prompt_style(args: RecipeConfig, tokenizer) -> str:
     return args.prompt_style
 
 
-def prepare_dataset(dataset, objective: str, tokenizer, args: RecipeConfig, max_length: int | None = None):
-    """The split in a form SFTTrainer consumes as is."""
+def prepare_dataset(dataset, objective: str, tokenizer, args: RecipeConfig, max_length: int | None = None,
+                    counts: dict | None = None):
+    """The split in a form SFTTrainer consumes as is: for the generator and the student, token ids
+    and labels cut as `fit` says (so SFTTrainer's own cut at max_length never reaches a response).
+    `counts`, when given, receives how many examples had their prompt or response cut, and how many
+    were dropped for having no response token left."""
     columns = dataset.column_names
     if objective in ("generator", "student"):
         missing = {"input", "output"} - set(columns)
@@ -100,21 +134,21 @@ def prepare_dataset(dataset, objective: str, tokenizer, args: RecipeConfig, max_
             n = args.max_passage_chars
             ds = ds.map(lambda b: {"text": [t[i:i + n] for t in b["text"] for i in range(0, len(t), n)]}, batched=True)
         return ds
-    style = prompt_style(args, tokenizer)
-    if objective == "student" and style == "chat":
-        return dataset.map(
-            lambda i, o: {"prompt": [{"role": "user", "content": i}], "completion": [{"role": "assistant", "content": o}]},
-            input_columns=["input", "output"], remove_columns=columns,
-        )
-    style = style if objective == "student" else None  # the generator reads its input as it is
-
-    def encode(i, o):
-        pair = tokenize_pair(tokenizer, i, o, style)
-        if max_length:
-            pair = {k: v[:max_length] for k, v in pair.items()}
-        return pair
-
-    return dataset.map(encode, input_columns=["input", "output"], remove_columns=columns)
+    style = prompt_style(args, tokenizer) if objective == "student" else None  # the generator reads its input as it is
+    tokenized = dataset.map(lambda i, o: tokenize_pair(tokenizer, i, o, style, args.max_source_length,
+                                                       args.max_target_length, max_length),
+                            input_columns=["input", "output"], remove_columns=columns)
+    cuts = tokenized["cut"]
+    kept = tokenized.filter(lambda labels: any(x != -100 for x in labels), input_columns="labels")
+    said = {"source_cut": sum(1 for c in cuts if c & CUT_SOURCE), "target_cut": sum(1 for c in cuts if c & CUT_TARGET),
+            "dropped_without_response": len(tokenized) - len(kept)}
+    if any(said.values()):
+        log.info("%s examples: %d had their prompt cut to %s tokens, %d their response to %s; %d left without any "
+                 "response token were dropped", objective, said["source_cut"], args.max_source_length,
+                 said["target_cut"], args.max_target_length, said["dropped_without_response"])
+    if counts is not None:
+        counts.update(said)
+    return kept.remove_columns("cut")
 
 
 @dataclass
@@ -123,18 +157,23 @@ class TrainingData:
     train: object
     evaluation: object | None
     prompt_style: str | None = None  # how the student saw its instructions (chat, plain, bonito)
+    cut: dict | None = None  # training examples cut (prompt, response) and dropped for want of a response token
 
 
 def prepare_data(script_args: RecipeConfig, training_args, tokenizer) -> TrainingData:
     """The train split (and the test split when evaluating) ready for SFTTrainer, and the objective."""
     splits = load_training_data(script_args)
     objective = detect_objective(splits["train"].column_names, script_args)
-    train = prepare_dataset(splits["train"], objective, tokenizer, script_args, training_args.max_length)
+    cut: dict = {}
+    train = prepare_dataset(splits["train"], objective, tokenizer, script_args, training_args.max_length, counts=cut)
     evaluation = None
     if training_args.eval_strategy != "no" and script_args.dataset_test_split in splits:
         evaluation = prepare_dataset(splits[script_args.dataset_test_split], objective, tokenizer, script_args,
                                      training_args.max_length)
     log.info("%s objective: %d training examples from %s", objective, len(train),
              Path(script_args.dataset_name).name if hub.is_local(script_args.dataset_name) else script_args.dataset_name)
-    style = prompt_style(script_args, tokenizer) if objective == "student" else None
-    return TrainingData(objective, train, evaluation, style)
+    # how evaluation prompts what this trains: the student as it saw its instructions; a DAPT model as
+    # the paper prompted its TAPT/DAPT baselines (instruct); the generator is not scored on targets
+    style = prompt_style(script_args, tokenizer) if objective == "student" else "instruct" if objective == "dapt" \
+        else None
+    return TrainingData(objective, train, evaluation, style, cut or None)

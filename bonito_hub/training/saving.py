@@ -124,7 +124,7 @@ def save(trainer, tokenizer, script_args: RecipeConfig, training_args, model_arg
         merged.save_pretrained(f"{training_args.output_dir}/merged")
         tokenizer.save_pretrained(f"{training_args.output_dir}/merged")
     write_training_record(training_args.output_dir, script_args, training_args, model_args, data.objective,
-                          data.train, metrics, started, data.prompt_style)  # last: its manifest lists the rest
+                          data.train, metrics, started, data.prompt_style, cut=data.cut)  # last: its manifest lists the rest
     Manifest(training_args.output_dir).record_all()
     log.info("saved to %s (%s, %d examples)", training_args.output_dir, data.objective, len(data.train))
     if push is not None:
@@ -136,14 +136,16 @@ def save(trainer, tokenizer, script_args: RecipeConfig, training_args, model_arg
 
 
 def write_training_record(output_dir: str, recipe: RecipeConfig, training_args, model_args, objective: str,
-                          train_dataset, metrics: dict, started: float, prompt_style: str | None = None) -> Path:
+                          train_dataset, metrics: dict, started: float, prompt_style: str | None = None,
+                          cut: dict | None = None) -> Path:
     record = make_record(
         {"script_args": recipe, "training_args": training_args, "model_args": model_args},
         packages=PACKAGES, started=started,
         objective=objective, recipe=recipe.recipe, prompt_style=prompt_style,
         effective_batch_size=effective_batch_size(training_args), processes=training_args.world_size,
         data={"name": recipe.dataset_name, "config": recipe.dataset_config, "rows": len(train_dataset),
-              "fingerprint": getattr(train_dataset, "_fingerprint", None)},
+              "fingerprint": getattr(train_dataset, "_fingerprint", None),
+              **({"cut": cut} if cut else {})},
         metrics=metrics,
     )
     folder = Path(output_dir)
