@@ -214,13 +214,20 @@ def _bonito_cause(exc: BaseException) -> BonitoError | None:
     return None
 
 
+# the files of a data set (with its configurations named in its README.md), as datasets reads them
+DATA_SET_SUFFIXES = (".parquet", ".arrow", ".jsonl", ".json", ".csv")
+
+
 def load_texts(source, split: str = "train", encoding: str = "utf-8", exclude=(), skip_bad_files: bool = False,
-               follow_links: bool = False, run_folder: str = "refuse", limits: documents.Limits = documents.Limits()):
+               follow_links: bool = False, run_folder: str = "refuse", limits: documents.Limits = documents.Limits(),
+               config: str | None = None):
     """The corpus as a `datasets.Dataset`.
 
     Args:
         source: a `Dataset` or `DatasetDict`, a file, a folder, or a Hub data set id (see above).
         split: the split to take from a data set with several.
+        config: the configuration of a data set (a Hub id or a data set folder) with several; a Hub
+            id may also name it after a colon (`BatsResearch/bonito-experiment:unannotated_pubmed_qa`).
         encoding: of text files (JSON Lines, JSON, CSV, plain text, documents); every byte must
             decode, or the error names the file and line.
         exclude: folders that are not part of the corpus even when they lie inside its folder (the
@@ -245,7 +252,16 @@ def load_texts(source, split: str = "train", encoding: str = "utf-8", exclude=()
     if isinstance(source, datasets.DatasetDict):
         return _pick_split(source, split, str(source))
     path = Path(str(source))
+    if config is None and not path.exists() and ":" in str(source) and "://" not in str(source):
+        from bonito_hub import hub
+
+        repo, _, named = str(source).rpartition(":")
+        if repo and named and not hub.is_local(repo):  # REPO:CONFIG, a Hub id and its configuration
+            source, path, config = repo, Path(repo), named
     try:
+        if config is not None and path.is_file():
+            raise InputError(f"`input_config` {config} names a configuration of a data set with several; `input` "
+                             f"{source} is a file, not such a data set", field="input_config")
         if path.exists() and not path.is_dir() and unsafe(path, None) is not None:
             raise refusal(source, unsafe(path, None))
         if path.is_file() and documents.kind_of(path) is not None:
@@ -279,7 +295,10 @@ def load_texts(source, split: str = "train", encoding: str = "utf-8", exclude=()
             found, skipped = walk(path, follow_links)
             docs = [p for p in found if _is_document(p) and not _inside(p, exclude)]
             bad_docs = {p: r for p, r in skipped.items() if _is_document(p) and not _inside(p, exclude)}
-            if not saved and (docs or bad_docs):
+            if config is not None and not saved and not any(p.suffix.lower() in DATA_SET_SUFFIXES for p in found):
+                raise InputError(f"`input_config` {config} names a configuration of a data set with several; `input` "
+                                 f"{source} is a folder of documents, not such a data set", field="input_config")
+            if config is None and not saved and (docs or bad_docs):
                 return _documents_folder(path, encoding, docs, bad_docs, skip_bad_files, limits)
             bad = {p: r for p, r in skipped.items() if not _inside(p, exclude)}
             if bad:  # a data set folder's files are all read by datasets: none may be skipped
@@ -291,10 +310,10 @@ def load_texts(source, split: str = "train", encoding: str = "utf-8", exclude=()
             if saved:
                 loaded = datasets.load_from_disk(str(path))
                 return _pick_split(loaded, split, str(path)) if isinstance(loaded, datasets.DatasetDict) else loaded
-            return _pick_split(datasets.load_dataset(str(path)), split, str(path))
+            return _pick_split(datasets.load_dataset(str(path), config), split, str(path))
         if path.exists() or str(source).startswith((".", "/")):
             raise InputError(f"input {source} is neither a file nor a folder")
-        return _pick_split(datasets.load_dataset(str(source)), split, str(source))
+        return _pick_split(datasets.load_dataset(str(source), config), split, str(source))
     except InputError:
         raise
     except Exception as exc:

@@ -340,7 +340,8 @@ class OverlapArgs:
 
 def check_overlap(corpus, target: str, data: str | None = None, text_column: str = "text", split: str = "train",
                   encoding: str = "utf-8", n: int = NGRAM, progress: bool = True, exclude=(),
-                  skip_bad_files: bool = False, follow_links: bool = False, limits=None) -> dict:
+                  skip_bad_files: bool = False, follow_links: bool = False, limits=None,
+                  config: str | None = None) -> dict:
     """`bonito check-overlap`: the share of `target`'s rows (a built-in target, from the Hub or
     `data`, or a JSON Lines file) sharing an n-gram of `n` words with a document of `corpus`
     (anything `bonito generate --input` reads), with the worst offenders and the documents named
@@ -356,7 +357,8 @@ def check_overlap(corpus, target: str, data: str | None = None, text_column: str
     name, rows = target_rows(target, data)
     index = NgramIndex.from_rows(rows, n, name=name)
     texts = load_texts(corpus, split=split, encoding=encoding, exclude=exclude, skip_bad_files=skip_bad_files,
-                       follow_links=follow_links, run_folder="rows", **({"limits": limits} if limits else {}))
+                       follow_links=follow_links, run_folder="rows", config=config,
+                       **({"limits": limits} if limits else {}))
     check_text_column(texts, text_column)
     with progress_bar(total=len(texts), unit="text", desc="bonito check-overlap", enabled=progress) as bar:
         batches = texts.with_format("arrow").iter(batch_size=BATCH)

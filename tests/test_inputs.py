@@ -116,3 +116,47 @@ def _target(tmp_path, row):
     path.write_text(json.dumps({"passage": row["input"], "question": "Is it so?", "answer": "yes",
                                 "choices": ["yes", "no"]}) + "\n")
     return path
+
+
+def test_a_data_set_config_is_read_from_a_flag_or_after_a_colon(tmp_path, monkeypatch):
+    """The paper's corpus is one configuration of a data set with several
+    (BatsResearch/bonito-experiment, unannotated_pubmed_qa): --input-config NAME, or REPO:CONFIG."""
+    import datasets
+
+    from bonito_hub.corpus import load_texts
+    from bonito_hub.errors import InputError
+
+    folder = tmp_path / "experiment"
+    for name, text in (("pubmed", "A trial of aspirin."), ("privacy", "We share your data.")):
+        (folder / name).mkdir(parents=True)
+        datasets.Dataset.from_list([{"text": text}]).to_parquet(str(folder / name / "train.parquet"))
+    (folder / "README.md").write_text("---\nconfigs:\n- config_name: pubmed\n  data_files: pubmed/*.parquet\n"
+                                      "- config_name: privacy\n  data_files: privacy/*.parquet\n---\n")
+    assert load_texts(str(folder), config="privacy")["text"] == ["We share your data."]
+    assert load_texts(str(folder), config="pubmed")["text"] == ["A trial of aspirin."]
+
+    asked = []
+    monkeypatch.setattr(datasets, "load_dataset", lambda *a, **k: asked.append(a) or datasets.DatasetDict(
+        {"train": datasets.Dataset.from_list([{"text": "x"}])}))
+    load_texts("BatsResearch/bonito-experiment:unannotated_pubmed_qa")
+    assert asked == [("BatsResearch/bonito-experiment", "unannotated_pubmed_qa")]
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "a.txt").write_text("A document.")
+    with pytest.raises(InputError, match="`input_config` pubmed names a configuration of a data set") as caught:
+        load_texts(str(docs), config="pubmed")
+    assert caught.value.field == "input_config"
+
+
+def test_the_config_flag_reaches_generation(tmp_path, capsys):
+    from bonito_hub.cli import main
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "a.txt").write_text("A document.")
+    assert main(["generate", "--model", "m", "--input", str(docs), "--input-config", "pubmed", "--task-type", "exqa",
+                 "--output", str(tmp_path / "out"), "--backend", "transformers"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("bonito: error: --input-config pubmed names a configuration") and "\n" not in err
+    assert "--input " in err and not (tmp_path / "out").exists()

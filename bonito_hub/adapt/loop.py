@@ -109,7 +109,7 @@ def check_contamination(run: "Adaptation") -> None:
         report["corpus"] = check_overlap(c.corpus, c.target, c.target_data, d.text_column, split=d.split,
                                          progress=run.progress, exclude=(run.output,),
                                          skip_bad_files=d.skip_bad_files, follow_links=d.follow_links,
-                                         encoding=d.encoding)
+                                         encoding=d.encoding, config=d.input_config)
         log.info("adapt: overlap: %s", describe(report["corpus"]))
     generated = run.folder("generate")
     files = [generated / f for f in data_files(generated)]
@@ -292,7 +292,7 @@ class Adaptation:
             from bonito_hub.generate import check_holdout
 
             texts = load_texts(c.corpus, split=d.split, exclude=(self.output,), skip_bad_files=d.skip_bad_files,
-                               follow_links=d.follow_links, encoding=d.encoding)
+                               follow_links=d.follow_links, encoding=d.encoding, config=d.input_config)
             if d.text_column in texts.column_names:
                 check_holdout(len(with_text(texts, d.text_column)), holdout)
         if c.target and (c.target not in builtin_targets() or c.target_data):

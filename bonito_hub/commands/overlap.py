@@ -35,7 +35,8 @@ class CheckOverlap(Command):
         report = check_overlap(args.corpus, args.target, data=args.data, text_column=read.text_column,
                                split=read.split, encoding=read.encoding, n=args.ngram, progress=not args.no_progress,
                                skip_bad_files=read.skip_bad_files, follow_links=read.follow_links,
-                               limits=Limits(read.max_document_mb, read.max_document_pages))
+                               limits=Limits(read.max_document_mb, read.max_document_pages),
+                               config=read.input_config)
         print(describe(report))
         print(f"checked {report['corpus_texts']} texts in {report['seconds']} s")
         if args.output:

@@ -200,6 +200,8 @@ class InputOptions:
 
     text_column: str = option("text", help="column holding the documents")
     split: str = option("train", help="split of a data set input")
+    input_config: str | None = option(None, metavar="NAME", help="configuration of a data set input with several "
+                                      "(a Hub id may also name it after a colon: REPO:CONFIG)")
     encoding: str = option("utf-8", help="encoding of text inputs (every byte must decode, e.g. latin-1 for older "
                                          "corpora)")
     skip_bad_files: bool = option(False, help="skip a PDF/HTML/DOCX file with no text to read (no text layer, "

@@ -166,7 +166,7 @@ def _generate(config: GenerateConfig, engine, cluster, timer: StageTimer, on_chu
         d = config.options.documents
         texts = load_texts(config.input, split=d.split, encoding=d.encoding, exclude=[config.output, *config.exclude],
                            skip_bad_files=d.skip_bad_files, follow_links=d.follow_links,
-                           limits=Limits(d.max_document_mb, d.max_document_pages))
+                           limits=Limits(d.max_document_mb, d.max_document_pages), config=d.input_config)
         check_text_column(texts, d.text_column)
         model_name = engine.model_name if engine is not None else config.model
         engine_name = engine.name if engine is not None else config.backend
