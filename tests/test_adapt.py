@@ -184,3 +184,56 @@ def test_no_gain_is_shown_on_a_held_out_set_sharing_text_with_training():
     assert "+15.0" not in table
     record["summary"]["overlap"]["training"]["heldout-ynqa"]["share"] = 0.0
     assert "+15.0" in summary_table(record)
+
+
+def test_one_row_of_the_paper_is_one_command_and_its_plan_needs_nothing(tmp_path, capsys, monkeypatch):
+    """`bonito adapt --paper pubmedqa --dry-run` prints every step with its settings, offline, and
+    loads, reads and writes nothing."""
+    from bonito_hub.cli import main
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    out = tmp_path / "runs" / "pubmedqa"
+    assert main(["adapt", "--paper", "pubmedqa", "--dry-run", "--output", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "BatsResearch/bonito-experiment:unannotated_pubmed_qa" in printed and "BatsResearch/bonito-v1" in printed
+    assert "mistralai/Mistral-7B-v0.1" in printed and "temperature 0.95, top_p 0.5" in printed
+    assert "10,000 steps, or one epoch if the set holds fewer than 160,000 examples" in printed
+    assert "the paper's baseline row" in printed and "prompted as it trained (bonito)" in printed
+    assert [line.split()[0] for line in printed.splitlines()[1:]] == ["generate", "overlap", "before", "train", "after"]
+    assert not out.exists() and not (tmp_path / "runs").exists()
+    from bonito_hub.adapt import paper_row
+
+    row = paper_row("contractnli")
+    assert row["corpus"] == "BatsResearch/bonito-experiment:unannotated_contract_nli" and row["task_type"] == "nli"
+
+
+def test_the_paper_row_gives_way_to_what_was_given():
+    cfg = AdaptConfig(paper="vitaminc", student="my/student", max_tokens=64, recipe_args=["--max_steps", "5"])
+    assert (cfg.student, cfg.generator, cfg.target) == ("my/student", "BatsResearch/bonito-v1", "vitaminc")
+    assert cfg.generation.sampling.preset == "paper" and cfg.generation.sampling.max_tokens == 64
+    assert cfg.generation.tasks.task_type == "nli" and cfg.generation.tasks.holdout is None
+    from bonito_hub.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="`corpus` is required"):
+        AdaptConfig(generator="g", student="s", task_type="exqa")
+
+
+def test_the_paper_step_rule_follows_the_generated_set(tmp_path, monkeypatch):
+    from bonito_hub.generate import Funnel
+
+    def argv_for(kept: int, **given) -> list[str]:
+        run = Adaptation(AdaptConfig(paper="pubmedqa", **given), tmp_path / f"run{kept}", progress=False)
+        Funnel(kept=kept, chunks=1, chunks_done=1, complete=True).write(_mkdir(run.folder("generate")))
+        return loop.paper_steps(run)
+
+    assert argv_for(500) == ["--num_train_epochs", "1", "--max_steps", "-1"]
+    assert argv_for(200_000) == ["--max_steps", "10000"]
+    assert argv_for(500, recipe_args=["--max_steps", "3"]) == []  # given: the rule gives way
+    plain = Adaptation(AdaptConfig(corpus="c", generator="g", student="s", task_type="exqa"), tmp_path / "p",
+                       progress=False)
+    assert loop.paper_steps(plain) == []
+
+
+def _mkdir(path):
+    path.mkdir(parents=True, exist_ok=True)
+    return path

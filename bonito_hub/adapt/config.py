@@ -19,6 +19,12 @@ SET_BY_ADAPT = {"model_name_or_path": "student", "dataset_name": "the generated 
                 "output_dir": "the run's student/ folder", "objective": "student"}
 
 
+def _builtin_targets() -> list[str]:
+    from bonito_hub.targets import builtin_targets
+
+    return list(builtin_targets())
+
+
 @dataclass(kw_only=True)
 class AdaptOutput:
     output: str = option(help="folder for the run; one subfolder a step; the same command resumes an interrupted run")
@@ -28,9 +34,18 @@ class AdaptOutput:
 class AdaptArgs:
     """What `bonito adapt` takes besides the generation options."""
 
-    corpus: str = option(help="your unannotated text (any input bonito generate reads)")
-    generator: str = option(help="task generator (e.g. BatsResearch/bonito-v1)")
-    student: str = option(help="the model to adapt: a local folder or a Hub id")
+    corpus: str | None = option(None, help="your unannotated text (any input bonito generate reads); required "
+                                "unless --paper")
+    generator: str | None = option(None, help="task generator (e.g. BatsResearch/bonito-v1); required unless "
+                                   "--paper")
+    student: str | None = option(None, help="the model to adapt: a local folder or a Hub id; required unless --paper")
+    paper: str | None = option(None, metavar="TARGET", choices=_builtin_targets, help="one row of the paper: its "
+                               "corpus for TARGET (BatsResearch/bonito-experiment, the unannotated config), bonito-v1, "
+                               "Mistral-7B-v0.1, the paper preset, its Q-LoRA recipe and step rule (10,000 steps, or "
+                               "one epoch under 160,000 examples), scored on TARGET with the paper's protocol; any "
+                               "of these given explicitly wins")
+    plan: bool = option(False, help="print each step and its settings, then stop: no model is loaded, nothing is "
+                                    "read or written (also --dry-run without --push)")
     target: str | None = option(None, help="also evaluate before and after on this labelled target (built-in name or "
                                 "JSON Lines file), and count the n-grams the corpus shares with it")
     target_data: str | None = option(None, help="a built-in target's test split from a local file instead of the Hub")
@@ -45,12 +60,33 @@ class AdaptArgs:
     push: str | None = option(None, metavar="ORG/NAME", help="push the adapter to ORG/NAME and the generated set to "
                               "ORG/NAME-tasks, with cards (private unless --public)")
     public: bool = option(False, help="with --push: create the repos public")
-    dry_run: bool = option(False, help="with --push: write the folders and cards, send nothing")
+    dry_run: bool = option(False, help="with --push: write the folders and cards, send nothing; without --push: "
+                                       "--plan")
     base_model: str | None = option(None, metavar="HUB_ID", help="with --push: the student's Hub id when --student "
                                     "is a folder")
     redo: str | None = option(None, choices=STEP_NAMES, metavar="STEP",
                               help="make this step (" + ", ".join(STEP_NAMES) + ") and every step after it again; a "
                                    "finished step whose options changed is otherwise refused")
+
+
+def paper_experiment() -> dict:
+    """The paper's experiment settings (bonito_hub/data/paper_experiment.yaml)."""
+    import yaml
+
+    from bonito_hub import resources
+
+    return yaml.safe_load(resources.read_text("paper_experiment.yaml"))
+
+
+def paper_row(target: str) -> dict:
+    """The options of the paper's row for `target` (a built-in target), by name."""
+    from bonito_hub.targets import builtin_targets
+
+    spec, experiment = builtin_targets()[target], paper_experiment()
+    config = experiment["corpus_config"].format(config=spec["config"])
+    return {"corpus": f"{experiment['corpus']}:{config}", "generator": experiment["generator"],
+            "student": experiment["student"], "target": target, "recipe": experiment["recipe"],
+            "task_type": spec["task_type"], "preset": experiment["preset"], "holdout": experiment["holdout"]}
 
 
 def _overrides(value) -> dict:
@@ -85,6 +121,13 @@ class AdaptConfig(AdaptArgs):
 
     def __init__(self, *, generation: GenerationOptions | None = None, recipe_args=None, **values):
         own = {f.name: f for f in fields(AdaptArgs)}
+        if values.get("paper"):  # the row's settings, under what was given (a value at its default was not)
+            defaults = {**{name: f.default for name, f in own.items()},
+                        **{f.name: f.default for cls in GenerationOptions.parts() for f in fields(cls)},
+                        "holdout": DEFAULT_HOLDOUT}
+            for name, value in paper_row(values["paper"]).items():
+                if values.get(name, defaults.get(name)) in (defaults.get(name), None):
+                    values[name] = value
         for name, f in own.items():
             if name in values:
                 setattr(self, name, values.pop(name))
@@ -115,6 +158,9 @@ class AdaptConfig(AdaptArgs):
         from bonito_hub import hub, tasks
         from bonito_hub.push import check_repo_id
 
+        for name in ("corpus", "generator", "student"):
+            if not getattr(self, name):
+                raise ConfigError(f"`{name}` is required (or `paper` TARGET, which names it)", field=name)
         t = self.generation.tasks
         t.holdout = t.holdout or None  # 0: every document trains
         check_fraction(t.holdout)

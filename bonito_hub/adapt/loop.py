@@ -147,7 +147,7 @@ def train_student(run: "Adaptation") -> None:
     from bonito_hub import sft
 
     folder = run.folder("train")
-    argv = list(run.recipe_argv)
+    argv = list(run.recipe_argv) + paper_steps(run)
     checkpoint = get_last_checkpoint(str(folder)) if folder.is_dir() else None
     if checkpoint:
         log.info("adapt: training resumes from %s", Path(checkpoint).relative_to(run.output))
@@ -156,6 +156,22 @@ def train_student(run: "Adaptation") -> None:
         remove_folder(folder)  # a start that died before its first checkpoint
     with contextlib.redirect_stdout(sys.stderr):  # the trainer prints its log lines; stdout is for results
         sft.main(*sft.parse(argv), progress=run.progress)
+
+
+def paper_steps(run: "Adaptation") -> list[str]:
+    """With `paper`, the paper's step rule as recipe arguments: one epoch when the generated set holds
+    fewer than 160,000 examples, else 10,000 steps (unless the steps were given)."""
+    from bonito_hub.adapt.config import paper_experiment
+
+    c = run.config
+    if not c.paper or {"max_steps", "num_train_epochs"} & set(c.recipe_overrides):
+        return []
+    rule, kept = paper_experiment(), (Funnel.read(run.folder("generate")) or Funnel()).kept
+    if kept < rule["one_epoch_below"]:
+        log.info("adapt: the paper's step rule: %d examples, fewer than %d: one epoch", kept, rule["one_epoch_below"])
+        return ["--num_train_epochs", "1", "--max_steps", "-1"]
+    log.info("adapt: the paper's step rule: %d examples: %d steps", kept, rule["max_steps"])
+    return ["--max_steps", str(rule["max_steps"])]
 
 
 def evaluate_after(run: "Adaptation") -> None:
@@ -232,7 +248,8 @@ def steps() -> list[Step]:
              evaluated),
         Step("train", "student", records.TRAINING, train_student,
              lambda run: {"student": run.config.student, "recipe": run.config.recipe,
-                          "recipe_sha256": _recipe_digest(run.config.recipe), "recipe_args": run.config.recipe_args}),
+                          "recipe_sha256": _recipe_digest(run.config.recipe), "recipe_args": run.config.recipe_args,
+                          **({"step_rule": "paper"} if run.config.paper else {})}),
         Step("after", "after", records.EVALUATIONS, evaluate_after, lambda run: _evaluation_inputs(run, "after"),
              evaluated),
         Step("push", "push", records.PUSH, push_results,
@@ -368,6 +385,65 @@ class Adaptation:
             script_args, _, model_args = self.training_args
             self._prompt_style = training.prompt_style(script_args, training.load_tokenizer(model_args))
         return self._prompt_style
+
+def plan(config: AdaptConfig, output: str | Path) -> list[str]:
+    """What a run would do, step by step, with the settings each step reads: read from the config
+    alone (no model is loaded, nothing is read or written)."""
+    from bonito_hub.adapt.config import paper_experiment
+    from bonito_hub.generate.presets import resolve
+
+    c, g = config, config.generation
+    sampling, filters = resolve(g.sampling.preset, {k: getattr(g.sampling, k) for k in ("n", "temperature", "top_p",
+                                                                                        "max_tokens")},
+                                g.tasks.no_filter)
+    kinds = g.tasks.task_mix or g.tasks.task_type
+    paper = c.target in _builtin()
+    trained_style = _recipe_style(c.recipe)
+    sets = ([f"held-out documents ({g.tasks.holdout:g} of them)"] if g.tasks.holdout else []) + \
+        ([f"{c.target} ({'the paper' if paper else 'your'} protocol)"] if c.target else [])
+    steps_rule = "the recipe's steps"
+    if c.paper and not {"max_steps", "num_train_epochs"} & set(c.recipe_overrides):
+        rule = paper_experiment()
+        steps_rule = f"{rule['max_steps']:,} steps, or one epoch if the set holds fewer than {rule['one_epoch_below']:,} " \
+            "examples (the paper's rule)"
+    said = {
+        "generate": f"{c.generator} ({g.engine.backend} backend) writes {kinds} tasks from {c.corpus}; preset "
+                    f"{g.sampling.preset}: " + ", ".join(f"{k} {v}" for k, v in sampling.items()) +
+                    f"; filters: {', '.join(filters) or 'none (the parse rule only)'}; held out: "
+                    f"{g.tasks.holdout or 'none'}",
+        "overlap": "13-word n-grams the corpus shares with " + (c.target or "no target") +
+                   ", and the training rows with each evaluation set",
+        "before": f"{c.student} as it is, on " + "; ".join(sets) +
+                  ("; prompted as the paper prompts a model it did not adapt (instruct, or the chat template): "
+                   "the paper's baseline row" if paper else ""),
+        "train": f"recipe {c.recipe} on the generated set, from {c.student}; {steps_rule}" +
+                 (f"; overrides: {' '.join(c.recipe_args)}" if c.recipe_args else ""),
+        "after": f"the student with its adapter, on the same sets, prompted as it trained ({trained_style})",
+        "push": f"the adapter to {c.push} and the set to {c.push}-tasks ({'written, not sent' if c.dry_run else 'sent'}"
+                f", {'public' if c.public else 'private'})",
+    }
+    lines = [f"bonito adapt: the plan for {output} (nothing was loaded, read or written)"]
+    lines += [f"  {step.name:<9} {said[step.name]}" for step in steps() if step.wanted(c)]
+    return lines
+
+
+def _recipe_style(recipe: str) -> str:
+    """The prompt style a recipe trains with, from its file (auto: the chat template, else plain)."""
+    import yaml
+
+    from bonito_hub import training
+
+    try:
+        return str(yaml.safe_load(Path(training.recipe_path(recipe)).read_text()).get("prompt_style") or "auto")
+    except Exception:  # a recipe that cannot be read is said when the run checks it
+        return "the recipe's prompt_style"
+
+
+def _builtin() -> dict:
+    from bonito_hub.targets import builtin_targets
+
+    return builtin_targets()
+
 
 def adapt(config: AdaptConfig, output: str | Path, progress: bool = True) -> dict:
     """Run (or resume) the loop `config` describes in the folder `output`; returns adapt.json's record."""

@@ -29,14 +29,17 @@ class Adapt(Command):
         return [AdaptArgs, AdaptOutput, *GenerationOptions.parts()]
 
     def run(self, args) -> int:
-        from bonito_hub.adapt import AdaptArgs, AdaptConfig, adapt, summary_table
+        from bonito_hub.adapt import AdaptArgs, AdaptConfig, adapt, plan, summary_table
         from bonito_hub.generate import GenerationOptions
         from bonito_hub.options import parts_from, values_from
 
         generation = GenerationOptions(**dict(zip(GenerationOptions.PARTS,
                                                   parts_from(args, *GenerationOptions.parts()))))
-        record = adapt(AdaptConfig(**values_from(args, AdaptArgs), generation=generation), args.output,
-                       progress=not args.no_progress)
+        config = AdaptConfig(**values_from(args, AdaptArgs), generation=generation)
+        if config.plan or (config.dry_run and not config.push):
+            print("\n".join(plan(config, args.output)))
+            return 0
+        record = adapt(config, args.output, progress=not args.no_progress)
         print(summary_table(record))
         print(f"done: {args.output} (record in {args.output}/adapt.json)")
         return 0
