@@ -37,8 +37,13 @@ def generator_target(instruction: str, response: str) -> str:
 PLAIN_PROMPT = "{input}\n\n"
 BONITO_PROMPT = "<|input|>\n{input}\n<|output|>\n"
 INSTRUCT_PROMPT = "Instruct: {input}\nAnswer:"
-STUDENT_PROMPTS = {"plain": PLAIN_PROMPT, "bonito": BONITO_PROMPT, "instruct": INSTRUCT_PROMPT}
+# inst: how the paper's evaluation prompts an instruction-tuned student (Mistral-7B-Instruct-v0.2,
+# evaluation/merge_and_evaluate_squad.py: "[INST] " + input + " [/INST]"), its answer scored as the
+# answer's tokens alone, without EOS; `bonito evaluate --protocol paper` scores a chat student so.
+INST_PROMPT = "[INST] {input} [/INST]"
+STUDENT_PROMPTS = {"plain": PLAIN_PROMPT, "bonito": BONITO_PROMPT, "instruct": INSTRUCT_PROMPT, "inst": INST_PROMPT}
 PROMPT_STYLES = ("chat", *STUDENT_PROMPTS)
+EVALUATION_ONLY = ("inst",)  # a style no student is trained with: its answers end without EOS
 
 
 def _ids(encoded) -> list[int]:
@@ -78,7 +83,8 @@ def encode_response(tokenizer, text: str, response: str, style: str | None = Non
         whole = _chat(tokenizer, [{"role": "user", "content": text}, {"role": "assistant", "content": response}],
                       generation_prompt=False)
         return whole[len(prompt):]
-    return _ids(tokenizer(response, add_special_tokens=False)) + [tokenizer.eos_token_id]
+    answer = _ids(tokenizer(response, add_special_tokens=False))
+    return answer if style in EVALUATION_ONLY else answer + [tokenizer.eos_token_id]
 
 # Reasons a generation is rejected, as they appear in funnels and cards.
 NO_SEPARATOR = "no_separator"

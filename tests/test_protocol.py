@@ -327,3 +327,35 @@ def test_a_dapt_model_records_the_prompt_it_is_scored_with(tiny_llama, tmp_path)
                          "--dataset_name", str(corpus), "--output_dir", str(tmp_path / "dapt"), "--max_steps", "1"]))
     record = json.loads((tmp_path / "dapt" / training.RECORD_NAME).read_text())
     assert record["objective"] == "dapt" and record["prompt_style"] == "instruct"  # the paper's TAPT/DAPT rule
+
+
+def test_a_chat_student_is_scored_as_the_paper_scored_mistral_instruct(tmp_path, caplog):
+    """Under the paper's protocol a chat model is prompted "[INST] ... [/INST]" and its answer is the
+    answer's tokens alone, without EOS (as evaluation/merge_and_evaluate_squad.py and the ranked
+    evaluation prompted Mistral-7B-Instruct); bonito-hub's own protocol keeps training's tokens."""
+    import logging
+
+    from bonito_hub import training
+    from bonito_hub.errors import RecipeError
+    from bonito_hub.evaluation.run import resolve_prompt_style
+    from bonito_hub.format import encode_prompt, encode_response
+    from bonito_hub.testing import make_tokenizer
+
+    template = ("{% for m in messages %}{{ '<|' + m['role'] + '|> ' + m['content'] + ' ' }}{% endfor %}"
+                "{% if add_generation_prompt %}{{ '<|assistant|> ' }}{% endif %}")
+    tok = make_tokenizer(extra_text="<|user|> <|assistant|> [INST] [/INST] Is the river slow? Yes", chat_template=template)
+    folder = tmp_path / "chat-tok"
+    tok.save_pretrained(str(folder))
+    with caplog.at_level(logging.INFO):
+        assert resolve_prompt_style("auto", str(folder), None, protocol="paper") == "inst"
+    assert "[INST]" in caplog.text
+    assert resolve_prompt_style("auto", str(folder), None, protocol="bonito-hub") == "chat"
+    assert resolve_prompt_style("auto", str(folder), {"record": {"prompt_style": "chat"}}, protocol="paper") == "inst"
+
+    prompt = encode_prompt(tok, "Is the river slow?", "inst")
+    assert tok.decode(prompt, skip_special_tokens=True).strip() == "[INST] Is the river slow? [/INST]"
+    answer = encode_response(tok, "Is the river slow?", "Yes", "inst")
+    assert answer == tok("Yes", add_special_tokens=False)["input_ids"] and tok.eos_token_id not in answer
+    assert encode_response(tok, "q", "Yes", "bonito")[-1] == tok.eos_token_id  # a base student's: with EOS
+    with pytest.raises(RecipeError, match="inst is how the paper's evaluation prompts"):
+        training.RecipeConfig(prompt_style="inst")

@@ -116,7 +116,8 @@ def adapter_info(adapter: str) -> dict:
 
 def resolve_prompt_style(prompt_style: str, model: str, adapter: dict | None, protocol: str = "bonito-hub") -> str:
     """auto: the prompt style the adapter's student was trained with (its training record); else
-    chat when the model's tokenizer has a chat template; else, under the paper's protocol, bonito
+    chat when the model's tokenizer has a chat template (under the paper's protocol, chat becomes
+    inst, the paper's prompt for an instruction-tuned model); else, under the paper's protocol, bonito
     for an adapter without a record (the paper prompted every checkpoint it adapted with
     <|input|>/<|output|>: its P3 adapters, any Hub adapter) and instruct without one
     ("Instruct: ...\nAnswer:", how it prompts a pretrained model it did not adapt); else plain."""
@@ -125,17 +126,28 @@ def resolve_prompt_style(prompt_style: str, model: str, adapter: dict | None, pr
     record = (adapter or {}).get("record") or {}
     recorded = record.get("prompt_style") or record.get("student_format")  # the record's key in 0.1
     if recorded:
-        return recorded
+        return _paper_chat(recorded, protocol)
     from transformers import AutoTokenizer
 
     if getattr(AutoTokenizer.from_pretrained(model), "chat_template", None):
-        return "chat"
+        return _paper_chat("chat", protocol)
     if protocol == "paper" and adapter is not None:
         log.info("the adapter has no training record saying how it was prompted; under the paper's protocol it is "
                  "prompted as the paper prompted every checkpoint it adapted (bonito: <|input|>/<|output|>); give "
                  "--prompt-style to choose another")
         return "bonito"
     return "instruct" if protocol == "paper" else "plain"
+
+
+def _paper_chat(style: str, protocol: str) -> str:
+    """Under the paper's protocol a chat student is prompted and scored as the paper's evaluation did
+    it for Mistral-7B-Instruct: "[INST] ... [/INST]", the answer's tokens alone (inst)."""
+    if style == "chat" and protocol == "paper":
+        log.info("under the paper's protocol a chat model is prompted [INST] ... [/INST] and scored on its "
+                 "answer's tokens alone, as the paper's evaluation did (inst); --protocol bonito-hub scores the "
+                 "tokens it trained on")
+        return "inst"
+    return style
 
 
 def _scores(target: Target, results: dict) -> dict:

@@ -12,7 +12,7 @@ from trl import ScriptArguments
 
 from bonito_hub.console import deprecated
 from bonito_hub.errors import RecipeError
-from bonito_hub.format import PROMPT_STYLES
+from bonito_hub.format import EVALUATION_ONLY, PROMPT_STYLES
 
 OBJECTIVES = ("auto", "generator", "student", "dapt")
 
@@ -57,9 +57,11 @@ class RecipeConfig(ScriptArguments):
         if self.student_format is not None:
             deprecated("the recipe key student_format is now called prompt_style; the old name goes in 0.2")
             name, self.prompt_style, self.student_format = "student_format", self.student_format, None
-        if self.prompt_style not in ("auto", *PROMPT_STYLES):
-            raise RecipeError(f"{name} {self.prompt_style!r} is not one of auto, {', '.join(PROMPT_STYLES)}",
-                              field=name)
+        trained = [style for style in PROMPT_STYLES if style not in EVALUATION_ONLY]
+        if self.prompt_style not in ("auto", *trained):
+            raise RecipeError(f"{name} {self.prompt_style!r} is not one of auto, {', '.join(trained)}"
+                              + (" (inst is how the paper's evaluation prompts an instruction-tuned model; train "
+                                 "it with chat)" if self.prompt_style in EVALUATION_ONLY else ""), field=name)
         for name in ("max_source_length", "max_target_length"):
             value = getattr(self, name)
             if value is not None and value < 1:
