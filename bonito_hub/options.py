@@ -46,6 +46,22 @@ def option(default: Any = MISSING, *, help: str | Callable[[], str], flag: str |
     return dataclasses.field(default=default, metadata=metadata)
 
 
+def default_of(field: dataclasses.Field):
+    """A field's default value (its factory's product), or MISSING for a required field."""
+    return field.default_factory() if field.default_factory is not MISSING else field.default
+
+
+def own_values(cls, values: dict, what: str) -> dict:
+    """The values of `cls`'s fields taken out of `values` (by name), with the defaults of those not
+    given; a required field not given is a TypeError naming it, as a call's would be."""
+    out = {}
+    for f in dataclasses.fields(cls):
+        out[f.name] = values.pop(f.name) if f.name in values else default_of(f)
+        if out[f.name] is MISSING:
+            raise TypeError(f"{what} needs `{f.name}`")
+    return out
+
+
 def flag(field: dataclasses.Field) -> str:
     """The flag that sets `field` on the command line."""
     return field.metadata.get("flag") or "--" + field.name.replace("_", "-")
@@ -78,15 +94,17 @@ def values_from(args: argparse.Namespace, *classes) -> dict:
             if _is_option(f) and hasattr(args, f.name)}
 
 
-def read_config_file(parser, path: str, known: dict[str, str]) -> None:
+def read_config_file(parser, path: str, known: dict[str, str], renamed: dict[str, str] | None = None) -> None:
     """Set `parser`'s defaults from the YAML mapping in `path` (TRL's `set_defaults_with_config`), so
     that the command line wins over the file. Keys are field names or flags without their dashes
-    (`max_tokens`, `max-tokens`, `num-samples`); `known` maps field name -> flag."""
+    (`max_tokens`, `max-tokens`, `num-samples`); `known` maps each option's field name -> flag, and
+    `renamed` another name of a field -> the field (adapt's `recipe_args` -> `recipe_overrides`)."""
     import yaml
 
     from bonito_hub.errors import ConfigError
 
     by_flag = {f.removeprefix("--").replace("-", "_"): name for name, f in known.items()}
+    renamed = renamed or {}
     try:
         with open(path, encoding="utf-8") as handle:
             values = yaml.safe_load(handle)
@@ -102,6 +120,7 @@ def read_config_file(parser, path: str, known: dict[str, str]) -> None:
     named = {}
     for key, value in values.items():
         name = str(key).replace("-", "_")
+        name = renamed.get(name, name)
         name = name if name in known else by_flag.get(name)
         if name is None:
             raise ConfigError(f"`config` {path}: {key!r} is not an option of this command", field="config")
@@ -123,4 +142,16 @@ def key_values(words, field: str, flag: str | None = None) -> list[tuple[str, st
         if not sep or not key.strip():
             raise ConfigError(f"{flag or f'`{field}`'} takes KEY=VALUE, got {word!r}", field=field)
         out.append((key.strip(), value))
+    return out
+
+
+def key_value_map(words, field: str, parse: Callable[[str], Any] | None = None, strip: str = "") -> dict:
+    """{key: value} from KEY=VALUE words and mappings among them (a --config file's entries), later
+    ones winning; a key loses leading `strip` characters and has its dashes made underscores, and
+    `parse` reads each word's value (a mapping's values are taken as they are)."""
+    out: dict = {}
+    for word in words:
+        pairs = word.items() if isinstance(word, dict) else \
+            [(k, parse(v) if parse else v) for k, v in key_values([word], field)]
+        out.update({str(k).lstrip(strip).replace("-", "_"): v for k, v in pairs})
     return out

@@ -237,3 +237,16 @@ def test_the_paper_step_rule_follows_the_generated_set(tmp_path, monkeypatch):
 def _mkdir(path):
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def test_the_paper_row_gives_way_to_options_given_on_the_command_line(tmp_path, capsys, monkeypatch):
+    from bonito_hub.cli import main
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    assert main(["adapt", "--paper", "pubmedqa", "--plan", "--output", str(tmp_path / "r"), "--task-type", "exqa",
+                 "--holdout", "0.2"]) == 0
+    printed = capsys.readouterr().out
+    assert "writes exqa tasks" in printed and "held out: 0.2" in printed and "preset paper" in printed
+    assert main(["adapt", "--paper", "pubmedqa", "--plan", "--output", str(tmp_path / "r")]) == 0
+    printed = capsys.readouterr().out
+    assert "writes ynqa tasks" in printed and "held out: none" in printed and "preset paper" in printed

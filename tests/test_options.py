@@ -205,3 +205,23 @@ def test_a_command_builds_only_its_own_parser():
         said[argv[0]] = result.stdout.strip().splitlines()[-1]
     assert said["--help"] == "[]" and said["tasks"] == "[]"
     assert "'transformers'" in said["generate"] and "'bonito_hub.generate'" in said["generate"]
+
+
+def test_a_config_file_may_name_an_option_by_any_of_its_names(tmp_path, captured):
+    for key in ("recipe_overrides", "recipe-arg", "recipe_args"):  # the field, its flag, its name in 0.1
+        run = tmp_path / f"{key}.yaml"
+        run.write_text(f"corpus: c.jsonl\ngenerator: g\nstudent: s\noutput: out\ntask_type: exqa\n"
+                       f"{key}: {{max_steps: 2}}\n")
+        with pytest.raises(SystemExit):
+            main(["adapt", "--config", str(run)])
+        assert captured["adapt"].recipe_overrides == {"max_steps": 2}, key
+
+
+def test_a_config_never_changes_the_options_it_was_made_from():
+    options = GenerationOptions().replace(task_type="extractive question answering", format="messages")
+    config = GenerateConfig(model="m", input="i", output="o", options=options)
+    assert config.run.task_type == "exqa" and config.options.tasks.format == "conversational"
+    assert options.tasks.task_type == "extractive question answering" and options.tasks.format == "messages"
+    adapt = AdaptConfig(corpus="c", generator="g", student="s", generation=options.replace(holdout=0))
+    assert adapt.generation.tasks.holdout is None and options.tasks.holdout is None
+    assert AdaptConfig(corpus="c", generator="g", student="s", generation=options).generation is not options

@@ -4,12 +4,12 @@
 
 from __future__ import annotations
 
-from dataclasses import MISSING, dataclass, field, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 from bonito_hub.errors import ConfigError
 from bonito_hub.generate import DEFAULT_HOLDOUT, GenerationOptions, check_fraction
-from bonito_hub.options import option
+from bonito_hub.options import default_of, option, own_values
 
 DEFAULT_RECIPE = "student/mistral-7b-qlora"
 STEP_NAMES = ("generate", "overlap", "before", "train", "after", "push")
@@ -91,7 +91,7 @@ def paper_row(target: str) -> dict:
 
 def _overrides(value) -> dict:
     """{key: value} from a mapping, KEY=VALUE words, or the `--key value` list of 0.1 (`recipe_args`)."""
-    from bonito_hub.options import key_values
+    from bonito_hub.options import key_value_map
 
     if isinstance(value, dict):
         return {str(k).lstrip("-").replace("-", "_"): v for k, v in value.items()}
@@ -100,11 +100,7 @@ def _overrides(value) -> dict:
         if len(words) % 2:
             raise ConfigError(f"`recipe_overrides` takes --key value pairs, got {words!r}", field="recipe_overrides")
         return {k.lstrip("-").replace("-", "_"): v for k, v in zip(words[::2], words[1::2])}
-    out: dict = {}
-    for word in words:  # KEY=VALUE words, and mappings among them (a --config file's)
-        pairs = word.items() if isinstance(word, dict) else key_values([word], "recipe_overrides")
-        out.update({str(k).lstrip("-").replace("-", "_"): v for k, v in pairs})
-    return out
+    return key_value_map(words, "recipe_overrides", strip="-")
 
 
 @dataclass(kw_only=True, init=False)
@@ -120,23 +116,10 @@ class AdaptConfig(AdaptArgs):
     generation: GenerationOptions = field(default_factory=GenerationOptions)
 
     def __init__(self, *, generation: GenerationOptions | None = None, recipe_args=None, **values):
-        own = {f.name: f for f in fields(AdaptArgs)}
-        if values.get("paper"):  # the row's settings, under what was given (a value at its default was not)
-            defaults = {**{name: f.default for name, f in own.items()},
-                        **{f.name: f.default for cls in GenerationOptions.parts() for f in fields(cls)},
-                        "holdout": DEFAULT_HOLDOUT}
-            for name, value in paper_row(values["paper"]).items():
-                if values.get(name, defaults.get(name)) in (defaults.get(name), None):
-                    values[name] = value
-        for name, f in own.items():
-            if name in values:
-                setattr(self, name, values.pop(name))
-            elif f.default_factory is not MISSING:
-                setattr(self, name, f.default_factory())
-            elif f.default is not MISSING:
-                setattr(self, name, f.default)
-            else:
-                raise TypeError(f"AdaptConfig needs `{name}`")
+        if values.get("paper"):
+            _with_paper_row(values, generation)
+        for name, value in own_values(AdaptArgs, values, "AdaptConfig").items():
+            setattr(self, name, value)
         if recipe_args is not None:
             self.recipe_overrides = {**_overrides(recipe_args), **_overrides(self.recipe_overrides)}
         if generation is None:
@@ -187,6 +170,20 @@ class AdaptConfig(AdaptArgs):
             if key in SET_BY_ADAPT:
                 raise ConfigError(f"`recipe_overrides` {key}: adapt sets it itself (to {SET_BY_ADAPT[key]}); leave "
                                   "it out", field="recipe_overrides")
+
+
+def _with_paper_row(values: dict, generation: GenerationOptions | None) -> None:
+    """Add to `values` the settings of the paper's row `values["paper"]`, under what was given: an
+    option given by name, or in `generation`, at a value other than its default (adapt's held-out
+    share counting as the default) keeps it."""
+    names = GenerationOptions.names()
+    defaults = {f.name: default_of(f) for cls in (AdaptArgs, *GenerationOptions.parts()) for f in fields(cls)}
+    defaults["holdout"] = DEFAULT_HOLDOUT
+    for name, value in paper_row(values["paper"]).items():
+        given = values[name] if name in values else \
+            generation.get(name) if generation is not None and name in names else defaults.get(name)
+        if given in (defaults.get(name), None):
+            values[name] = value
 
 
 def _word(value) -> str:

@@ -32,6 +32,7 @@ from bonito_hub.console import get_logger
 from bonito_hub.errors import ConfigError, OutputError, RunError
 from bonito_hub.folders import Manifest, claim_output, lock, remove_folder
 from bonito_hub.generate import EVALUABLE, Funnel
+from bonito_hub.options import default_of
 from bonito_hub.records import make_record, read_record, write_record
 
 RECORD_NAME = records.ADAPT
@@ -86,7 +87,7 @@ def generation_inputs(run: "Adaptation") -> dict:
     for part in (g.documents, g.tasks, g.sampling):
         for f in fields(part):
             value = getattr(part, f.name)
-            if f.name in ALWAYS_RECORDED or value != (f.default_factory() if callable(f.default_factory) else f.default):
+            if f.name in ALWAYS_RECORDED or value != default_of(f):
                 inputs[f.name] = value
     if c.exclude_overlap:
         inputs["exclude_overlap"] = True
@@ -390,12 +391,12 @@ def plan(config: AdaptConfig, output: str | Path) -> list[str]:
     """What a run would do, step by step, with the settings each step reads: read from the config
     alone (no model is loaded, nothing is read or written)."""
     from bonito_hub.adapt.config import paper_experiment
-    from bonito_hub.generate.presets import resolve
+    from bonito_hub.generate import GenerateConfig
+    from bonito_hub.generate.presets import SAMPLING_KEYS
 
     c, g = config, config.generation
-    sampling, filters = resolve(g.sampling.preset, {k: getattr(g.sampling, k) for k in ("n", "temperature", "top_p",
-                                                                                        "max_tokens")},
-                                g.tasks.no_filter)
+    run = GenerateConfig(model=c.generator, input=c.corpus, output=str(output), options=g).run  # as generate resolves it
+    sampling, filters = {k: getattr(run.sampling, k) for k in SAMPLING_KEYS}, run.filters
     kinds = g.tasks.task_mix or g.tasks.task_type
     paper = c.target in _builtin()
     trained_style = _recipe_style(c.recipe)

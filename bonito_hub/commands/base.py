@@ -70,14 +70,16 @@ class Command:
     def read_config_in(self, argv: list[str]) -> None:
         """Before `argv` is parsed: the options of the YAML file its `--config FILE` names, if any,
         become this command's defaults."""
-        from bonito_hub.options import read_config_file
+        from bonito_hub.options import flags, read_config_file
 
         words = argv[argv.index(self.name) + 1:] if self.name in argv else []
         if not self.config_file or "--config" not in words:
             return
         at = words.index("--config") + 1
         if at < len(words) and not words[at].startswith("-"):  # else argparse says --config needs a value
-            read_config_file(self.parser, words[at], self.flags())
+            known = flags(*self.options())  # the options a file may set (the aliases rename one of them)
+            read_config_file(self.parser, words[at], known,
+                             {alias: field for alias, field in self.aliases.items() if field in known})
 
     def run(self, args: argparse.Namespace) -> int:
         raise NotImplementedError

@@ -16,7 +16,8 @@ from transformers import HfArgumentParser
 from trl import TrlParser
 
 from bonito_hub.commands.base import DefaultsFormatter
-from bonito_hub.options import MISSING
+from bonito_hub.options import MISSING, default_of
+
 
 def _resolved(value):
     return value() if callable(value) else value
@@ -72,7 +73,7 @@ def _add_field(parser, field: dataclasses.Field) -> None:
         meta["help"] = meta["help"].replace("%", "%%")
     if "choices" in meta:
         meta["choices"] = list(_resolved(meta["choices"]))
-    default = field.default_factory() if field.default_factory is not MISSING else field.default
+    default = default_of(field)
     if meta.pop("repeat", False):  # --flag A --flag B: a list
         parser.add_argument(*names, dest=field.name, action=_Repeat,
                             default=[] if default in (MISSING, None) else list(default), **meta)
@@ -88,5 +89,3 @@ def _add_field(parser, field: dataclasses.Field) -> None:
     if plain.type is Any:  # a field that also takes Python objects takes a word on the command line
         plain.type = str
     HfArgumentParser._parse_dataclass_field(_Named(parser, names, field), plain)
-
-

@@ -29,7 +29,7 @@ Vocabulary, as TRL's dataset formats: the `format` of the written rows is `stand
 
 from __future__ import annotations
 
-from dataclasses import MISSING, dataclass, field, fields
+from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar, Mapping
 
 from bonito_hub import tasks
@@ -38,7 +38,7 @@ from bonito_hub.documents import Limits
 from bonito_hub.errors import ConfigError
 from bonito_hub.generate.engine_options import EngineOptions
 from bonito_hub.generate.filters import DEFAULT_FILTERS, FILTERS, check_names
-from bonito_hub.options import option
+from bonito_hub.options import option, own_values
 
 # About a megabyte of text a chunk: a thousand passages of a thousand characters, minutes of work
 # on one GPU, and enough prompts for the engines to keep their batches full.
@@ -314,11 +314,6 @@ class GenerationOptions:
         """Option name -> the part (attribute) holding it."""
         return {f.name: part for part, part_cls in cls.PARTS.items() for f in fields(part_cls) if f.init}
 
-    @classmethod
-    def from_values(cls, **values) -> "GenerationOptions":
-        """From options by name (`max_tokens=64, backend="openai"`), each routed to its part."""
-        return cls().replace(**values)
-
     def replace(self, **values) -> "GenerationOptions":
         """A copy with these options (by name) changed; an unknown name is a TypeError, as a call's."""
         import dataclasses
@@ -327,12 +322,11 @@ class GenerationOptions:
         unknown = sorted(set(values) - set(names))
         if unknown:
             raise TypeError(f"unknown generation option{'s' if len(unknown) > 1 else ''} {', '.join(unknown)}")
-        parts = {}
-        for part in self.PARTS:
-            given = {k: v for k, v in values.items() if names[k] == part}
-            current = getattr(self, part)
-            parts[part] = dataclasses.replace(current, **given) if given else current
-        return type(self)(**parts)
+        # each part copied (and checked again), so that a config made from these options, which completes
+        # them (the task types resolved), never changes the object a caller holds
+        return type(self)(**{part: dataclasses.replace(getattr(self, part),
+                                                       **{k: v for k, v in values.items() if names[k] == part})
+                             for part in self.PARTS})
 
     def get(self, name: str):
         """An option's value by name (`max_tokens`), from whichever part holds it."""
@@ -340,10 +334,6 @@ class GenerationOptions:
         if part is None:
             raise AttributeError(name)
         return getattr(getattr(self, part), name)
-
-    def values(self) -> dict:
-        """Every option by name (engine options set to None included)."""
-        return {name: self.get(name) for name in self.names()}
 
 
 @dataclass(kw_only=True)
@@ -380,14 +370,8 @@ class GenerateConfig:
 
     def __init__(self, *, options: GenerationOptions | None = None, progress: bool = True, exclude: tuple = (),
                  **values):
-        own = {f.name: f for f in fields(GenerateArgs)}
-        for name, f in own.items():
-            if name in values:
-                setattr(self, name, values.pop(name))
-            elif f.default is not MISSING:
-                setattr(self, name, f.default)
-            else:
-                raise TypeError(f"GenerateConfig needs `{name}`")
+        for name, value in own_values(GenerateArgs, values, "GenerateConfig").items():
+            setattr(self, name, value)
         self.options = (options or GenerationOptions()).replace(**values)
         self.progress, self.exclude = progress, tuple(exclude)
         self._resolve()

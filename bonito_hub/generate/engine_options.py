@@ -10,7 +10,7 @@ from typing import Any
 
 from bonito_hub.errors import ConfigError
 from bonito_hub.models import GENERATION_BACKENDS
-from bonito_hub.options import key_values, option
+from bonito_hub.options import key_value_map, option
 
 BATCHING = ("auto", "continuous", "padded")
 
@@ -136,9 +136,4 @@ def yaml_values(words, field: str) -> dict:
     or key is a ConfigError naming `field`)."""
     import yaml
 
-    out: dict = {}
-    for word in words:
-        pairs = word.items() if isinstance(word, dict) else \
-            [(k, yaml.safe_load(v) if v else "") for k, v in key_values([word], field)]
-        out.update({str(k).replace("-", "_"): v for k, v in pairs})
-    return out
+    return key_value_map(words, field, parse=lambda v: yaml.safe_load(v) if v else "")
