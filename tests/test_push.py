@@ -31,7 +31,9 @@ def _dry_run(capsys, *args):
     """A dry run that keeps the folder it would upload (--keep), and what it printed."""
     import tempfile
 
-    folder = Path(tempfile.mkdtemp(prefix="bonito-dry-")) / "kept"
+    from conftest import _SESSION_TMP  # goes with the session, as tmp_path's folders do
+
+    folder = Path(tempfile.mkdtemp(prefix="bonito-dry-", dir=_SESSION_TMP)) / "kept"
     assert main(["push", *args, "--dry-run", "--keep", str(folder)]) == 0
     out = capsys.readouterr().out
     assert f"the folder is in {folder}" in out
