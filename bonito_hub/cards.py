@@ -36,6 +36,7 @@ def eval_results(evaluation: dict | None, include_limited: bool = False) -> list
     dataset = target["source"].get("dataset") or "local"
     return [EvalResult(task_type=HF_TASKS[target["kind"]], dataset_type=dataset, dataset_name=target["title"],
                        dataset_config=target["source"].get("config"), dataset_split=target["source"].get("split"),
+                       dataset_revision=target["source"].get("commit") or target["source"].get("revision"),
                        metric_type=metric, metric_name=f"{metric} (mean of {len(target['prompts'])} prompts)",
                        metric_value=round(after["scores"]["mean"][metric], 2))
             for metric in after["metrics"]]

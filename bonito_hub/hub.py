@@ -91,3 +91,21 @@ def is_local(name) -> bool:
     text = os.fspath(name)
     return Path(text).expanduser().exists() or text.startswith(("/", "./", "../", "~")) or \
         text.count("/") > 1 or text.lower().endswith(LOCAL_SUFFIXES)
+
+
+def dataset_commit(repo_id: str, revision: str | None) -> str | None:
+    """The commit a data set's `revision` (a branch, a tag or a commit) points to now, so that a
+    record names the very commit read; a full commit id is its own answer, and offline (or when the
+    Hub does not say) nothing is asked and None comes back."""
+    import re
+
+    if revision and re.fullmatch(r"[0-9a-f]{40}", revision):
+        return revision
+    if offline():
+        return None
+    from huggingface_hub import HfApi
+
+    try:
+        return HfApi(endpoint=endpoint()).dataset_info(repo_id, revision=revision, timeout=TIMEOUT_S).sha
+    except Exception:  # the read that follows says what is wrong, in its own line
+        return None

@@ -165,6 +165,13 @@ def hub_server(monkeypatch):
         monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
         monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
         monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_DISABLE_XET", True)
+        # read from HF_ENDPOINT at import, as datasets' below
+        monkeypatch.setattr(huggingface_hub.constants, "ENDPOINT", server.endpoint)
+        monkeypatch.setattr(huggingface_hub.constants, "HUGGINGFACE_CO_URL_TEMPLATE",
+                            server.endpoint + "/{repo_id}/resolve/{revision}/{filename}")
+        if "datasets" in sys.modules:  # datasets read HF_HUB_OFFLINE and HF_ENDPOINT when it was imported
+            monkeypatch.setattr(sys.modules["datasets"].config, "HF_HUB_OFFLINE", False)
+            monkeypatch.setattr(sys.modules["datasets"].config, "HF_ENDPOINT", server.endpoint)
         monkeypatch.setattr(hub, "_reachable", {})
         yield server
 

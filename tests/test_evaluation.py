@@ -221,7 +221,8 @@ def test_the_harness_writes_bonito_hubs_prompts_and_the_models_arguments(tmp_pat
     from bonito_hub.evaluation import harness
 
     name, args = harness.model_spec("vllm", "org/base", "/adapters/a", "auto", "bonito", lora_rank=64)
-    assert name == "vllm" and args["lora_local_path"] == "/adapters/a" and args["enable_lora"]
+    assert name == "bonito-vllm" and args["lora_local_path"] == "/adapters/a" and args["enable_lora"]
+    assert args["prompt_style"] == "bonito"  # the student's tokens on vLLM too
     assert args["max_lora_rank"] == 64  # lm-eval's default of 16 cannot load the paper's rank-64 adapters
     name, args = harness.model_spec("transformers", "org/base", "/adapters/a", "float32", "bonito", 1024)
     assert name == "bonito-hf" and args["peft"] == "/adapters/a" and args["prompt_style"] == "bonito"
@@ -236,8 +237,6 @@ def test_the_harness_writes_bonito_hubs_prompts_and_the_models_arguments(tmp_pat
     rows = harness.rendered_rows(target)
     assert all(r[f"choices__{p.key}"] == CLASSIFICATION_ROWS[i]["choices"] for i, r in enumerate(rows)
                for p in target.prompts)
-    # the vLLM model reads the prompt style as text
-    assert harness.wrapped(rows, "bonito")[0]["prompt__short"].startswith("<|input|>\n")
 
 
 def test_evaluate_says_what_is_wrong_in_one_line(tmp_path, capsys, tiny_llama):

@@ -359,3 +359,216 @@ def test_a_chat_student_is_scored_as_the_paper_scored_mistral_instruct(tmp_path,
     assert encode_response(tok, "q", "Yes", "bonito")[-1] == tok.eos_token_id  # a base student's: with EOS
     with pytest.raises(RecipeError, match="inst is how the paper's evaluation prompts"):
         training.RecipeConfig(prompt_style="inst")
+
+
+# --- the same tokens on either backend ------------------------------------------------------------
+
+STANDINS = Path(__file__).parent / "standins"
+
+
+_STANDIN_MODULES: dict = {}  # the stand-in's modules, kept between tests: lm-eval's vLLM module binds its classes once
+
+
+@pytest.fixture()
+def vllm_with_a_gpu(monkeypatch):
+    """`import vllm` finds the strict stand-in (which runs the model with transformers on the CPU
+    for lm-eval's tokenised prompts), and bonito-hub sees vLLM with a GPU, so `--backend auto` is
+    vLLM. torch itself stays on the CPU, where the transformers path runs."""
+    real = {n: sys.modules.pop(n) for n in list(sys.modules) if n == "vllm" or n.startswith("vllm.")}
+    monkeypatch.syspath_prepend(str(STANDINS))
+    monkeypatch.setattr("bonito_hub.models.vllm_available", lambda: True)
+    sys.modules.update(_STANDIN_MODULES)
+    import vllm
+
+    vllm.LLM.instances.clear()
+    yield vllm
+    for name in [n for n in sys.modules if n == "vllm" or n.startswith("vllm.")]:
+        _STANDIN_MODULES[name] = sys.modules.pop(name)  # later tests must not find the stand-in
+    sys.modules.update(real)
+
+
+@pytest.fixture()
+def scored(monkeypatch):
+    """The (context, continuation) token ids each lm-eval model was asked to score, by model."""
+    from bonito_hub.evaluation.model import BonitoLM
+
+    seen = {}
+
+    def spying(cls, name):
+        real = cls._loglikelihood_tokens
+
+        def record(self, requests, *args, **kwargs):
+            seen.setdefault(name, []).extend((list(ctx), list(cont)) for _, ctx, cont in requests)
+            return real(self, requests, *args, **kwargs)
+
+        monkeypatch.setattr(cls, "_loglikelihood_tokens", record)
+
+    spying(BonitoLM, "transformers")
+    seen["spy"] = spying
+    return seen
+
+
+def _evaluate(args: list[str], out: Path) -> dict:
+    from bonito_hub.cli import main
+
+    assert main(["evaluate", *args, "--output", str(out), "--no-progress"]) == 0
+    return json.loads((out / "scores.json").read_text())
+
+
+def _predictions(out: Path) -> dict:
+    return {p.stem: [json.loads(line) for line in p.read_text().splitlines()] for p in (out / "predictions").iterdir()}
+
+
+def test_the_default_backend_on_a_gpu_scores_the_papers_tokens(vllm_with_a_gpu, scored, tmp_path, capsys):
+    """`bonito evaluate --target pubmedqa` where vLLM and a GPU are: classification under the
+    paper's protocol is scored on transformers, on the very token ids `--backend transformers`
+    scores, and the record says which backend scored and which was asked for."""
+    from bonito_hub.testing import make_tiny_llama
+
+    model = str(make_tiny_llama(tmp_path / "spm", tokenizer=sentencepiece_tokenizer(), max_position_embeddings=2048))
+    data = write_rows(tmp_path / "test.jsonl", HUB_ROWS["pubmedqa"])
+    default = _evaluate(["--model", model, "--target", "pubmedqa", "--data", data], tmp_path / "auto")
+    assert default["backend"] == "transformers" and default["backend_asked"] == "vllm"
+    assert "scored on transformers, as the paper's evaluation scored classification" in capsys.readouterr().err
+    by_default = scored.pop("transformers")
+    chosen = _evaluate(["--model", model, "--target", "pubmedqa", "--data", data, "--backend", "transformers"],
+                       tmp_path / "hf")
+    assert "backend_asked" not in chosen and scored["transformers"] == by_default and len(by_default) == 30
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(model)
+    pieces = [tok.convert_ids_to_tokens(cont) for _, cont in by_default]
+    assert all(p[0].startswith("▁") and p[-1] == "</s>" for p in pieces)  # the answer on its own, then EOS
+    assert _predictions(tmp_path / "auto") == _predictions(tmp_path / "hf")
+    assert not vllm_with_a_gpu.LLM.instances  # vLLM never loaded for classification
+
+
+@pytest.mark.parametrize("style", ["bonito", "chat"])
+def test_vllm_scores_the_tokens_training_wrote(style, vllm_with_a_gpu, scored, tmp_path):
+    """Under bonito-hub's protocol classification runs on vLLM (bonito-vllm, lm-eval's vLLM model
+    with the student's tokenisation): the continuation tokens are the ones training put after the
+    prompt (`▁yes </s>`, not lm-eval's `<0x0A> yes`), the same ids as on transformers, and the
+    stand-in, which runs the same weights, gives the same log-probabilities."""
+    import datasets
+
+    from bonito_hub import training
+    from bonito_hub.evaluation.vllm_model import BonitoVLLM
+    from bonito_hub.testing import make_tiny_llama
+
+    tok = sentencepiece_tokenizer(CHAT if style == "chat" else None)
+    model = str(make_tiny_llama(tmp_path / "spm", tokenizer=tok, max_position_embeddings=8192))
+    data = write_rows(tmp_path / "test.jsonl", HUB_ROWS["pubmedqa"])
+    scored["spy"](BonitoVLLM, "vllm")
+    common = ["--model", model, "--target", "pubmedqa", "--data", data, "--protocol", "bonito-hub",
+              "--prompt-style", style]
+    on_vllm = _evaluate(common, tmp_path / "vllm")
+    on_hf = _evaluate([*common, "--backend", "transformers"], tmp_path / "hf")
+    assert on_vllm["backend"] == "vllm" and on_hf["backend"] == "transformers"
+    assert "--model bonito-vllm" in on_vllm["lm_eval_command"]
+    assert scored["vllm"] == scored["transformers"] and len(scored["vllm"]) == 30
+    (llm,) = vllm_with_a_gpu.LLM.instances
+    sent = [p["prompt_token_ids"] for prompts, _ in llm.calls for p in prompts]
+    assert sorted(sent) == sorted(ctx + cont for ctx, cont in scored["vllm"])  # what reached the engine
+    # the scored continuation of a gold answer is what training puts after that prompt
+    prompt, answer = "Is the trial long?", "yes"
+    split = datasets.Dataset.from_dict({"input": [prompt], "output": [answer]})
+    if style == "chat":
+        whole = tok.apply_chat_template([{"role": "user", "content": prompt}, {"role": "assistant", "content": answer}])
+        whole = whole["input_ids"] if hasattr(whole, "keys") else whole
+        first = tok.apply_chat_template([{"role": "user", "content": prompt}], add_generation_prompt=True)
+        trained = whole[len(first["input_ids"] if hasattr(first, "keys") else first):]
+    else:
+        row = training.prepare_dataset(split, "student", tok, training.RecipeConfig(prompt_style=style))[0]
+        trained = [t for t, label in zip(row["input_ids"], row["labels"]) if label != -100]
+    continuation = BonitoVLLM._encode_pair(types.SimpleNamespace(tokenizer=tok, prompt_style=style,
+                                                                 max_prompt_tokens=None), prompt, answer)[1]
+    pieces = tok.convert_ids_to_tokens(trained)
+    assert continuation == trained and pieces[-1] == "</s>" and (pieces[0].startswith("▁") or style == "chat")
+    assert any(cont == trained for _, cont in scored["vllm"])
+    vllm_rows, hf_rows = _predictions(tmp_path / "vllm"), _predictions(tmp_path / "hf")
+    for key, rows in hf_rows.items():
+        for ours, theirs in zip(vllm_rows[key], rows):
+            assert ours["log_probs"] == pytest.approx(theirs["log_probs"], abs=1e-4)
+            assert ours["prediction"] == theirs["prediction"]
+
+
+def test_extractive_qa_generates_on_vllm_as_the_paper_did_and_reads_the_same_prompt(vllm_with_a_gpu, tmp_path):
+    """SQuADShifts under the paper's protocol is generated on vLLM (the paper's engine for it), with
+    an adapter as LoRA; the prompt tokens and the greedy answers equal the transformers path's."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    from bonito_hub.testing import make_tiny_llama
+
+    model = str(make_tiny_llama(tmp_path / "spm", tokenizer=sentencepiece_tokenizer(), initializer_range=0.3))
+    torch.manual_seed(0)
+    get_peft_model(AutoModelForCausalLM.from_pretrained(model), LoraConfig(r=8, target_modules="all-linear",
+                                                                           init_lora_weights=False)) \
+        .save_pretrained(tmp_path / "adapter")
+    data = write_rows(tmp_path / "nyt.jsonl", SQUAD_ROWS)
+    common = ["--adapter", str(tmp_path / "adapter"), "--target", "squadshifts_nyt", "--data", data]
+    on_vllm = _evaluate(common, tmp_path / "vllm")
+    on_hf = _evaluate([*common, "--backend", "transformers"], tmp_path / "hf")
+    assert on_vllm["backend"] == "vllm" and on_vllm["protocol"] == "paper" and on_vllm["prompt_style"] == "bonito"
+    assert on_hf["backend"] == "transformers"
+    (llm,) = vllm_with_a_gpu.LLM.instances
+    assert llm.kwargs["enable_lora"] and llm.kwargs["max_lora_rank"] == 8
+    sent = [p["prompt_token_ids"] for prompts, _ in llm.calls for p in prompts]
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(model)
+    assert all(ids[0] == tok.bos_token_id and ids[1] != tok.bos_token_id for ids in sent)  # BOS once
+    from bonito_hub.evaluation import harness
+    from bonito_hub.format import encode_prompt
+    from bonito_hub.targets import load_target
+
+    target = load_target("squadshifts_nyt", data)
+    prompts = [row[f"prompt__{p.key}"] for row in harness.rendered_rows(target) for p in target.prompts]
+    assert sorted(sent) == sorted(encode_prompt(tok, p, "bonito") for p in prompts)  # bonito-hf's prompt tokens
+    assert _predictions(tmp_path / "vllm") == _predictions(tmp_path / "hf")
+
+
+# --- where the test sets come from ----------------------------------------------------------------
+
+def _parquet(rows: list[dict]) -> bytes:
+    import io
+
+    import datasets
+
+    buffer = io.BytesIO()
+    datasets.Dataset.from_list(rows).to_parquet(buffer)
+    return buffer.getvalue()
+
+
+def test_squadshifts_under_the_papers_protocol_is_read_where_the_papers_script_read_it(hub_server, tmp_path):
+    """The paper's SQuADShifts script read the Hub's `squadshifts` (now ludwigschmidt/squadshifts),
+    not bonito-experiment-eval: `--protocol paper` reads it there (its Parquet export, a branch),
+    bonito-hub's protocol reads bonito-experiment-eval at the pinned commit, and each records the
+    repo, the part, the revision asked for and the commit read."""
+    from bonito_hub.targets import builtin_targets, load_target
+
+    paper_rows = [dict(r, context="From squadshifts: " + r["context"]) for r in SQUAD_ROWS]
+    hub_server.repos[("dataset", "ludwigschmidt/squadshifts")] = {
+        "private": False, "commits": 1, "files": {"nyt/test/0000.parquet": _parquet(paper_rows)}}
+    hub_server.repos[("dataset", "BatsResearch/bonito-experiment-eval")] = {
+        "private": False, "commits": 1, "files": {"squadshifts_nyt/test.parquet": _parquet(SQUAD_ROWS), "README.md": (
+            "---\nconfigs:\n- config_name: squadshifts_nyt\n  data_files:\n  - path: squadshifts_nyt/*.parquet\n"
+            "    split: test\n---\n").encode()}}  # as the real README declares its configs
+    paper = load_target("squadshifts_nyt")
+    assert paper.rows[0]["passage"].startswith("From squadshifts: ")
+    assert {k: paper.source[k] for k in ("dataset", "data_files", "split", "revision")} == {
+        "dataset": "ludwigschmidt/squadshifts", "data_files": "nyt/test/*.parquet", "split": "test",
+        "revision": "refs/convert/parquet"}
+    assert len(paper.source["commit"]) == 40 and paper.source["commit"] != "0" * 40  # the branch's commit, resolved
+    pinned = builtin_targets()["squadshifts_nyt"]["revision"]
+    assert all(len(t["revision"]) == 40 for t in builtin_targets().values())  # every built-in target is pinned
+    ours = load_target("squadshifts_nyt", protocol="bonito-hub")
+    assert ours.source["dataset"] == "BatsResearch/bonito-experiment-eval" and ours.source["commit"] == pinned
+    assert not ours.rows[0]["passage"].startswith("From squadshifts: ")
+    from bonito_hub.cards import eval_results
+
+    scored = {"after": {"target": {"source": paper.source, "kind": "exqa", "title": "SQuADShifts NYT",
+                                   "prompts": ["after"]}, "metrics": ["f1"], "scores": {"mean": {"f1": 50.0}}}}
+    (result,) = eval_results(scored)  # the card's model-index names the commit read
+    assert result.dataset_type == "ludwigschmidt/squadshifts" and result.dataset_revision == paper.source["commit"]

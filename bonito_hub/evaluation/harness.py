@@ -14,8 +14,8 @@ its code renders (bonito_hub.targets.paper). In the configs:
                   no stop string but end of sequence; SQuAD F1 and exact match per sample.
 
 The prompt reaches the model in the student's prompt style, and the scored choice is tokenised as
-training tokenised responses: both are the model's, `bonito-hf` (bonito_hub.evaluation.model),
-so the configs hold the bare prompt. `python -m bonito_hub.evaluation.lm_eval run --model
+training tokenised responses: both are the model's, `bonito-hf` or `bonito-vllm`
+(bonito_hub.evaluation.model), so the configs hold the bare prompt. `python -m bonito_hub.evaluation.lm_eval run --model
 bonito-hf --include_path FOLDER --tasks bonito_<target>` runs a written folder again by hand.
 """
 
@@ -31,7 +31,6 @@ import yaml
 
 from bonito_hub.errors import InputError, RunError, cause
 from bonito_hub.targets import Target
-from bonito_hub.format import styled
 
 HOOKS_MODULE = "bonito_hooks"
 MAX_NEW_TOKENS = 25  # the paper's extractive-QA decoding budget
@@ -89,14 +88,6 @@ def rendered_rows(target: Target, limit: int | None = None, seed: int = 0) -> li
                 item["answers"] = row["answers"]  # the best of the gold answers counts
         out.append(item)
     return out
-
-
-def wrapped(rows: list[dict], prompt_style: str) -> list[dict]:
-    """Rows whose prompts carry the prompt style as text, for an lm-eval model that is not
-    bonito-hf (vLLM): chat is left to lm-eval's apply_chat_template."""
-    if prompt_style == "chat":
-        return rows
-    return [{k: styled(v, prompt_style) if k.startswith("prompt__") else v for k, v in r.items()} for r in rows]
 
 
 def _yaml(config: dict, functions: dict[str, str]) -> str:
@@ -171,34 +162,46 @@ def write_tasks(target: Target, folder: Path, rows: list[dict], relative: bool =
 VLLM_LORA_RANKS = (8, 16, 32, 64, 128, 256, 320, 512)  # the max_lora_rank values vLLM accepts
 
 
+def scoring_backend(target: Target, backend: str) -> str:
+    """The backend that scores `target`: under the paper's protocol classification is scored on
+    transformers whatever the backend, as the paper's evaluate_decoder.py scored it (a forward pass
+    of the Hugging Face model); vLLM is used for what the paper used it for, extractive QA's
+    generation. Under bonito-hub's protocol, `backend`."""
+    if target.protocol == "paper" and target.is_classification and backend == "vllm":
+        return "transformers"
+    return backend
+
+
 def model_spec(backend: str, model: str, adapter: str | None, dtype: str, prompt_style: str,
                max_prompt_tokens: int | None = None, lora_rank: int | None = None) -> tuple[str, dict]:
     """lm-eval's model name and arguments: bonito-hf (lm-eval's Hugging Face model scoring the
-    student's own tokens; the adapter through `peft`) or lm-eval's vLLM model (the adapter through
-    `lora_local_path`, with a `max_lora_rank` that holds the adapter's rank)."""
+    student's own tokens; the adapter through `peft`) or bonito-vllm (lm-eval's vLLM model scoring
+    the same tokens; the adapter through `lora_local_path`, with a `max_lora_rank` that holds the
+    adapter's rank)."""
     args = {"pretrained": model, "dtype": dtype}
     if backend == "vllm":
+        name = "bonito-vllm"
         if adapter:
             rank = next((r for r in VLLM_LORA_RANKS if r >= (lora_rank or 16)), VLLM_LORA_RANKS[-1])
             args.update(lora_local_path=adapter, enable_lora=True, max_lora_rank=rank)
-        return "vllm", args
-    if adapter:
-        args["peft"] = adapter
+    else:
+        name = "bonito-hf"
+        if adapter:
+            args["peft"] = adapter
     args["prompt_style"] = prompt_style
     if max_prompt_tokens:
         args["max_prompt_tokens"] = max_prompt_tokens
-    return "bonito-hf", args
+    return name, args
 
 
-def command(name: str, args: dict, group: str, batch_size, prompt_style: str) -> str:
+def command(name: str, args: dict, group: str, batch_size) -> str:
     """The lm-eval command line that runs a written tasks/ folder again by hand, from inside it."""
     import shlex
 
     model_args = ",".join(f"{k}={v}" for k, v in args.items())
-    chat = ["--apply_chat_template"] if name == "vllm" and prompt_style == "chat" else []
     return "cd tasks && " + shlex.join(["python", "-m", "bonito_hub.evaluation.lm_eval", "run", "--model", name,
                                         "--model_args", model_args, "--include_path", ".", "--tasks", group,
-                                        "--batch_size", str(batch_size), *chat])
+                                        "--batch_size", str(batch_size)])
 
 
 @contextmanager
@@ -231,8 +234,7 @@ def quiet_lm_eval(bars: bool):
             setattr(module, attribute, value)
 
 
-def run_tasks(folder: Path, group: str, name: str, args: dict, prompt_style: str, batch_size, device: str,
-              bars: bool = False) -> dict:
+def run_tasks(folder: Path, group: str, name: str, args: dict, batch_size, device: str, bars: bool = False) -> dict:
     """Run the group in `folder` with lm-eval model `name` and its `args` (model_spec); its full
     results (with samples)."""
     try:
@@ -242,6 +244,8 @@ def run_tasks(folder: Path, group: str, name: str, args: dict, prompt_style: str
         raise RunError(f"lm-evaluation-harness is not importable ({cause(exc)}); pip install 'lm-eval>=0.4.13'") from None
     if name == "bonito-hf":
         from bonito_hub.evaluation import model  # noqa: F401  (registers bonito-hf; its bars reach quiet_lm_eval)
+    else:
+        from bonito_hub.evaluation import vllm_model  # noqa: F401  (registers bonito-vllm)
     manager = TaskManager(include_path=str(folder), include_defaults=False)
     who = args["pretrained"] + (f" + {args.get('peft') or args.get('lora_local_path')}"
                                 if args.get("peft") or args.get("lora_local_path") else "")
@@ -250,7 +254,6 @@ def run_tasks(folder: Path, group: str, name: str, args: dict, prompt_style: str
             return simple_evaluate(
                 model=name, model_args=args, tasks=[group], task_manager=manager, batch_size=batch_size,
                 device=device if name == "bonito-hf" else None, log_samples=True,
-                apply_chat_template=name == "vllm" and prompt_style == "chat",
             )
     except (OSError, ValueError, RuntimeError) as exc:
         raise RunError(f"lm-eval could not evaluate {who}: {cause(exc)}") from exc

@@ -54,7 +54,8 @@ class EvaluationConfig:
                                "has a chat template, else instruct under the paper's protocol (its prompt for a "
                                "pretrained model) or plain")
     backend: str = option("auto", choices=BACKENDS, help="lm-eval's model: auto picks vLLM when it is installed and "
-                          "a GPU is visible")
+                          "a GPU is visible; either scores the same tokens. Under the paper's protocol classification "
+                          "is scored on transformers, as the paper's was")
     batch_size: int | None = option(None, help="prompts a batch (default: 8 on a CPU, lm-eval's auto on a GPU)")
     dtype: str = option("auto", help="weights' dtype (auto: float32 on a CPU, the model's own on a GPU)")
     limit: int | None = option(None, help="only the first N rows: a quick look, not the protocol")
@@ -212,13 +213,15 @@ def _evaluate(config: EvaluationConfig, output: Path, overwrite: bool, progress:
         hub.check_reachable(f"`target` {config.target} (or give a local copy with `data`)")
     target = load_target(config.target, config.data, config.protocol)
     prompt_style = resolve_prompt_style(config.prompt_style, model, adapter, target.protocol)
-    backend = resolve_backend(config.backend)
+    backend = harness.scoring_backend(target, asked := resolve_backend(config.backend))
+    if backend != asked:
+        log.info("under the paper's protocol %s is scored on transformers, as the paper's evaluation scored "
+                 "classification (vLLM generates its extractive-QA answers); --protocol bonito-hub scores it on "
+                 "vLLM, on the same tokens", target.title)
     device = _device()
     dtype = config.dtype if config.dtype != "auto" or device == "cuda" else "float32"
     batch_size = config.batch_size or (8 if device == "cpu" else "auto")
     rows = harness.rendered_rows(target, config.limit)
-    if backend == "vllm":  # lm-eval's vLLM model reads the prompt style as text
-        rows = harness.wrapped(rows, prompt_style)
     max_prompt_tokens = harness.PAPER_MAX_PROMPT_TOKENS if target.protocol == "paper" else None
     name, args = harness.model_spec(backend, model, config.adapter, dtype, prompt_style, max_prompt_tokens,
                                     ((adapter or {}).get("config") or {}).get("r"))
@@ -227,19 +230,19 @@ def _evaluate(config: EvaluationConfig, output: Path, overwrite: bool, progress:
              target.protocol, prompt_style, backend)
     with tempfile.TemporaryDirectory(prefix="bonito-eval-") as tmp:
         group = harness.write_tasks(target, Path(tmp), rows)
-        results = harness.run_tasks(Path(tmp), group, name, args, prompt_style, batch_size, device,
-                                    bars=console.bars_on(progress))
+        results = harness.run_tasks(Path(tmp), group, name, args, batch_size, device, bars=console.bars_on(progress))
     scores = _scores(target, results)
     limited = len(rows) < len(target.rows)
     record = make_record(
         config, packages=PACKAGES, started=started,
         model=model, adapter=config.adapter, prompt_style=prompt_style, protocol=target.protocol, backend=backend,
+        **({"backend_asked": asked} if asked != backend else {}),
         device=device, limited=limited,
         target={"name": target.name, "title": target.title, "kind": target.kind, "task_type": target.task_type,
                 "rows": len(rows), "rows_in_target": len(target.rows), "source": target.source, "group": group,
                 "prompts": [p.name for p in target.prompts]},
         metrics=list(harness.METRICS[target.kind]), scores=scores,
-        lm_eval_command=harness.command(name, args, group, batch_size, prompt_style),
+        lm_eval_command=harness.command(name, args, group, batch_size),
     )
     with staged(output) as folder:
         harness.write_tasks(target, folder / "tasks", rows, relative=True)

@@ -125,20 +125,34 @@ def load_builtin(name: str, data_files: str | None = None, protocol: str = "pape
         rows = load_dataset(builder, data_files=str(path), split="train")
         source = {"data_files": str(path)}  # as given: a record names no folder of this machine it was not given
     else:
-        try:
-            rows = load_dataset(spec["dataset"], spec["config"], split=spec["split"], revision=spec.get("revision"))
-        except Exception as exc:
-            from bonito_hub import hub
-
-            where = "is not in the local cache and HF_HUB_OFFLINE=1 is set" if hub.offline() else \
-                f"could not be read from the Hub ({cause(exc)})"
-            raise InputError(f"`target` {name}: its test set {spec['dataset']} ({spec['config']}) {where}; give a "
-                             "local copy of it with `data`", field="target") from None
-        source = {k: spec.get(k) for k in ("dataset", "config", "split", "revision")}
+        rows, source = _from_hub(name, spec["paper"] if protocol == "paper" and "paper" in spec else spec)
     prompts = paper_prompts(name) if protocol == "paper" else prompt_family(spec["prompts"])
     return Target(name=name, title=spec["title"], kind=spec["kind"], task_type=spec["task_type"], prompts=prompts,
                   rows=normalise_builtin(spec, rows), source=source, classes=list(spec.get("classes") or []) or None,
                   protocol=protocol, raw_rows=rows.to_list() if protocol == "paper" else [])
+
+
+def _from_hub(name: str, where: dict):
+    """A built-in target's rows from the Hub at the commit its revision points to, and the record
+    of where they came from: repo, config (or data files), split, the revision asked for and the
+    commit read."""
+    from datasets import load_dataset
+
+    from bonito_hub import hub
+
+    commit = hub.dataset_commit(where["dataset"], where.get("revision"))
+    try:
+        files = {where["split"]: where["data_files"]} if where.get("data_files") else None
+        rows = load_dataset(where["dataset"], where.get("config"), data_files=files, split=where["split"],
+                            revision=commit or where.get("revision"))
+    except Exception as exc:
+        said = "is not in the local cache and HF_HUB_OFFLINE=1 is set" if hub.offline() else \
+            f"could not be read from the Hub ({cause(exc)})"
+        part = where.get("config") or where.get("data_files")
+        raise InputError(f"`target` {name}: its test set {where['dataset']} ({part}) {said}; give a local copy of "
+                         "it with `data`", field="target") from None
+    source = {k: where[k] for k in ("dataset", "config", "data_files", "split", "revision") if where.get(k)}
+    return rows, {**source, "commit": commit}
 
 
 def _user_row(obj, where: str) -> dict:

@@ -178,13 +178,15 @@ class FakeHub(LoopbackServer):
                     asked = form.get("paths", [])
                     entries = _tree(repo["files"], "", True)
                     return self._send(200, [e for e in entries if e["path"] in asked])
-                m = re.fullmatch(r"/api/(model|dataset|space)s/(.+?)(?:/revision/([^/]+))?", path)
+                m = re.fullmatch(r"/api/(model|dataset|space)s/(.+?)(?:/revision/(.+))?", path)
                 if m and self.command == "GET":
                     key = (m.group(1), m.group(2))
                     if key not in hub.repos:
                         return self._send(404, {"error": "Repository not found"}, {"X-Error-Code": "RepoNotFound"})
-                    repo = hub.repos[key]
-                    return self._send(200, {"id": key[1], "private": repo["private"], "sha": "0" * 40,
+                    repo, revision = hub.repos[key], unquote(m.group(3) or "")
+                    sha = revision if re.fullmatch(r"[0-9a-f]{40}", revision) else \
+                        hashlib.sha1(f"{key}@{revision}".encode()).hexdigest() if revision else "0" * 40
+                    return self._send(200, {"id": key[1], "private": repo["private"], "sha": sha,
                                             "siblings": [{"rfilename": p} for p in sorted(repo["files"])]})
                 m = re.fullmatch(r"/(datasets/|spaces/)?(.+?)/resolve/([^/]+)/(.+)", path)
                 if m and self.command in ("GET", "HEAD"):

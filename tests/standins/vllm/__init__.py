@@ -5,14 +5,22 @@ of `vllm.LLM.__init__` (vllm/entrypoints/llm.py), the fields of `EngineArgs`
 (vllm/engine/arg_utils.py) that `LLM` hands its other keywords to, the fields of `SamplingParams`
 (vllm/sampling_params.py, a msgspec Struct) and the signature of `LLM.generate`. Anything else
 raises TypeError, as the real classes do, so a wrong keyword fails here as it would on a GPU box.
-The model is not run: each completion is a task built from a seeded choice of a passage word.
+Also what lm-eval's vLLM model imports: `TokensPrompt` (vllm/inputs/llm.py), `LoRARequest`
+(vllm/lora/request.py), `get_tokenizer` (vllm/tokenizers), `resolve_chat_template`
+(vllm/renderers/hf.py), `Logprob` (vllm/logprobs.py); the distribution's metadata sits beside this
+folder (vllm-0.33.0.dist-info), as lm-eval reads vLLM's version.
+
+A text prompt is not run through a model: each completion is a task built from a seeded choice of
+a passage word. A tokenised prompt (lm-eval's) is run through the model with transformers on the
+CPU, with its LoRA adapter when the request names one: `prompt_logprobs` gives each prompt token's
+log-probability and the top token's, as vLLM does, and temperature 0 decodes greedily.
 """
 
 from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
-from typing import ClassVar
+from typing import ClassVar, NotRequired, TypedDict
 
 __version__ = "0.33.0"
 
@@ -125,6 +133,18 @@ class SamplingParams:
         self.__dict__.update(values)
 
 
+class TokensPrompt(TypedDict):
+    prompt_token_ids: list[int]
+    prompt: NotRequired[str]
+
+
+@dataclass
+class Logprob:
+    logprob: float
+    rank: int | None = None
+    decoded_token: str | None = None
+
+
 @dataclass
 class CompletionOutput:
     index: int
@@ -141,6 +161,7 @@ class RequestOutput:
     prompt: str
     prompt_token_ids: list
     outputs: list
+    prompt_logprobs: list | None = None
 
 
 class _ModelConfig:
@@ -217,6 +238,7 @@ class LLM:
         max_len = kwargs.get("max_model_len") or config.max_position_embeddings
         self.llm_engine = _Engine(_ModelConfig(max_len), AutoTokenizer.from_pretrained(tokenizer or model))
         self.model_config = self.llm_engine.model_config
+        self.model_path, self.enable_lora, self._models = model, kwargs.get("enable_lora", False), {}
         self.calls: list[tuple[list, object]] = []
         LLM.instances.append(self)
 
@@ -231,9 +253,57 @@ class LLM:
         params = list(sampling_params) if isinstance(sampling_params, (list, tuple)) else [sampling_params] * len(prompts)
         if len(params) != len(prompts):
             raise ValueError("The lengths of prompts and sampling_params must be the same.")
+        if lora_request is not None and not self.enable_lora:
+            raise ValueError("LoRA is not enabled!")
         self.calls.append((prompts, params))
-        return [RequestOutput(str(i), p, [], [CompletionOutput(k, _task(p, sp, k)) for k in range(sp.n)])
-                for i, (p, sp) in enumerate(zip(prompts, params))]
+        outputs = []
+        for i, (p, sp) in enumerate(zip(prompts, params)):
+            if isinstance(p, dict):
+                outputs.append(self._run(str(i), p["prompt_token_ids"], sp, lora_request))
+            else:
+                outputs.append(RequestOutput(str(i), p, [], [CompletionOutput(k, _task(p, sp, k))
+                                                              for k in range(sp.n)]))
+        return outputs
+
+    def _model(self, lora_request):
+        key = lora_request.lora_path if lora_request is not None else None
+        if key not in self._models:
+            import torch
+            from transformers import AutoModelForCausalLM
+
+            model = AutoModelForCausalLM.from_pretrained(self.model_path, dtype=torch.float32)
+            if key is not None:
+                from peft import PeftModel
+
+                model = PeftModel.from_pretrained(model, key)
+            self._models[key] = model.eval()
+        return self._models[key]
+
+    def _run(self, request_id: str, ids: list[int], params, lora_request) -> RequestOutput:
+        """A tokenised prompt through the model: its prompt log-probabilities, or a greedy decode."""
+        import torch
+
+        model, tokenizer = self._model(lora_request), self.get_tokenizer()
+        prompt_logprobs = None
+        with torch.no_grad():
+            if getattr(params, "prompt_logprobs", None):
+                logits = model(torch.tensor([ids])).logits[0].log_softmax(-1)
+                prompt_logprobs = [None]
+                for j in range(1, len(ids)):
+                    row = logits[j - 1]
+                    top = int(row.argmax())
+                    prompt_logprobs.append({ids[j]: Logprob(float(row[ids[j]])), top: Logprob(float(row[top]), 1)})
+            if params.temperature == 0 and not getattr(params, "prompt_logprobs", None):
+                new = model.generate(torch.tensor([ids]), attention_mask=torch.ones(1, len(ids), dtype=torch.long),
+                                     max_new_tokens=params.max_tokens, do_sample=False,
+                                     pad_token_id=tokenizer.pad_token_id or tokenizer.eos_token_id)[0, len(ids):]
+                text = tokenizer.decode(new, skip_special_tokens=True)
+                for stop in getattr(params, "stop", None) or []:
+                    text = text.split(stop, 1)[0] if stop else text
+                completion = CompletionOutput(0, text, new.tolist())
+            else:
+                completion = CompletionOutput(0, "", [])
+        return RequestOutput(request_id, tokenizer.decode(ids), list(ids), [completion], prompt_logprobs)
 
 
 def _task(prompt: str, params, k: int) -> str:
