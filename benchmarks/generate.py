@@ -54,6 +54,7 @@ MODEL_SIZES = {  # hidden, layers, heads, intermediate
     "small": (256, 6, 4, 1024),  # 11M parameters with the BPE tokenizer: the CPU default
     "tiny": (384, 6, 6, 1536),  # 14M with the word-level tokenizer, 20M with the BPE one
     "150m": (768, 16, 12, 3072),
+    "micro": (32, 2, 4, 128),  # the tests' size: benchmarks/gpu.py --tiny, every step in about two minutes
 }
 
 
@@ -303,7 +304,9 @@ def main() -> None:
               f"{r['peak_gb']:.2f} GB" + (" (the driver; Ray's workers are not its children)"
                                           if method == "generate-ray" else ""))
     on_gpu = args.device.startswith("cuda")
-    default = "continuous" if on_gpu else "padded"  # the engine's default batching on this device
+    from bonito_hub.generate.engines import AUTO_BATCHING
+
+    default = AUTO_BATCHING["cuda" if on_gpu else "cpu"]  # the engine's default batching on this device
     baselines = [b for b in ("sorted", "pipeline-16") if b in results]
     if baselines:
         print("ratios (examples/s over the baseline's):")

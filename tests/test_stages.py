@@ -112,3 +112,23 @@ def test_batching_defaults_to_padded_on_a_cpu_and_refuses_unknown(tiny_bonito):
         TransformersEngine(tiny_bonito, batching="paged")
     with pytest.raises(ConfigError, match="`batching` applies to the transformers engine"):
         make_engine("served", "openai", base_url="http://127.0.0.1:1/v1", batching="continuous")
+
+
+def test_batching_auto_on_cuda_is_the_engine_a_gpu_figure_supports(tiny_bonito, monkeypatch):
+    """`auto` on CUDA runs the way benchmarks/README.md's table of defaults says a GPU figure
+    supports: padded batches until benchmarks/gpu.sh measures continuous batching faster there."""
+    import re
+    from pathlib import Path
+
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from bonito_hub.generate.engines import AUTO_BATCHING
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_bonito)
+    monkeypatch.setattr(model, "to", lambda *args, **kwargs: model)  # "cuda" without a GPU: the choice only
+    engine = TransformersEngine(model, AutoTokenizer.from_pretrained(tiny_bonito), device="cuda")
+    assert engine.batching == AUTO_BATCHING["cuda"] == "padded"
+    table = (Path(__file__).parents[1] / "benchmarks" / "README.md").read_text()
+    for device, label in (("cpu", "a CPU"), ("cuda", "CUDA")):
+        documented = re.search(rf"^\| `--batching auto` on {label} \| (\w+) batches \|", table, re.M)
+        assert documented and documented.group(1) == AUTO_BATCHING[device], (device, documented)

@@ -51,8 +51,9 @@ class TransformersOptions(_Weights, _Tokenizer):
     batch_size: int | None = option(None, help="transformers: most prompts a batch (default: 48 on a CPU, on a GPU "
                                     "as many as 40% of free memory holds, at most 512)")
     batching: str | None = option(None, choices=BATCHING, help="transformers: continuous (transformers' "
-                                  "generate_batch, paged KV cache) or padded batches sorted by length (default auto: "
-                                  "continuous on a GPU, padded on a CPU, where it measured faster)")
+                                  "generate_batch, paged KV cache) or padded batches sorted by length (default auto: the "
+                                  "one measured faster on the device: padded on a CPU, and on a GPU until a GPU "
+                                  "figure says otherwise)")
     batch_tokens: int | None = option(None, cli=False, help="tokens a padded batch holds at most")
     cache_implementation: str | None = option(None, cli=False, help="transformers' KV cache")
     device: str | None = option(None, cli=False, help="where the model runs (default: cuda when visible)")

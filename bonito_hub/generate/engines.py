@@ -72,6 +72,11 @@ def _dtype(torch, value, device: str):
 
 
 
+# What `batching="auto"` runs on each device: the way measured fastest there (benchmarks/README.md,
+# "Which default each figure supports"). CUDA stays padded until a GPU figure says otherwise.
+AUTO_BATCHING = {"cpu": "padded", "cuda": "padded"}
+
+
 class TransformersEngine(Engine):
     """Batched sampling with transformers, in one of two ways (`batching`):
 
@@ -83,9 +88,11 @@ class TransformersEngine(Engine):
       a twelfth of the time): measured fastest here (benchmarks/README.md); on CUDA as many prompts
       as the KV cache that fits in 40% of the free GPU memory allows (at most 512), with the dynamic
       cache (a static cache recompiles the decoding step for every batch width).
-    "auto" (the default) is continuous on CUDA and padded on a CPU, where continuous batching
-    measured about 4x slower (benchmarks/README.md). A model or transformers version that cannot
-    batch continuously falls back to padded batches, said once in the log.
+    "auto" (the default) is the one measured fastest on the device (AUTO_BATCHING): padded on a CPU,
+    where continuous batching measured 0.25-0.50x of it, and padded on CUDA too until
+    benchmarks/gpu.sh has measured continuous batching faster there (the last GPU figures were the
+    padded engine's; benchmarks/README.md). A model or transformers version that cannot batch
+    continuously falls back to padded batches, said once in the log.
     Sampling matches vLLM's: temperature and top_p only (transformers' default top_k=50 is off).
     """
 
@@ -126,7 +133,7 @@ class TransformersEngine(Engine):
                 raise ConfigError("pass the tokenizer with a loaded model")
         self.model.to(self.device).eval()
         on_gpu = self.device.startswith("cuda")
-        self.batching = ("continuous" if on_gpu else "padded") if batching == "auto" else batching
+        self.batching = AUTO_BATCHING["cuda" if on_gpu else "cpu"] if batching == "auto" else batching
         if self.batching == "continuous" and not hasattr(self.model, "generate_batch"):
             self._fall_back("this transformers has no generate_batch")
         self.batch_size = batch_size  # None: per call, from the device (see batch_limits)
