@@ -191,7 +191,8 @@ class NgramIndex:
 
     @classmethod
     def from_rows(cls, rows: list[dict], n: int = NGRAM, name: str = "") -> "NgramIndex":
-        segments = [(i, str(row.get(key) or "")) for i, row in enumerate(rows) for key in ("passage", "question")]
+        segments = [(i, str(row.get(key) or (row.get("hypothesis") if key == "question" else "") or ""))
+                    for i, row in enumerate(rows) for key in ("passage", "question")]  # nli: the hypothesis
         return cls(segments, len(rows), n, name)
 
     def to_dict(self) -> dict:

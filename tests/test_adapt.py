@@ -62,9 +62,11 @@ def test_adapt_resumes_at_the_step_that_failed(config, tmp_path, monkeypatch):
     assert summary["examples_kept"] > 0 and set(summary["scores"]) == {"before", "after"}
     table = summary_table(record)
     assert "before" in table and "after" in table and f"examples kept: {summary['examples_kept']}" in table
-    # the adapter's card carries the scores, also as the model-index
+    assert "answers: yes 50%, no 50%" in table and "always yes" in table  # the target's majority baseline (a tie)
+    # the adapter's card carries the scores, also as the model-index, beside the majority baseline
     card = (out / "push" / "adapter" / "README.md").read_text()
     assert "model-index:" in card and "name: tiny-student" in card and "## Evaluation" in card
+    assert 'always "yes"' in card and "(yes: 1, no: 1)" in card
     after = json.loads((out / "after" / "target" / "scores.json").read_text())
     assert f"value: {round(after['scores']['mean']['f1'], 2)}" in card
     assert (out / "push" / "dataset" / "README.md").is_file()

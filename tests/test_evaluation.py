@@ -281,5 +281,32 @@ def test_push_adapter_with_scores_puts_them_in_the_card(tiny_llama, tmp_path):
     assert "model-index:" in card and "name: yn-adapter" in card and "type: text-classification" in card
     assert f"value: {round(after['scores']['mean']['accuracy'], 2)}" in card
     assert "(before)" in card and json.loads((folder / "evaluation.json").read_text())["after"]["scores"] == after["scores"]
+    # choices that change from row to row: accuracy alone, beside always answering the commonest position
+    assert after["metrics"] == ["accuracy"] and after["baseline"]["choices"] == "per_row"
+    assert after["baseline"]["labels"] == {"option 1": 2, "option 2": 1, "option 3": 1}
+    assert 'always "option 1"' in card and "type: f1" not in card
+    assert any(line.startswith("| accuracy |") and line.endswith("| 50.0 |") for line in card.splitlines())
     assert main(["push", "adapter", str(tmp_path / "adapter"), "--repo-id", "me/x", "--base-model", "org/tiny",
                  "--dry-run", "--scores", str(target)]) == 2
+
+
+def test_classification_scores_come_with_what_always_giving_the_commonest_answer_scores(tiny_llama, tmp_path):
+    """A set where "yes" is three answers in four: a model that always says yes scores 75% accuracy
+    and 42.9 macro F1 without reading; scores.json says so beside the model's scores."""
+    from bonito_hub.adapt.report import summary_table
+    from bonito_hub.evaluation.metrics import majority_baseline, macro_f1
+
+    rows = [dict(r, choices=["yes", "no"], answer=a) for r, a in zip(CLASSIFICATION_ROWS, ("yes", "yes", "yes", "no"))]
+    record = evaluate(EvaluationConfig(target=write_jsonl(tmp_path / "yn.jsonl", rows), model=tiny_llama),
+                      tmp_path / "out")
+    base = record["baseline"]
+    assert base["answer"] == "yes" and base["choices"] == "fixed" and base["labels"] == {"yes": 3, "no": 1}
+    assert base["scores"]["accuracy"] == 75.0 and base["scores"]["f1"] == pytest.approx(100 * 6 / 7 / 2)
+    assert base["scores"]["f1"] == pytest.approx(100 * macro_f1([0, 0, 0, 1], [0, 0, 0, 0]))
+    assert record["metrics"] == ["accuracy", "f1"]
+    assert majority_baseline([{"choices": ["a", "b"], "label": 1}, {"choices": ["a", "b"], "label": 0}])["answer"] == "a"
+    table = summary_table({"summary": {"examples_kept": 10, "generations": 12, "evaluations": [
+        {"name": "target", "title": "yn", "generated": False, "rows": 4, "metrics": record["metrics"],
+         "before": record["scores"]["mean"], "after": record["scores"]["mean"], "baseline": base}]}})
+    assert "  answers: yes 75%, no 25%" in table and "always yes" in table
+    assert any(line.startswith("  accuracy") and line.rstrip().endswith("75.0") for line in table.splitlines())

@@ -208,3 +208,39 @@ def test_a_held_out_row_sharing_text_with_training_is_left_out_and_counted():
     sets, counts = evaluation_sets(held, ("ynqa",), seed=0, training_texts=lambda: iter(training))
     assert [r["doc_id"] for r in sets["ynqa"]] == ["b"]
     assert counts["ynqa"]["dropped"] == {"overlaps_training": 1} and counts["ynqa"]["rows"] == 1
+
+
+@pytest.mark.parametrize("task_type, instruction, answer, family, shown", [
+    ("ynqa", "Does the ferry leave at nine? yes or no?", "yes", "yes_no", "Does the ferry leave at nine?"),
+    ("nli", 'Based on the paragraph above can we conclude that "The bridge is open"?\nOPTIONS:\n- Yes\n'
+            "- It's impossible to say\n- No", "No", "nli", '"The bridge is open"'),
+    ("te", 'Does the text entail "The ferry leaves at nine"?\nChoose from:\n(a) yes\n(b) no', "yes", "nli",
+     "The ferry leaves at nine"),
+    ("mcqa", "When does the ferry leave?\nA) at nine\nB) at ten\nC) in April", "at nine", "options",
+     "When does the ferry leave?\nOptions:\n- at nine\n- at ten\n- in April\nAnswer:"),
+])
+def test_each_held_out_type_is_prompted_in_its_own_family(task_type, instruction, answer, family, shown, tmp_path):
+    """A held-out nli or te row is a premise and a hypothesis (the statement its instruction
+    quotes, without the option lines); an mcqa row lists its options under its question; both are
+    scored on accuracy alone, as their options change from row to row."""
+    from bonito_hub.evaluation import harness
+    from bonito_hub.targets import load_target
+
+    passage = "The ferry leaves at nine. The bridge closed in April."
+    row, why = evaluation_row(task_type, f"{passage}\n\n{instruction}", answer, passage)
+    assert why is None
+    path = tmp_path / f"{task_type}.jsonl"
+    path.write_text(json.dumps(row) + "\n")
+    target = load_target(str(path))
+    assert target.prompts == load_target(str(path)).prompts and target.is_classification
+    from bonito_hub.targets.load import prompt_family
+
+    assert [p.name for p in target.prompts] == [p.name for p in prompt_family(family)]
+    (rendered,) = harness.rendered_rows(target)
+    first = rendered[f"prompt__{target.prompts[0].key}"]
+    assert shown in first and first.count(passage) == 1
+    assert "OPTIONS" not in first and "Choose from" not in first  # the option lines are not repeated
+    if task_type in ("nli", "te"):
+        assert row["hypothesis"] == shown.strip('"') and "question" not in row
+    if task_type == "mcqa":
+        assert row["options"] == ["at nine", "at ten", "in April"] and row["question"] == "When does the ferry leave?"

@@ -375,7 +375,8 @@ class Adaptation:
                                       prompt_style=style, limit=self.config.eval_limit)
             record = evaluate(config, folder / es.name, overwrite=True, progress=self.progress)
             done[es.name] = {"title": es.title, "generated": es.generated, "rows": record["target"]["rows"],
-                             "mean": record["scores"]["mean"]}
+                             "mean": record["scores"]["mean"],
+                             **({"baseline": record["baseline"]} if record.get("baseline") else {})}
         write_record(folder / records.EVALUATIONS, done)
 
     def prompt_style(self) -> str:

@@ -23,7 +23,8 @@ def summary(run) -> dict:
             first = next(r for r in scored.values() if r)
             evaluations.append({"name": es.name, "title": es.title, "generated": es.generated,
                                 "rows": first["target"]["rows"], "metrics": first["metrics"],
-                                **{s: r["scores"]["mean"] for s, r in scored.items() if r}})
+                                **{s: r["scores"]["mean"] for s, r in scored.items() if r},
+                                **({"baseline": first["baseline"]} if first.get("baseline") else {})})
     target = next((e for e in evaluations if e["name"] == "target"), None)
     heldout = funnel.heldout if funnel else None
     overlap = read_record(run.folder("overlap") / records.OVERLAP)
@@ -53,7 +54,8 @@ def overlap_summary(report: dict) -> dict:
 
 def summary_table(record: dict) -> str:
     """The table that ends a run: examples kept; scores before and after on each evaluation set,
-    the held-out ones marked as generated; the overlap figures; time per step."""
+    the held-out ones marked as generated, beside what always giving the commonest answer scores
+    (classification), with the share of each answer; the overlap figures; time per step."""
     summary = record.get("summary") or {}
     lines = [f"examples kept: {summary.get('examples_kept')} of {summary.get('generations')} generations"]
     if summary.get("heldout"):
@@ -63,17 +65,25 @@ def summary_table(record: dict) -> str:
     for e in summary.get("evaluations") or []:
         what = "generated from your held-out documents, not human-labelled" if e["generated"] else "labelled"
         lines.append(f"{e['title']}: {e['rows']} rows, {what}")
+        baseline = e.get("baseline") or {}
+        if baseline:
+            total = sum(baseline["labels"].values()) or 1
+            lines.append("  answers: " + ", ".join(f"{a} {100 * c / total:.0f}%" for a, c in baseline["labels"].items())
+                         + ("; the options change from row to row, so accuracy only" if baseline["choices"] == "per_row"
+                            else ""))
         share = (training_overlap.get(e["name"]) or {}).get("share", 0)
         if e["generated"] and share > MAX_HELDOUT_OVERLAP:
             lines.append(f"  no gain shown: {100 * share:.1f}% of its rows share a 13-word n-gram with the training "
                          "rows, so these documents were not unseen (does the corpus hold copies of its documents?)")
             continue
-        lines.append(f"  {'metric':<14}{'before':>10}{'after':>10}{'change':>10}")
+        always = f"always {baseline['answer']}" if baseline else ""
+        lines.append(f"  {'metric':<14}{'before':>10}{'after':>10}{'change':>10}" + (f"  {always}" if always else ""))
         for m in e["metrics"]:
             b, a = ((e.get(s) or {}).get(m) for s in ("before", "after"))
             change = f"{a - b:+10.1f}" if a is not None and b is not None else f"{'':>10}"
+            majority = (baseline.get("scores") or {}).get(m)
             lines.append(f"  {m:<14}" + "".join(f"{v:>10.1f}" if v is not None else f"{'-':>10}" for v in (b, a))
-                         + change)
+                         + change + (f"  {majority:>{len(always)}.1f}" if majority is not None else ""))
     overlap = summary.get("overlap")
     if overlap:
         said = []

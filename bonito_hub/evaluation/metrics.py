@@ -56,6 +56,27 @@ def macro_f1(golds: list[int], predictions: list[int]) -> float:
     return sum(scores) / len(scores) if scores else 0.0
 
 
+def majority_baseline(rows: list[dict]) -> dict:
+    """What always giving one answer scores on classification rows ({"choices", "label"}), to read
+    a model's scores against: the count of each gold answer, and the commonest one's accuracy and
+    macro F1 in percent (`scores`). When the choices change from row to row (a held-out nli or mcqa
+    set lists its own options), an answer is a position, whose meaning changes from row to row:
+    the counts are of positions and the score is accuracy only (`choices`: "per_row")."""
+    golds = [r["label"] for r in rows]
+    if not golds:
+        return {}
+    counts = Counter(golds)
+    pick = max(sorted(counts), key=counts.__getitem__)  # a tie goes to the earlier choice
+    fixed = all(r["choices"] == rows[0]["choices"] for r in rows)
+    name = (lambda i: rows[0]["choices"][i]) if fixed else (lambda i: f"option {i + 1}")
+    scores = {"accuracy": 100 * counts[pick] / len(golds)}
+    if fixed:
+        scores["f1"] = 100 * macro_f1(golds, [pick] * len(golds))
+    labels = range(len(rows[0]["choices"])) if fixed else sorted(counts)
+    return {"answer": name(pick), "choices": "fixed" if fixed else "per_row",
+            "labels": {name(i): counts.get(i, 0) for i in labels}, "scores": scores}
+
+
 # --- the hooks lm-evaluation-harness calls (named in the task configs harness.py writes) ---
 
 def macro_f1_aggregation(items) -> float:

@@ -2,7 +2,10 @@
 
 The output folder holds:
   scores.json     the record: per-template and mean scores (in percent), the target, the model,
-                  the prompt style, versions; written last, so its presence means a finished run
+                  the prompt style, versions; for classification `baseline`, what always giving
+                  the commonest answer scores and the count of each answer (`metrics` lists
+                  accuracy alone when the choices change from row to row); written last, so its
+                  presence means a finished run
   predictions/    one JSON Lines file a prompt: each row's prediction next to its gold answer
   tasks/          the lm-eval task folder that ran (lm_eval --include_path tasks --tasks GROUP)
 """
@@ -20,7 +23,7 @@ from pathlib import Path
 from bonito_hub import console, hub, records
 from bonito_hub.console import deprecated, get_logger
 from bonito_hub.errors import ConfigError, InputError, OutputError
-from bonito_hub.evaluation import harness
+from bonito_hub.evaluation import harness, metrics
 from bonito_hub.targets import Target, builtin_targets, load_target
 from bonito_hub.folders import claim_output, lock, staged
 from bonito_hub.format import PROMPT_STYLES
@@ -35,7 +38,7 @@ log = get_logger(__name__)
 
 def _target_help() -> str:
     return ("a built-in target (" + ", ".join(builtin_targets()) + ") or your labelled JSON Lines file: passage, "
-            "question or hypothesis, answer, and choices for classification")
+            "question or hypothesis, answer, and choices for classification (or options for multiple choice)")
 
 
 @dataclass
@@ -233,6 +236,8 @@ def _evaluate(config: EvaluationConfig, output: Path, overwrite: bool, progress:
         results = harness.run_tasks(Path(tmp), group, name, args, batch_size, device, bars=console.bars_on(progress))
     scores = _scores(target, results)
     limited = len(rows) < len(target.rows)
+    baseline = metrics.majority_baseline(target.rows[:len(rows)]) if target.is_classification else {}
+    scored = [m for m in harness.METRICS[target.kind] if m in baseline.get("scores", {}) or not baseline]
     record = make_record(
         config, packages=PACKAGES, started=started,
         model=model, adapter=config.adapter, prompt_style=prompt_style, protocol=target.protocol, backend=backend,
@@ -241,7 +246,7 @@ def _evaluate(config: EvaluationConfig, output: Path, overwrite: bool, progress:
         target={"name": target.name, "title": target.title, "kind": target.kind, "task_type": target.task_type,
                 "rows": len(rows), "rows_in_target": len(target.rows), "source": target.source, "group": group,
                 "prompts": [p.name for p in target.prompts]},
-        metrics=list(harness.METRICS[target.kind]), scores=scores,
+        metrics=scored, scores=scores, **({"baseline": baseline} if baseline else {}),
         lm_eval_command=harness.command(name, args, group, batch_size),
     )
     with staged(output) as folder:

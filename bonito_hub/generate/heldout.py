@@ -13,7 +13,12 @@ A held-out task counts when it passed the run's filters and, for its type, can b
     exqa                          the answer is a span of the held-out passage
 
 The question is the instruction with the passage taken out when it quotes it (Bonito's
-instructions do), so that the evaluation prompts show the passage once. Other task types have no
+instructions do), so that the evaluation prompts show the passage once. Each type is prompted in
+its own family: ynqa as yes/no questions (`question`, `choices` yes/no); nli and te as premise and
+hypothesis (`hypothesis`: the instruction's last quoted statement when it quotes one, without its
+option lines; `choices`: its options); mcqa as multiple choice (`question` without its option
+lines, `options`: the options, listed again by the prompts). nli, te and mcqa options change from
+row to row, so their sets are scored on accuracy alone. Other task types have no
 answer to score against and get no evaluation set. These labels were written by the generator,
 not by people: the scores say whether the student learned the generator's tasks on documents it
 never saw, not whether it is right.
@@ -163,6 +168,23 @@ def options_of(question: str) -> list[str]:
     return found if len(found) >= 2 else []
 
 
+_OPTIONS_HEADER = re.compile(r"^\s*(?:options|choices|answer choices|choose (?:your answer )?from)\s*:?\s*$", re.I)
+_QUOTED = re.compile(r"[\"“]([^\"“”]{3,})[\"”]")
+
+
+def stem_of(question: str) -> str:
+    """The question without the lines that list its options (and an "Options:" line above them)."""
+    lines = [line for line in question.splitlines() if not _OPTION.match(line) and not _OPTIONS_HEADER.match(line)]
+    return "\n".join(lines).strip() or question.strip()
+
+
+def hypothesis_of(stem: str) -> str:
+    """An nli instruction's hypothesis: the last statement it quotes ("... can we conclude that
+    \"X\"?"), else the instruction itself."""
+    quoted = _QUOTED.findall(stem)
+    return quoted[-1].strip() if quoted else stem
+
+
 def evaluation_row(task_type: str, instruction: str, answer: str, passage: str) -> tuple[dict | None, str | None]:
     """A held-out task as a target row ({passage, question, answer, choices for classification}),
     or None and why it cannot be scored."""
@@ -184,7 +206,10 @@ def evaluation_row(task_type: str, instruction: str, answer: str, passage: str) 
     picked = [c for c in choices if _norm(c) == _norm(answer)]
     if not picked:
         return None, "answer_not_an_option"
-    return {"passage": passage, "question": question, "choices": choices, "answer": picked[0]}, None
+    stem = stem_of(question)
+    if task_type == "mcqa":
+        return {"passage": passage, "question": stem, "options": choices, "answer": picked[0]}, None
+    return {"passage": passage, "hypothesis": hypothesis_of(stem), "choices": choices, "answer": picked[0]}, None
 
 
 def evaluation_sets(rows, types: tuple[str, ...], seed: int, training_texts=None) -> tuple[dict[str, list[dict]], dict]:
@@ -207,7 +232,7 @@ def evaluation_sets(rows, types: tuple[str, ...], seed: int, training_texts=None
         if item is None:
             mine["dropped"][why] += 1
             continue
-        key = (short, item["passage"], item["question"])
+        key = (short, item["passage"], item.get("question") or item.get("hypothesis"))
         if key in seen:
             mine["dropped"]["duplicate_question"] += 1
             continue

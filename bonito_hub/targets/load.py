@@ -7,8 +7,10 @@ fields) or a user's JSON Lines file. Either way its rows are normalised to one s
   exqa            {"passage", "question", "answers": [gold strings]}
 
 A user's file holds one object a line: `passage`, `question` (or `hypothesis`), `answer`, and for
-classification `choices` (the answer is one of them). Without `choices` the file is extractive
-QA, and `answer` is a string or a list of acceptable strings.
+classification `choices` (the answer is one of them), or `options` for multiple choice, whose
+prompts list the options under the question. Without either the file is extractive QA, and
+`answer` is a string or a list of acceptable strings. The prompt family follows the file:
+`hypothesis` nli, `options` options, else yes_no (classification) or exqa.
 """
 
 from __future__ import annotations
@@ -164,10 +166,13 @@ def _user_row(obj, where: str) -> dict:
         raise InputError(f"{where}: missing {', '.join(need)} (a target line holds passage, question or hypothesis, "
                          "answer, and for classification choices)")
     row = {"passage": str(obj["passage"]), "question": str(obj.get("question", obj.get("hypothesis")))}
-    if "choices" in obj:
-        choices = obj["choices"]
+    if "choices" in obj and "options" in obj:
+        raise InputError(f"{where}: give choices (the answer words) or options (multiple choice), not both")
+    if "choices" in obj or "options" in obj:
+        choices = obj.get("choices", obj.get("options"))
         if not isinstance(choices, list) or len(choices) < 2 or not all(isinstance(c, str) for c in choices):
-            raise InputError(f"{where}: choices must be a list of at least two strings")
+            raise InputError(f"{where}: {'choices' if 'choices' in obj else 'options'} must be a list of at least two "
+                             "strings")
         if len({c.strip() for c in choices}) != len(choices):
             raise InputError(f"{where}: choices {choices} hold the same answer twice; a tie would be scored as right")
         if obj["answer"] not in choices:
@@ -187,7 +192,7 @@ def load_user(path: str | Path) -> Target:
     if not path.is_file():
         raise InputError(f"`target` {path}: no such file, and not a built-in target ({', '.join(builtin_targets())})",
                          field="target")
-    rows, nli = [], False
+    rows, nli, options = [], False, set()
     with path.open(encoding="utf-8") as f:
         for n, line in enumerate(f, 1):
             if not line.strip():
@@ -198,15 +203,19 @@ def load_user(path: str | Path) -> Target:
                 raise InputError(f"{path.name}, line {n}: not JSON ({exc.msg})") from None
             rows.append(_user_row(obj, f"{path.name}, line {n}"))
             nli = nli or (isinstance(obj, dict) and "hypothesis" in obj)
+            options.add("options" in obj)
     if not rows:
         raise InputError(f"{path.name} holds no rows")
     kinds = {"classification" if "choices" in r else "exqa" for r in rows}
     if len(kinds) > 1:
         raise InputError(f"{path.name}: some lines have choices and some do not; a target is either classification "
                          "(every line has choices) or extractive QA (none has)")
+    if len(options) > 1:
+        raise InputError(f"{path.name}: some lines have options and some do not; a multiple-choice target gives "
+                         "options on every line")
     kind = kinds.pop()
-    family = "exqa" if kind == "exqa" else ("nli" if nli else "yes_no")
-    task_type = {"exqa": "exqa", "nli": "nli", "yes_no": "ynqa"}[family]
+    family = "exqa" if kind == "exqa" else ("options" if options.pop() else "nli" if nli else "yes_no")
+    task_type = {"exqa": "exqa", "nli": "nli", "yes_no": "ynqa", "options": "mcqa"}[family]
     return Target(name=path.stem, title=path.name, kind=kind, task_type=task_type, prompts=prompt_family(family),
                   rows=rows, source={"file": str(path)})
 
