@@ -44,7 +44,7 @@ def test_filters_can_be_switched_off():
     assert len(kept) == 2 and not dropped
     kept, dropped = filter_generations(gens, PASSAGE, "ynqa", enabled=("placeholder",))
     assert len(kept) == 1 and dropped == {"context_left": 1}
-    assert set(DEFAULT_FILTERS) == {"placeholder", "span", "yes_no", "duplicate"}
+    assert set(DEFAULT_FILTERS) == {"placeholder", "span", "yes_no", "duplicate", "near_duplicate"}
 
 
 def test_span_and_yes_no_helpers():

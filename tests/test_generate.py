@@ -364,7 +364,7 @@ def test_presets_and_explicit_values(tiny_bonito, docs_jsonl, tmp_path):
     assert (run["sampling"]["temperature"], run["sampling"]["top_p"]) == (0.7, 0.95)
     assert record["model"] == tiny_bonito and record["engine"] == "transformers" and record["versions"]["torch"]
     assert record["input"]["num_documents"] == 18 and record["seconds"] is not None
-    assert run["filters"] == ["placeholder", "yes_no", "duplicate"]
+    assert run["filters"] == ["placeholder", "yes_no", "duplicate", "near_duplicate"]
 
 
 def test_default_chunks_hold_a_small_corpus_whole(tiny_bonito, docs_jsonl, tmp_path):
@@ -418,3 +418,93 @@ def test_a_resumed_shard_removes_only_its_own_chunks_leftovers(tmp_path):
         path.write_bytes(b"x")
     _remove_unfinished_data(tmp_path, {}, [1, 3])
     assert not any(p.exists() for p in mine) and all(p.exists() for p in theirs)
+
+
+# --- near-duplicate tasks across the whole run --------------------------------------------------
+
+PARAGRAPH = ("In 1894 a storm destroyed the old wooden pier of the harbour, and the council built a stone "
+             "one in its place the next year with money from the fishing guild.")
+PARAPHRASES = ("What did the storm destroy?", "What did the storm destroy, then?", "So what did the storm destroy?")
+
+
+class BoilerplateEngine:
+    """Asks of each passage a paraphrase of one question (chosen by the passage) and a second,
+    different question: a corpus that repeats a paragraph then repeats its tasks, nearly."""
+
+    name = "scripted"
+
+    def __init__(self):
+        from bonito_hub.testing import make_tokenizer
+
+        self.tokenizer, self.max_context, self.model_name = make_tokenizer(), 512, "scripted"
+
+    def generate(self, prompts, sampling, seed, progress=None):
+        import zlib
+
+        from bonito_hub.testing.engines import passage_of
+
+        out = []
+        for prompt in prompts:
+            passage = passage_of(prompt)
+            words = [w.strip(".,") for w in passage.split()]
+            if "storm" in passage:
+                first = f"{{{{context}}}}\n{PARAPHRASES[zlib.crc32(passage.encode()) % 3]}\n<|pipe|>\nthe old wooden pier"
+                second = "{{context}}\nWhen was the stone one built?\n<|pipe|>\nthe next year"
+            else:  # the same question of another passage is another task
+                first = f"{{{{context}}}}\nWhat did the storm destroy?\n<|pipe|>\n{words[1]}"
+                second = f"{{{{context}}}}\nWhich word comes third?\n<|pipe|>\n{words[2]}"
+            out.append([first, second][:sampling.n])
+        if progress is not None:
+            progress(len(prompts))
+        return out
+
+
+def test_near_duplicate_tasks_are_removed_across_the_run_alike_in_every_way_of_running(tmp_path, monkeypatch):
+    """The same paragraph in 30 documents (each with its own first line) and paraphrased questions:
+    one task a question is kept, the first in (chunk, passage, sample) order, whether the run is
+    one process, three shards, or interrupted and resumed; the rest are counted and kept apart."""
+    from bonito_hub.generate import GenerateConfig, generate
+    from bonito_hub.generate.folder import Interrupted, RunFolder
+
+    docs = [{"id": f"n{i}", "text": f"Notice {i}. {PARAGRAPH}"} for i in range(30)]
+    docs += [{"id": f"u{i}", "text": f"Ferry {i} leaves Ellmere at {i} past nine for the islands."} for i in range(10)]
+    corpus = tmp_path / "corpus.jsonl"
+    corpus.write_text("".join(json.dumps(d) + "\n" for d in docs))
+    config = dict(model=None, input=str(corpus), task_type="exqa", n=2, chunk_docs=4, progress=False)
+
+    def run(out, **extra):
+        return generate(GenerateConfig(**config, **extra, output=out), engine=BoilerplateEngine())
+
+    whole = run(tmp_path / "whole").funnel
+    for i in range(3):
+        run(tmp_path / "sharded", shard=f"{i}/3")
+    original, written = RunFolder.write_chunk, []
+
+    def stop_after_three(self, k, *args, **kwargs):
+        if len(written) == 3:
+            raise KeyboardInterrupt
+        written.append(k)
+        original(self, k, *args, **kwargs)
+
+    monkeypatch.setattr(RunFolder, "write_chunk", stop_after_three)
+    with pytest.raises(Interrupted):
+        run(tmp_path / "resumed")
+    monkeypatch.setattr(RunFolder, "write_chunk", original)
+    run(tmp_path / "resumed")
+    kept = rows_of(tmp_path / "whole")
+    paragraph = [(r["doc_id"], r["input"].rsplit("\n", 1)[-1]) for r in kept if "storm destroyed" in r["input"]]
+    assert paragraph == [("n0", "What did the storm destroy?"), ("n0", "When was the stone one built?")]
+    assert len([r for r in kept if r["doc_id"].startswith("u")]) == 20  # other passages: all their tasks
+    dropped = whole["dropped"]["near_duplicate"]
+    assert dropped == 58 and whole["kept"] + dropped + sum(v for k, v in whole["dropped"].items()
+                                                            if k != "near_duplicate") == whole["generations"]
+    lines = (tmp_path / "whole" / "dropped" / "near_duplicate.jsonl").read_text().splitlines()
+    assert len(lines) == dropped and json.loads(lines[0])["reason"] == "near_duplicate"
+    for other in ("sharded", "resumed"):
+        assert rows_of(tmp_path / other) == kept
+        assert json.loads((tmp_path / other / "funnel.json").read_text()) == \
+            json.loads((tmp_path / "whole" / "funnel.json").read_text())
+    assert run(tmp_path / "whole").funnel == whole  # a finished run finished again: nothing more goes
+    off = generate(GenerateConfig(**config, output=tmp_path / "off", no_filter=["near_duplicate"]),
+                   engine=BoilerplateEngine()).funnel
+    assert "near_duplicate" not in off["dropped"] and off["kept"] == whole["kept"] + dropped

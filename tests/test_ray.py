@@ -68,6 +68,7 @@ def test_ray_writes_the_rows_and_funnel_of_a_single_process_run(local_ray, tiny_
     out = tmp_path / "ray"
     assert ray_run(tiny_bonito, corpus, out) == funnel
     assert funnel["chunks"] == 18 and funnel["kept"] > 0
+    assert funnel["dropped"]["near_duplicate"] > 0  # the corpus three times over: the run-wide pass ran on Ray too
     assert rows_of(out) == rows
     assert json.loads((out / "funnel.json").read_text()) == funnel
     assert len(finished_chunks(out)) == 18 and (out / "README.md").is_file()

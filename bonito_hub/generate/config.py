@@ -113,6 +113,8 @@ class RunConfig:
         chunk_tokens: passage tokens a chunk holds, about 4 characters each.
         max_passage_tokens: cut documents into passages of at most this many tokens (None: what
             the model's context leaves after the prompt and max_tokens).
+        near_duplicate_threshold: the similarity (Jaccard, of passages and of questions) at which
+            the `near_duplicate` filter takes two tasks for one (bonito_hub.generate.dedup).
         holdout: the share of the documents set aside (seeded; bonito_hub.generate.heldout): their tasks
             become evaluation sets, not training rows. None: every document trains.
         exclude_overlap: an evaluation set's n-grams (bonito_hub.overlap.NgramIndex): a passage
@@ -130,11 +132,14 @@ class RunConfig:
     task_mix: dict | None = None
     holdout: float | None = None
     exclude_overlap: Any = None
+    near_duplicate_threshold: float = 0.8
 
     def __post_init__(self):
         from bonito_hub.generate.heldout import check_fraction
 
         check_fraction(self.holdout)
+        _require(0 < self.near_duplicate_threshold <= 1, "near_duplicate_threshold", "in (0, 1]",
+                 self.near_duplicate_threshold)
         if self.task_mix is not None:
             self.task_mix = tasks.parse_mix(self.task_mix)
             if self.task_type and set(tasks.parse_types(self.task_type)) != set(self.task_mix):
@@ -238,6 +243,9 @@ class TaskOptions:
     no_filter: list[str] = option(repeat=True, factory=list, choices=lambda: list(FILTERS), metavar="NAME",
                                   help=lambda: f"switch a filter off (repeatable): {', '.join(FILTERS)}")
     filters: tuple[str, ...] | None = option(None, cli=False, help="the filters on (None: the preset's)")
+    near_duplicate_threshold: float = option(0.8, metavar="SIMILARITY", help="near_duplicate filter: two tasks are "
+                                             "one when their passages and their questions are at least this similar "
+                                             "(Jaccard, 0-1; across the whole run, the first kept)")
     chunk_tokens: int = option(CHUNK_TOKENS, help="passage tokens a written chunk holds, about 4 characters each")
     chunk_docs: int | None = option(None, flag="--chunk-size", metavar="DOCS",
                                     help="also close a chunk at this many documents")
@@ -399,7 +407,8 @@ class GenerateConfig:
         self.run = RunConfig(task_type=t.task_type, task_mix=t.task_mix, text_column=o.documents.text_column,
                              sampling=SamplingConfig(**sampling, seed=o.sampling.seed), filters=filters,
                              format=t.format, chunk_docs=t.chunk_docs, chunk_tokens=t.chunk_tokens,
-                             max_passage_tokens=t.max_passage_tokens, holdout=t.holdout)
+                             max_passage_tokens=t.max_passage_tokens, holdout=t.holdout,
+                             near_duplicate_threshold=t.near_duplicate_threshold)
         t.format, t.task_type, t.task_mix = self.run.format, self.run.task_type, self.run.task_mix
         if o.ray.ray and self.shard != (0, 1):
             raise ConfigError("`ray` schedules every chunk itself; leave `shard` out", field="shard")

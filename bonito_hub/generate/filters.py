@@ -21,6 +21,8 @@ FILTERS = {
     "span": ("not_a_span",),
     "yes_no": ("not_yes_no",),
     "duplicate": ("duplicate",),
+    # across the whole run, once every chunk is done (bonito_hub.generate.dedup, RunFolder.finish)
+    "near_duplicate": ("near_duplicate",),
 }
 DEFAULT_FILTERS = tuple(FILTERS)
 

@@ -28,6 +28,7 @@ killed run resumed, or a run split over machines, ends with the same rows as one
 from __future__ import annotations
 
 import json
+import os
 import re
 import uuid
 from dataclasses import dataclass, fields
@@ -355,11 +356,117 @@ class RunFolder:
             (" (their rows load with datasets.load_dataset)" if data_files(done) else "")
         return Interrupted(f"{where}; run the same command to resume")
 
+    def remove_near_duplicates(self) -> dict[int, dict]:
+        """The near_duplicate filter over the whole finished run (bonito_hub.generate.dedup): the
+        training rows in (chunk, passage, sample) order, a row that nearly duplicates an earlier
+        kept one taken out of its chunk's data file, counted in the chunk's record and kept with its
+        reason in dropped/near_duplicate.jsonl. Under an exclusive lock, so that two shards finishing
+        at once make one pass; a second pass finds nothing more. Returns the chunk records."""
+        import fcntl
+
+        fd = os.open(self.output / ".bonito.finish.lock", os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            done = self.finished()
+            entries, found = self._near_duplicates(done)
+            if any(d is not None for d in found):
+                self._drop_rows(done, entries, found)
+            return self.finished()
+        finally:
+            os.close(fd)
+            (self.output / ".bonito.finish.lock").unlink(missing_ok=True)
+
+    def _near_duplicates(self, done: dict[int, dict]) -> tuple[list[tuple], list[int | None]]:
+        """Every training row as (chunk, file, row in file, row), in (chunk, passage, sample) order,
+        and for each the index of the earlier kept row it nearly duplicates, or None."""
+        import pyarrow.parquet as pq
+
+        from bonito_hub.generate import dedup
+        from bonito_hub.generate.heldout import question_of
+
+        order = {tasks.full_name(t): i for i, t in enumerate(self.types)}
+        extractive = tasks.full_name("exqa")
+        columns = ["input", "output", "task_type", "doc_index", "passage_index", "passage_start", "passage_end",
+                   "sample"]
+        entries, passages, questions = [], [], []
+        for k, record in sorted(done.items()):
+            start, end = self.chunk_range(k)
+            texts = self.texts.with_format("arrow")[start:end][self.config.text_column].to_pylist()
+            rows = [(f, i, r) for f in data_files({k: record})
+                    for i, r in enumerate(pq.read_table(self.output / f, columns=columns).to_pylist())]
+            rows.sort(key=lambda e: (e[2]["doc_index"], e[2]["passage_index"], order.get(e[2]["task_type"], 0),
+                                     e[2]["sample"]))
+            for f, i, row in rows:
+                passage = (texts[row["doc_index"] - start] or "")[row["passage_start"]:row["passage_end"]]
+                question = question_of(row["input"], passage)
+                if row["task_type"] == extractive:  # the same question with another answer is another task
+                    question += "\n" + row["output"]
+                entries.append((k, f, i, row))
+                passages.append(passage)
+                questions.append(question)
+        return entries, dedup.near_duplicates(passages, questions, self.config.near_duplicate_threshold)
+
+    def _drop_rows(self, done: dict[int, dict], entries: list[tuple], found: list[int | None]) -> None:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        drops: dict[tuple[int, str], set[int]] = {}
+        dropped = []
+        for (k, f, i, row), duplicate in zip(entries, found):
+            if duplicate is None:
+                continue
+            drops.setdefault((k, f), set()).add(i)
+            kept = entries[duplicate][3]
+            dropped.append({**row, "reason": "near_duplicate", "duplicate_of": {
+                key: kept[key] for key in ("doc_index", "passage_index", "sample")}})
+        manifest = Manifest(self.output)
+        for k in sorted({k for k, _ in drops}):
+            record = json.loads(json.dumps(done[k]))
+            n = 0
+            for (chunk, f), rows in sorted(drops.items()):
+                if chunk != k:
+                    continue
+                table = pq.read_table(self.output / f)
+                table = table.filter(pa.array([i not in rows for i in range(table.num_rows)]))
+                sub = f.split("/", 1)[1].rsplit("chunk-", 1)[0]  # "" or "TYPE/"
+                name = None  # a chunk left without rows has no data file, as one that kept none
+                if table.num_rows:
+                    name = f"data/{sub}chunk-{k:06d}-{uuid.uuid4().hex[:12]}.parquet"
+                    write_atomic(self.output / name, lambda path, t=table: pq.write_table(t, path))
+                if record.get("data_file") == f:
+                    record["data_file"] = name
+                for short, file in list((record.get("data_files") or {}).items()):
+                    if file == f:
+                        if name:
+                            record["data_files"][short] = name
+                        else:
+                            del record["data_files"][short]
+                        by_type = record["counts"].get("by_type", {}).get(short)
+                        if by_type:
+                            by_type["kept"] -= len(rows)
+                n += len(rows)
+            counts = record["counts"]
+            counts["kept"] -= n
+            counts["dropped"] = dict(sorted({**counts["dropped"],
+                                             "near_duplicate": counts["dropped"].get("near_duplicate", 0) + n}.items()))
+            write_atomic(self.output / "chunks" / f"chunk-{k:06d}.json", json.dumps(record))
+            for (chunk, f), _ in drops.items():
+                if chunk == k:
+                    (self.output / f).unlink(missing_ok=True)
+                    manifest.forget(f)
+        (self.output / "dropped").mkdir(exist_ok=True)
+        earlier = self.output / "dropped" / "near_duplicate.jsonl"
+        previous = earlier.read_text(encoding="utf-8") if earlier.is_file() else ""
+        write_atomic(earlier, previous + "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in dropped))
+
     def finish(self, stages: dict | None = None) -> Funnel:
         """The funnel over every finished chunk; the card and funnel.json once all are done.
         `stages`: the seconds per stage of the command that finishes the run, for run.json."""
         done = self.finished()
         funnel = Funnel.aggregate(done, self.n_chunks)
+        if funnel.complete and "near_duplicate" in self.config.filters:
+            done = self.remove_near_duplicates()
+            funnel = Funnel.aggregate(done, self.n_chunks)
         if funnel.complete:
             record = read_record(self.output / RUN_FILE)
             if self.heldout:  # the evaluation sets, from every chunk's held-out rows
