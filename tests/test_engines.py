@@ -103,7 +103,9 @@ def test_vllm_options_on_the_transformers_engine_are_errors(tiny_llama, docs_jso
 def test_vllm_engine_one_call_per_chunk_and_a_seed_per_request(vllm_on_a_gpu, tiny_llama):
     engine = make_engine(tiny_llama, "auto")
     assert isinstance(engine, VllmEngine)
-    texts = datasets.Dataset.from_dict({"text": ["A storm destroyed the pier.", "The pier was rebuilt."] * 3})
+    texts = datasets.Dataset.from_dict({"text": ["A storm destroyed the pier.", "The pier was rebuilt.",
+                                                 "Boats left at dawn.", "The harbour froze in March.",
+                                                 "A new quay opened.", "Gulls nested on the roof."]})
     bonito = Bonito(None, engine=engine)
     out = bonito.generate_tasks(texts, "text", "exqa", {"n": 2, "max_tokens": 7, "temperature": 0.9, "top_p": 0.5},
                                 chunk_docs=4, progress=False)

@@ -23,8 +23,10 @@ CORPUS = [
     "\n\n".join(" ".join(LINES[(i + j) % len(LINES)] for j in range(k)) for k in range(1, 2 + i % 4))
     for i in range(40)
 ]
+RECORDED_FILTERS = ("placeholder", "span", "yes_no", "duplicate")  # the default filters when the runs were recorded
 RUNS = {
-    "exqa-standard": {"task_type": "exqa", "sampling_params": {"n": 3, "seed": 7}, "format": "prompt-completion"},
+    "exqa-standard": {"task_type": "exqa", "sampling_params": {"n": 3, "seed": 7}, "format": "prompt-completion",
+                      "filters": RECORDED_FILTERS},
     "ynqa-conversational": {"task_type": "ynqa", "sampling_params": {"n": 2, "seed": 1}, "format": "messages",
                             "filters": ()},
 }
@@ -48,3 +50,18 @@ def test_the_same_rows_as_the_recorded_run(name, tmp_path):
     assert rows == recorded
     assert funnel == json.loads((FIXTURES / f"{name}.funnel.json").read_text())
     assert funnel["chunks"] > 5 and funnel["kept"] > 20 and funnel["passages"] > funnel["documents"] - 6
+
+
+def test_the_run_wide_near_duplicate_pass_only_takes_rows_out(tmp_path):
+    """With today's default filters (near_duplicate added), the recorded run's rows less those the
+    pass set aside in dropped/near_duplicate.jsonl, in the same order; the funnel says how many."""
+    spec = {k: v for k, v in RUNS["exqa-standard"].items() if k != "filters"}
+    rows, funnel = run_rows(spec, tmp_path / "out")
+    recorded = [json.loads(line) for line in (FIXTURES / "exqa-standard.jsonl").read_text(encoding="utf-8").splitlines()]
+    dropped = [json.loads(line) for line in (tmp_path / "out" / "dropped" / "near_duplicate.jsonl").read_text().splitlines()]
+    key = ("doc_index", "passage_index", "sample")
+    gone = {tuple(d[k] for k in key) for d in dropped}
+    assert gone and funnel["dropped"]["near_duplicate"] == len(dropped)
+    assert rows == [r for r in recorded if tuple(r[k] for k in key) not in gone]
+    kept = {tuple(r[k] for k in key) for r in rows}
+    assert all(tuple(d["duplicate_of"][k] for k in key) in kept for d in dropped)  # each repeats a kept task
