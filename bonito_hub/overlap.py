@@ -191,8 +191,8 @@ class NgramIndex:
 
     @classmethod
     def from_rows(cls, rows: list[dict], n: int = NGRAM, name: str = "") -> "NgramIndex":
-        segments = [(i, str(row.get(key) or (row.get("hypothesis") if key == "question" else "") or ""))
-                    for i, row in enumerate(rows) for key in ("passage", "question")]  # nli: the hypothesis
+        segments = [(i, str(text or "")) for i, row in enumerate(rows)  # an nli row's question is its hypothesis
+                    for text in (row.get("passage"), row.get("question") or row.get("hypothesis"))]
         return cls(segments, len(rows), n, name)
 
     def to_dict(self) -> dict:

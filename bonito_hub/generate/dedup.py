@@ -21,6 +21,8 @@ this and not a library.
 
 from __future__ import annotations
 
+from itertools import chain, islice
+
 import numpy as np
 
 from bonito_hub.overlap import _normal, word_hashes
@@ -97,14 +99,9 @@ def near_duplicates(passages: list[str], questions: list[str], threshold: float 
     found: list[int | None] = []
     for i, p in enumerate(index_of):
         mine = question_words(questions[i])
-        duplicate, compared = None, 0
-        for q in (p, *near[p]):
-            for j, theirs in kept_on.get(q, ()):
-                compared += 1
-                if compared > MAX_COMPARE:
-                    break
-                if (duplicate is None or j < duplicate) and jaccard(mine, theirs) >= threshold:
-                    duplicate = j
+        # the kept tasks on this passage, then on the passages near it: at most MAX_COMPARE of them
+        earlier = islice(chain.from_iterable(kept_on.get(q, ()) for q in chain((p,), near[p])), MAX_COMPARE)
+        duplicate = min((j for j, theirs in earlier if jaccard(mine, theirs) >= threshold), default=None)
         found.append(duplicate)
         if duplicate is None:
             kept_on.setdefault(p, []).append((i, mine))

@@ -407,25 +407,24 @@ class RunFolder:
         return entries, dedup.near_duplicates(passages, questions, self.config.near_duplicate_threshold)
 
     def _drop_rows(self, done: dict[int, dict], entries: list[tuple], found: list[int | None]) -> None:
+        import copy
+
         import pyarrow as pa
         import pyarrow.parquet as pq
 
-        drops: dict[tuple[int, str], set[int]] = {}
+        drops: dict[int, dict[str, set[int]]] = {}  # chunk -> its data file -> the rows to drop
         dropped = []
         for (k, f, i, row), duplicate in zip(entries, found):
             if duplicate is None:
                 continue
-            drops.setdefault((k, f), set()).add(i)
+            drops.setdefault(k, {}).setdefault(f, set()).add(i)
             kept = entries[duplicate][3]
             dropped.append({**row, "reason": "near_duplicate", "duplicate_of": {
                 key: kept[key] for key in ("doc_index", "passage_index", "sample")}})
         manifest = Manifest(self.output)
-        for k in sorted({k for k, _ in drops}):
-            record = json.loads(json.dumps(done[k]))
-            n = 0
-            for (chunk, f), rows in sorted(drops.items()):
-                if chunk != k:
-                    continue
+        for k, files in sorted(drops.items()):
+            record = copy.deepcopy(done[k])
+            for f, rows in sorted(files.items()):
                 table = pq.read_table(self.output / f)
                 table = table.filter(pa.array([i not in rows for i in range(table.num_rows)]))
                 sub = f.split("/", 1)[1].rsplit("chunk-", 1)[0]  # "" or "TYPE/"
@@ -444,16 +443,15 @@ class RunFolder:
                         by_type = record["counts"].get("by_type", {}).get(short)
                         if by_type:
                             by_type["kept"] -= len(rows)
-                n += len(rows)
+            n = sum(map(len, files.values()))
             counts = record["counts"]
             counts["kept"] -= n
             counts["dropped"] = dict(sorted({**counts["dropped"],
                                              "near_duplicate": counts["dropped"].get("near_duplicate", 0) + n}.items()))
             write_atomic(self.output / "chunks" / f"chunk-{k:06d}.json", json.dumps(record))
-            for (chunk, f), _ in drops.items():
-                if chunk == k:
-                    (self.output / f).unlink(missing_ok=True)
-                    manifest.forget(f)
+            for f in files:  # the record names the new files now
+                (self.output / f).unlink(missing_ok=True)
+                manifest.forget(f)
         (self.output / "dropped").mkdir(exist_ok=True)
         earlier = self.output / "dropped" / "near_duplicate.jsonl"
         previous = earlier.read_text(encoding="utf-8") if earlier.is_file() else ""
