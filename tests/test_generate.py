@@ -491,6 +491,19 @@ def test_near_duplicate_tasks_are_removed_across_the_run_alike_in_every_way_of_r
         run(tmp_path / "resumed")
     monkeypatch.setattr(RunFolder, "write_chunk", original)
     run(tmp_path / "resumed")
+    mine = tmp_path / "user" / "dropped" / "near_duplicate.jsonl"  # a user's file, named like the pass's
+
+    def user_writes_meanwhile(self, k, *args, **kwargs):
+        if not mine.exists():  # put there while the run writes its chunks (a folder holding it is refused at start)
+            mine.parent.mkdir(parents=True)
+            mine.write_text("my notes\n")
+        original(self, k, *args, **kwargs)
+
+    monkeypatch.setattr(RunFolder, "write_chunk", user_writes_meanwhile)
+    run(tmp_path / "user")
+    monkeypatch.setattr(RunFolder, "write_chunk", original)
+    assert mine.read_text() == "my notes\n"  # kept; the pass wrote beside it
+    assert len((mine.parent / "near_duplicate.new.jsonl").read_text().splitlines()) == 58
     kept = rows_of(tmp_path / "whole")
     paragraph = [(r["doc_id"], r["input"].rsplit("\n", 1)[-1]) for r in kept if "storm destroyed" in r["input"]]
     assert paragraph == [("n0", "What did the storm destroy?"), ("n0", "When was the stone one built?")]

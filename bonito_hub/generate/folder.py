@@ -38,7 +38,7 @@ from bonito_hub import records, tasks
 from bonito_hub.console import get_logger
 from bonito_hub.corpus import check_text_column, content_of
 from bonito_hub.errors import RunError
-from bonito_hub.folders import Manifest, claim_output, remove_ours, write_atomic
+from bonito_hub.folders import Manifest, beside, claim_output, remove_ours, write_atomic
 from bonito_hub.generate.config import RunConfig
 from bonito_hub.generate.funnel import Funnel
 from bonito_hub.models import model_fingerprint
@@ -453,9 +453,14 @@ class RunFolder:
                 (self.output / f).unlink(missing_ok=True)
                 manifest.forget(f)
         (self.output / "dropped").mkdir(exist_ok=True)
-        earlier = self.output / "dropped" / "near_duplicate.jsonl"
-        previous = earlier.read_text(encoding="utf-8") if earlier.is_file() else ""
-        write_atomic(earlier, previous + "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in dropped))
+        listing = self.output / "dropped" / "near_duplicate.jsonl"
+        if listing.exists() and not manifest.owns("dropped/near_duplicate.jsonl"):  # a file of the user's
+            log.warning("%s is not bonito-hub's: kept it, and wrote the rows dropped as near-duplicates beside it as "
+                        "%s", listing, beside(listing).name)
+            listing = beside(listing)
+        ours = listing.is_file() and manifest.owns(listing.relative_to(self.output).as_posix())
+        previous = listing.read_text(encoding="utf-8") if ours else ""  # an earlier pass's rows
+        write_atomic(listing, previous + "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in dropped))
 
     def finish(self, stages: dict | None = None) -> Funnel:
         """The funnel over every finished chunk; the card and funnel.json once all are done.
