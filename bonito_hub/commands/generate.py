@@ -31,6 +31,12 @@ class Generate(Command):
         f, out = result.funnel, config.output
         print(f"funnel ({result.engine} engine): documents {f.documents} (empty {f.empty_documents}) -> "
               f"passages {f.passages} -> generations {f.generations} -> kept {f.kept}")
+        if f.languages:
+            print("  languages: " + ", ".join(f"{code} {by['documents']} documents ({by['passages']} passages)"
+                                             for code, by in f.languages.items()))
+        if f.language_filtered is not None:
+            print(f"  left out by --language-filter {','.join(config.run.language_filter)}: "
+                  f"{f.language_filtered['documents']} documents ({f.language_filtered['passages']} passages)")
         for short, counts in (f.by_type or {}).items():
             print(f"  {short}: generations {counts['generations']} -> kept {counts['kept']}")
         for reason, n in (f.skipped_files or {}).items():

@@ -34,7 +34,8 @@ class Push(Command):
                 k.add_argument("--generator", metavar="HUB_ID",
                                help="the task generator's Hub id for the card (a generator loaded from a folder is "
                                     "otherwise named by the folder's name only)")
-                k.add_argument("--language", nargs="+", metavar="CODE", help="the corpus's language(s), e.g. en")
+                k.add_argument("--language", nargs="+", metavar="CODE", help="the card's language(s), e.g. en (default: those detected in the "
+                                    "prompted documents, from funnel.json)")
             if kind == "adapter":
                 k.add_argument("--base-model", metavar="HUB_ID",
                                help="the base model's Hub id, needed when training loaded it from a local folder")

@@ -7,6 +7,7 @@ from pathlib import Path
 from huggingface_hub import DatasetCard, DatasetCardData
 
 from bonito_hub import resources, tasks
+from bonito_hub.language import of_funnel
 from bonito_hub.folders import write_atomic
 
 
@@ -14,12 +15,14 @@ def write_generation_card(folder: Path, record: dict, funnel, data_files: list[s
                           examples: list[dict] | None = None, language: list[str] | None = None,
                           where: str | None = None) -> Path:
     """README.md of a run, from its record (run.json) and funnel. The corpus is not quoted, unless
-    `examples` (rows to show, for `bonito push --include-examples`) are given."""
+    `examples` (rows to show, for `bonito push --include-examples`) are given. `language`: the
+    card's `language:` (`bonito push --language`); None: the languages detected in the documents."""
     from bonito_hub.cards import size_category
     from bonito_hub.generate.funnel import Funnel
 
     funnel = funnel.to_dict() if isinstance(funnel, Funnel) else funnel  # the card shows what funnel.json holds
     run = record["options"]
+    language = language or of_funnel(funnel.get("languages"), run.get("language_filter"))  # the push's wins
     types = tasks.parse_types(run["task_type"])
     configs = [{"config_name": "default", "data_files": [{"split": "train", "path": data_files}]}]
     if len(types) > 1:  # data/TYPE/...: a config a type, and all of them together
@@ -46,6 +49,7 @@ def write_generation_card(folder: Path, record: dict, funnel, data_files: list[s
         task_type_full=", ".join(tasks.full_name(t) for t in types), types=types, mix=run.get("task_mix"),
         config_names=[c["config_name"] for c in configs] if len(types) > 1 else None, where=where or Path(folder).name,
         prompt_columns="`prompt`/`completion`" if run["format"] == "standard" else "`messages`",
+        language_filter=run.get("language_filter"),
     )
     path = Path(folder) / "README.md"
     write_atomic(path, str(card))

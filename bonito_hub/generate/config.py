@@ -119,6 +119,8 @@ class RunConfig:
             become evaluation sets, not training rows. None: every document trains.
         exclude_overlap: an evaluation set's n-grams (bonito_hub.overlap.NgramIndex): a passage
             sharing one with it is dropped before generation and counted.
+        language_filter: language codes ("en,de" or a sequence; bonito_hub.language): only the
+            documents detected in one of them are prompted; the others are counted. None: all are.
     """
 
     task_type: str
@@ -133,11 +135,14 @@ class RunConfig:
     holdout: float | None = None
     exclude_overlap: Any = None
     near_duplicate_threshold: float = 0.8
+    language_filter: tuple[str, ...] | None = None
 
     def __post_init__(self):
+        from bonito_hub import language
         from bonito_hub.generate.heldout import check_fraction
 
         check_fraction(self.holdout)
+        self.language_filter = language.parse(self.language_filter, "language_filter")
         _require(0 < self.near_duplicate_threshold <= 1, "near_duplicate_threshold", "in (0, 1]",
                  self.near_duplicate_threshold)
         if self.task_mix is not None:
@@ -218,8 +223,17 @@ class InputOptions:
                                     "file's parts unpacked, its text; larger ones are refused, or skipped with "
                                     "--skip-bad-files")
     max_document_pages: int = option(Limits.max_pages, metavar="N", help="the most pages a PDF may have")
+    language_filter: str | None = option(None, metavar="LANG[,LANG...]", help="prompt only the documents detected "
+                                         "in these languages (ISO 639-1, e.g. en or en,de; und: those too short or "
+                                         "mixed to tell); the rest are counted, per language, and left out")
+    generator_language: str | None = option(None, metavar="LANG[,LANG...]", help="the languages the generator writes, "
+                                            "for the warning about documents in others (default: its card's "
+                                            "`language:`, else en, bonito-v1's)")
 
     def __post_init__(self):
+        from bonito_hub import language
+
+        language.parse(self.generator_language, "generator_language")
         _require(self.max_document_mb > 0, "max_document_mb", "more than 0", self.max_document_mb)
         _require(self.max_document_pages >= 1, "max_document_pages", "at least 1", self.max_document_pages)
 
@@ -408,7 +422,8 @@ class GenerateConfig:
                              sampling=SamplingConfig(**sampling, seed=o.sampling.seed), filters=filters,
                              format=t.format, chunk_docs=t.chunk_docs, chunk_tokens=t.chunk_tokens,
                              max_passage_tokens=t.max_passage_tokens, holdout=t.holdout,
-                             near_duplicate_threshold=t.near_duplicate_threshold)
+                             near_duplicate_threshold=t.near_duplicate_threshold,
+                             language_filter=o.documents.language_filter)
         t.format, t.task_type, t.task_mix = self.run.format, self.run.task_type, self.run.task_mix
         if o.ray.ray and self.shard != (0, 1):
             raise ConfigError("`ray` schedules every chunk itself; leave `shard` out", field="shard")

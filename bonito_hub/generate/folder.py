@@ -90,7 +90,7 @@ def run_record(config: RunConfig, model_name: str, texts, engine_name: str | Non
     server: its host and the model's name there, never a key)."""
     extra = {"server": server} if server else {}
     options = plain({f.name: getattr(config, f.name) for f in fields(config)})  # an n-gram index: its to_dict()
-    for name in ("task_mix", "holdout", "exclude_overlap"):  # options a run of 0.1 did not have: absent when unset
+    for name in ("task_mix", "holdout", "exclude_overlap", "language_filter"):  # options a run of 0.1 did not have: absent when unset
         if options.get(name) is None:
             options.pop(name, None)
     return make_record(options, packages=PACKAGES, model=str(model_name), model_fingerprint=model_fingerprint,

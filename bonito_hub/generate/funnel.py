@@ -47,7 +47,12 @@ class Heldout:
 class Funnel(Mapping):
     """documents -> passages -> generations -> kept, with the reasons rows were dropped; the
     optional parts are None where a run has none (files skipped, several task types, held-out
-    documents, passages left out for overlapping an evaluation set)."""
+    documents, passages left out for overlapping an evaluation set or by the language filter).
+
+    `languages`: {code: {"documents", "passages"}} for the documents with text, most documents first
+    (bonito_hub.language; None for a run whose chunks were not all detected, as those of 0.1);
+    `language_filtered`: {"documents", "passages"} the language filter left out, which `passages`
+    does not count."""
 
     documents: int = 0
     empty_documents: int = 0
@@ -56,6 +61,8 @@ class Funnel(Mapping):
     kept: int = 0
     dropped: dict[str, int] = field(default_factory=dict)
     overlapping_passages: int | None = None
+    languages: dict[str, dict] | None = None
+    language_filtered: dict[str, int] | None = None
     skipped_files: dict[str, int] | None = None
     by_type: dict[str, dict] | None = None
     heldout: Heldout | None = None
@@ -67,6 +74,7 @@ class Funnel(Mapping):
     def aggregate(cls, done: dict[int, dict], n_chunks: int) -> "Funnel":
         """The funnel over the finished chunks' records ({chunk: record})."""
         funnel, dropped, skipped = cls(chunks_done=len(done), chunks=n_chunks), Counter(), Counter()
+        languages: dict[str, Counter] | None = {}
         for record in done.values():
             counts = record["counts"]
             for key in COUNTS:
@@ -75,6 +83,14 @@ class Funnel(Mapping):
             skipped.update(counts.get("skipped_files", {}))  # absent from records of 0.1
             if "overlapping_passages" in counts:  # a run with `exclude_overlap`
                 funnel.overlapping_passages = (funnel.overlapping_passages or 0) + counts["overlapping_passages"]
+            if languages is not None and "languages" in counts:
+                for code, by in counts["languages"].items():
+                    languages.setdefault(code, Counter()).update(by)
+            else:  # a chunk written before languages were detected: the run's languages are not known
+                languages = None
+            if "language_filtered" in counts:  # a run with `language_filter`
+                before = funnel.language_filtered or {"documents": 0, "passages": 0}
+                funnel.language_filtered = {key: n + counts["language_filtered"][key] for key, n in before.items()}
             if "heldout" in counts:  # a run with `holdout`
                 funnel.heldout = funnel.heldout or Heldout()
                 for key in HELDOUT_COUNTS:
@@ -86,6 +102,9 @@ class Funnel(Mapping):
                     for key in mine:
                         mine[key] += by[key]
         funnel.dropped = dict(sorted(dropped.items()))
+        if languages is not None and done:
+            funnel.languages = {code: {"documents": by["documents"], "passages": by["passages"]}
+                                for code, by in sorted(languages.items(), key=lambda kv: (-kv[1]["documents"], kv[0]))}
         funnel.skipped_files = dict(sorted(skipped.items())) or None  # a funnel of text is as it was
         funnel.complete = set(done) == set(range(n_chunks))
         return funnel
@@ -94,7 +113,7 @@ class Funnel(Mapping):
         """As funnel.json holds it: the optional parts only where the run has them."""
         out: dict = {key: getattr(self, key) for key in COUNTS}
         out["dropped"] = dict(self.dropped)
-        for key in ("overlapping_passages", "skipped_files", "by_type"):
+        for key in ("overlapping_passages", "languages", "language_filtered", "skipped_files", "by_type"):
             if getattr(self, key) is not None:
                 out[key] = getattr(self, key)
         if self.heldout is not None:

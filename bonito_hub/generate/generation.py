@@ -1,8 +1,9 @@
 """`generate(config)`: the one entry point of task generation. `bonito generate`, `bonito adapt`
 and `Bonito.generate_tasks` all call it, with or without Ray.
 
-    config -> checks (seconds, before any model loads) -> the output claimed -> the engine, or Ray
-           -> chunks -> funnel.json and card -> a push when asked
+    config -> checks (seconds, before any model loads) -> the output claimed -> the input read and
+           its languages surveyed (one warning line) -> the engine, or Ray -> chunks -> funnel.json
+           and card -> a push when asked
 
 Everything that can fail in seconds fails before the model loads: the options (on the config
 itself), the Ray address, the repo id and the Hub for a push, the input and its text column, the
@@ -17,7 +18,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from bonito_hub import hub, resources
+from bonito_hub import hub, language, resources
 from bonito_hub.console import get_logger
 from bonito_hub.corpus import check_text_column, load_texts
 from bonito_hub.documents import Limits
@@ -81,10 +82,10 @@ def load_engine(config: GenerateConfig):
 
 
 class EngineLoading:
-    """`make_engine` in a thread of its own, started once the checks that need no input have
-    passed: the model's weights load while the input is read and cut into chunks, two stages whose
-    time does not depend on each other (reading Parquet or JSON and loading weights both leave
-    Python's lock free most of the time).
+    """`make_engine` in a thread of its own, started once the input is read and its languages
+    surveyed (so that the warning about them comes before any model loads): the model's weights
+    load while the run's folder is made and its chunks cut. Before the survey they loaded while the
+    input was read as well, an overlap that had measured even on a CPU (benchmarks/README.md).
 
     The libraries are imported first, in the caller's thread: imports hold Python's lock, so two at
     once are no faster, and datasets looks at `sys.modules["transformers"]` while it fingerprints,
@@ -140,6 +141,8 @@ def generate(config: GenerateConfig, engine=None, *, on_chunk=None, timer: Stage
     if config.push_to_hub:  # offline, unreachable, no token: said now, not after the generation
         check_repo_id(config.push_to_hub, field="push_to_hub")
         hub.check_can_push(f"`push_to_hub` {config.push_to_hub}")
+    if engine is None and config.model and config.backend != "openai" and not hub.is_local(config.model):
+        hub.check_reachable(f"`model` {config.model}")  # its card is read before its weights load
     if isinstance(config.input, (str, Path)) and not hub.is_local(config.input):
         hub.check_reachable(f"`input` {config.input}")
     resources.data_file("cards/generated.md")  # the card's template ships with the package
@@ -158,10 +161,6 @@ def _generate(config: GenerateConfig, engine, cluster, timer: StageTimer, on_chu
         index = config.exclude_overlap
         settings = replace(settings, exclude_overlap=index if isinstance(index, NgramIndex)
                                        else target_index(str(index)))
-    loading = None
-    if engine is None and cluster is None and (config.backend == "openai" or
-                                               resolve_backend(config.backend) == "transformers"):
-        loading = EngineLoading(config, timer)
     with timer.stage("read"):
         d = config.options.documents
         texts = load_texts(config.input, split=d.split, encoding=d.encoding, exclude=[config.output, *config.exclude],
@@ -169,6 +168,15 @@ def _generate(config: GenerateConfig, engine, cluster, timer: StageTimer, on_chu
                            limits=Limits(d.max_document_mb, d.max_document_pages), config=d.input_config)
         check_text_column(texts, d.text_column)
         model_name = engine.model_name if engine is not None else config.model
+        # the documents' languages against the generator's: one line before any model loads
+        card_of = None if config.backend == "openai" and engine is None else model_name  # a server's name has no card
+        generator, source = language.generator_languages(card_of, d.generator_language)
+        language.survey(texts, d.text_column, generator, source, settings.language_filter)
+    loading = None
+    if engine is None and cluster is None and (config.backend == "openai" or
+                                               resolve_backend(config.backend) == "transformers"):
+        loading = EngineLoading(config, timer)  # the weights load while the chunks are cut
+    with timer.stage("read"):
         engine_name = engine.name if engine is not None else config.backend
         folder = RunFolder(texts, config.output, settings, model_name, engine_name)
         folder.check(existing, config.overwrite)

@@ -19,7 +19,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass
 
-from bonito_hub import tasks
+from bonito_hub import language, tasks
 from bonito_hub.console import get_logger, progress_bar
 from bonito_hub.errors import InputError
 from bonito_hub.format import generator_input
@@ -141,7 +141,8 @@ class GenerationRun:
                  .choices(names, weights=shares)[0]) for p in passages]
 
     def chunk_passages(self, k: int) -> tuple[list[DocumentPassage], dict]:
-        """Chunk k's documents cut into passages; the counts of documents, empty ones and passages."""
+        """Chunk k's documents cut into passages; the counts of documents, empty ones and passages,
+        and of each language's documents and passages (those the language filter leaves out apart)."""
         start, end = self.folder.chunk_range(k)
         column, id_column = self.config.text_column, self.folder.id_column
         table = self.folder.texts.with_format("arrow")[start:end]
@@ -155,6 +156,9 @@ class GenerationRun:
             if text is not None and not isinstance(text, str):
                 raise InputError(f"row {start + j}: text column {column!r} holds {type(text).__name__}, not a string")
         split = self.splitter.split_many([text or "" for text in texts])
+        languages: dict[str, dict] = {}
+        wanted = self.config.language_filter
+        left_out = {"documents": 0, "passages": 0}
         for j, (text, pieces) in enumerate(zip(texts, split)):
             if skipped[j]:  # a document with no text to read (corpus.load_texts with skip_bad_files)
                 by_reason = counts.setdefault("skipped_files", {})
@@ -163,9 +167,20 @@ class GenerationRun:
             if text is None or not text.strip():
                 counts["empty_documents"] += 1
                 continue
+            code = language.detect(text)
+            by = languages.setdefault(code, {"documents": 0, "passages": 0})
+            by["documents"] += 1
+            by["passages"] += len(pieces)
+            if wanted is not None and code not in wanted:  # counted, never prompted
+                left_out["documents"] += 1
+                left_out["passages"] += len(pieces)
+                continue
             doc_id = str(ids[j]) if ids is not None else str(start + j)
             for index, p in enumerate(pieces):
                 passages.append(DocumentPassage(start + j, doc_id, index, p.start, p.end, text[p.start:p.end]))
+        counts["languages"] = dict(sorted(languages.items()))
+        if wanted is not None:
+            counts["language_filtered"] = left_out
         counts["passages"] = len(passages)
         index = self.config.exclude_overlap
         if index is not None:  # passages sharing an n-gram with the evaluation set: never prompted
