@@ -121,6 +121,9 @@ class RunConfig:
             sharing one with it is dropped before generation and counted.
         language_filter: language codes ("en,de" or a sequence; bonito_hub.language): only the
             documents detected in one of them are prompted; the others are counted. None: all are.
+        keep_for_review: write each chunk's dropped generations (dropped/) and prompted passages
+            (passages/) for `bonito review`. They decide no row, so they are not part of the run's
+            identity.
     """
 
     task_type: str
@@ -136,6 +139,7 @@ class RunConfig:
     exclude_overlap: Any = None
     near_duplicate_threshold: float = 0.8
     language_filter: tuple[str, ...] | None = None
+    keep_for_review: bool = True
 
     def __post_init__(self):
         from bonito_hub import language
@@ -265,6 +269,9 @@ class TaskOptions:
                                     help="also close a chunk at this many documents")
     max_passage_tokens: int | None = option(None, help="split documents into passages of at most this many tokens "
                                             "(default: the model's context minus --max-tokens)")
+    keep_for_review: bool = option(True, flag="--no-keep-for-review", help="do not keep the dropped generations "
+                                   "and the prompted passages (OUTPUT/dropped, OUTPUT/passages: about the corpus's "
+                                   "size again) that bonito review shows; for very large runs")
 
     def __post_init__(self):
         self.no_filter = tuple(self.no_filter or ())
@@ -423,7 +430,7 @@ class GenerateConfig:
                              format=t.format, chunk_docs=t.chunk_docs, chunk_tokens=t.chunk_tokens,
                              max_passage_tokens=t.max_passage_tokens, holdout=t.holdout,
                              near_duplicate_threshold=t.near_duplicate_threshold,
-                             language_filter=o.documents.language_filter)
+                             language_filter=o.documents.language_filter, keep_for_review=t.keep_for_review)
         t.format, t.task_type, t.task_mix = self.run.format, self.run.task_type, self.run.task_mix
         if o.ray.ray and self.shard != (0, 1):
             raise ConfigError("`ray` schedules every chunk itself; leave `shard` out", field="shard")

@@ -67,34 +67,55 @@ class KeptTask:
     output: str
 
 
-def filter_generations(generations: list[str], passage: str, task_type: str, enabled=DEFAULT_FILTERS):
-    """Parse and filter the generations of one passage. Returns (kept tasks, Counter of drop reasons)."""
+@dataclass(frozen=True)
+class DroppedTask:
+    """A generation a filter (or the parse rule) dropped: its sample, the reason, the raw text and,
+    when it parsed, the instruction and response."""
+
+    sample: int
+    reason: str
+    generation: str
+    input: str | None = None
+    output: str | None = None
+
+
+def filter_generations(generations: list[str], passage: str, task_type: str, enabled=DEFAULT_FILTERS,
+                       drops: list | None = None):
+    """Parse and filter the generations of one passage. Returns (kept tasks, Counter of drop reasons);
+    `drops`, when given, gets a DroppedTask for each generation dropped."""
     dropped: Counter = Counter()
     kept: list[KeptTask] = []
     seen = set()
+
+    def drop(reason: str, sample: int, text: str, parsed=None) -> None:
+        dropped[reason] += 1
+        if drops is not None:
+            drops.append(DroppedTask(sample, reason, text, parsed.input if parsed else None,
+                                     parsed.output if parsed else None))
+
     for sample, text in enumerate(generations):
         parsed = parse_generation(text, passage)
         if not parsed.ok:
-            dropped[f"unparseable:{parsed.reason}"] += 1
+            drop(f"unparseable:{parsed.reason}", sample, text)
             continue
         if "placeholder" in enabled:
             both = parsed.input + "\n" + parsed.output
             if _PLACEHOLDER_RE.search(both):
-                dropped["context_left"] += 1
+                drop("context_left", sample, text, parsed)
                 continue
             if _MARKER_RE.search(both):
-                dropped["marker_left"] += 1
+                drop("marker_left", sample, text, parsed)
                 continue
         if "span" in enabled and task_type == "exqa" and not is_span(parsed.output, passage):
-            dropped["not_a_span"] += 1
+            drop("not_a_span", sample, text, parsed)
             continue
         if "yes_no" in enabled and task_type == "ynqa" and not is_yes_no(parsed.output):
-            dropped["not_yes_no"] += 1
+            drop("not_yes_no", sample, text, parsed)
             continue
         if "duplicate" in enabled:
             key = (parsed.input, parsed.output)
             if key in seen:
-                dropped["duplicate"] += 1
+                drop("duplicate", sample, text, parsed)
                 continue
             seen.add(key)
         kept.append(KeptTask(sample, parsed.input, parsed.output))

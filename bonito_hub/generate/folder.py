@@ -84,6 +84,27 @@ def schema(fmt: str, heldout: bool = False):
     return pa.schema(fields)
 
 
+def _dropped_schema():
+    import pyarrow as pa
+
+    return pa.schema([("task_type", pa.string()), ("doc_id", pa.string()), ("doc_index", pa.int64()),
+                      ("passage_index", pa.int32()), ("passage_start", pa.int64()), ("passage_end", pa.int64()),
+                      ("sample", pa.int32()), ("reason", pa.string()), ("generation", pa.string()),
+                      ("input", pa.string()), ("output", pa.string())])
+
+
+def _passages_schema():
+    import pyarrow as pa
+
+    return pa.schema([("doc_id", pa.string()), ("doc_index", pa.int64()), ("passage_index", pa.int32()),
+                      ("passage_start", pa.int64()), ("passage_end", pa.int64()), ("passage", pa.string())])
+
+
+# the files kept for `bonito review` beside the rows: a generation dropped (with its reason and raw
+# text), and each prompted passage
+REVIEW_SCHEMAS = {"dropped": _dropped_schema, "passages": _passages_schema}
+
+
 def run_record(config: RunConfig, model_name: str, texts, engine_name: str | None = None,
                server: dict | None = None, model_fingerprint: str | None = None) -> dict:
     """run.json: the options, model and input that identify the run, and what ran it (with a
@@ -93,6 +114,7 @@ def run_record(config: RunConfig, model_name: str, texts, engine_name: str | Non
     for name in ("task_mix", "holdout", "exclude_overlap", "language_filter"):  # options a run of 0.1 did not have: absent when unset
         if options.get(name) is None:
             options.pop(name, None)
+    options.pop("keep_for_review")  # what is kept for review decides no row: not part of the run's identity
     return make_record(options, packages=PACKAGES, model=str(model_name), model_fingerprint=model_fingerprint,
                        engine=engine_name, **extra,
                        input={"fingerprint": getattr(texts, "_fingerprint", None), "content": content_of(texts),
@@ -153,7 +175,8 @@ def data_files(done: dict[int, dict]) -> list[str]:
     return files
 
 
-_DATA_OF_CHUNK = re.compile(r"(?:data|heldout)/(?:[^/]+/)?chunk-(\d{6})-[0-9a-f]{12}\.parquet")
+_DATA_OF_CHUNK = re.compile(r"(?:data|heldout|dropped|passages)/(?:[^/]+/)?chunk-(\d{6})-[0-9a-f]{12}\.parquet")
+REVIEW_FILES = ("dropped_file", "passages_file")  # a chunk record's files for `bonito review`
 _TEMP_OF_CHUNK = re.compile(r"(?:.*/)?\.chunk-(\d{6})[-.].*\.tmp-[0-9a-f]{8}")
 
 
@@ -161,7 +184,8 @@ def remove_unfinished_data(output: Path, done: dict[int, dict], chunks: list[int
     """What a run killed inside our chunks left, as the manifest lists it: temporary files of a
     write, and data files that no chunk record names (killed between the two writes). Only these
     chunks': other shards may be writing theirs in the same folder."""
-    named = set(data_files(done)) | {r["heldout_file"] for r in done.values() if r.get("heldout_file")}
+    named = set(data_files(done)) | {r[key] for r in done.values() for key in ("heldout_file", *REVIEW_FILES)
+                                     if r.get(key)}
     manifest = Manifest(output)
     for relative, entry in manifest.entries().items():
         match = _TEMP_OF_CHUNK.fullmatch(relative) if entry.get("temp") else _DATA_OF_CHUNK.fullmatch(relative)
@@ -273,15 +297,19 @@ class RunFolder:
         """Chunk k's record, or None while it is not done."""
         return read_record(self.output / "chunks" / f"chunk-{k:06d}.json")
 
-    def write_chunk(self, k: int, rows: list[dict], counts: dict, seconds: float, stages: dict | None = None) -> None:
-        """Chunk k's rows, then its record (which marks it done); `stages`: its seconds per step."""
+    def write_chunk(self, k: int, rows: list[dict], counts: dict, seconds: float, stages: dict | None = None,
+                    review: dict | None = None) -> None:
+        """Chunk k's rows, then its record (which marks it done); `stages`: its seconds per step;
+        `review`: its dropped generations and prompted passages (GenerationRun.rows_from), kept in
+        dropped/ and passages/ for `bonito review`."""
         import pyarrow as pa
         import pyarrow.parquet as pq
 
         def write(rows: list[dict], sub: str, top: str = "data") -> str:
             # a fresh name per write: datasets never serves a cached older file under the same name
             name = f"{sub}chunk-{k:06d}-{uuid.uuid4().hex[:12]}.parquet"
-            table = pa.Table.from_pylist(rows, schema=schema(self.config.format, heldout=top == "heldout"))
+            table = pa.Table.from_pylist(rows, schema=REVIEW_SCHEMAS[top]() if top in REVIEW_SCHEMAS else
+                                         schema(self.config.format, heldout=top == "heldout"))
             (self.output / top / sub).mkdir(parents=True, exist_ok=True)
             write_atomic(self.output / top / name, lambda path: pq.write_table(table, path))
             return f"{top}/{name}"
@@ -300,6 +328,9 @@ class RunFolder:
         extra = {"data_files": by_type} if len(self.types) > 1 else {}
         if self.heldout:
             extra["heldout_file"] = write(held, "", "heldout") if held else None
+        if review is not None:
+            for top in ("dropped", "passages"):
+                extra[f"{top}_file"] = write(review[top], "", top) if review[top] else None
         write_atomic(self.output / "chunks" / f"chunk-{k:06d}.json",
                      json.dumps({"chunk": k, "documents": list(self.chunk_range(k)), "data_file": data_file, **extra,
                                  "seconds": seconds, **({"stages": stages} if stages else {}), "counts": counts}))
@@ -467,7 +498,8 @@ class RunFolder:
         `stages`: the seconds per stage of the command that finishes the run, for run.json."""
         done = self.finished()
         funnel = Funnel.aggregate(done, self.n_chunks)
-        if funnel.complete and "near_duplicate" in self.config.filters:
+        reviewed = any("review" in r for r in done.values())  # finished, passed and reviewed before: kept as it is
+        if funnel.complete and "near_duplicate" in self.config.filters and not reviewed:
             done = self.remove_near_duplicates()
             funnel = Funnel.aggregate(done, self.n_chunks)
         if funnel.complete:

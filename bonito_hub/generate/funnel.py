@@ -52,7 +52,8 @@ class Funnel(Mapping):
     `languages`: {code: {"documents", "passages"}} for the documents with text, most documents first
     (bonito_hub.language; None for a run whose chunks were not all detected, as those of 0.1);
     `language_filtered`: {"documents", "passages"} the language filter left out, which `passages`
-    does not count."""
+    does not count. `review`: {"accept", "reject", "edit"}: the decisions of `bonito review` applied
+    (the rejected rows are also `dropped` as `rejected_by_review`)."""
 
     documents: int = 0
     empty_documents: int = 0
@@ -66,6 +67,7 @@ class Funnel(Mapping):
     skipped_files: dict[str, int] | None = None
     by_type: dict[str, dict] | None = None
     heldout: Heldout | None = None
+    review: dict[str, int] | None = None
     chunks_done: int = 0
     chunks: int = 0
     complete: bool = False
@@ -91,6 +93,8 @@ class Funnel(Mapping):
             if "language_filtered" in counts:  # a run with `language_filter`
                 before = funnel.language_filtered or {"documents": 0, "passages": 0}
                 funnel.language_filtered = {key: n + counts["language_filtered"][key] for key, n in before.items()}
+            if "review" in counts:  # decisions of `bonito review`, applied
+                funnel.review = {kind: (funnel.review or {}).get(kind, 0) + n for kind, n in counts["review"].items()}
             if "heldout" in counts:  # a run with `holdout`
                 funnel.heldout = funnel.heldout or Heldout()
                 for key in HELDOUT_COUNTS:
@@ -113,7 +117,7 @@ class Funnel(Mapping):
         """As funnel.json holds it: the optional parts only where the run has them."""
         out: dict = {key: getattr(self, key) for key in COUNTS}
         out["dropped"] = dict(self.dropped)
-        for key in ("overlapping_passages", "languages", "language_filtered", "skipped_files", "by_type"):
+        for key in ("overlapping_passages", "languages", "language_filtered", "skipped_files", "by_type", "review"):
             if getattr(self, key) is not None:
                 out[key] = getattr(self, key)
         if self.heldout is not None:

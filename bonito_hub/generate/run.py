@@ -105,16 +105,17 @@ class GenerationRun:
             return ChunkResult(k, earlier["counts"], retried=True)
         started = time.time()
         stages = StageTimer(since_process_start=False)
-        rows, counts = self.process_chunk(k, progress, stages)  # held-out rows too: write_chunk sets them apart
+        rows, counts, review = self.process_chunk(k, progress, stages)  # held-out rows too: write_chunk sets them apart
         with stages.stage("write"):
             self.folder.write_chunk(k, rows, counts, seconds=round(time.time() - started, 2),
-                                    stages={name: round(s, 2) for name, s in stages.seconds.items()})
+                                    stages={name: round(s, 2) for name, s in stages.seconds.items()}, review=review)
         for name, seconds in stages.seconds.items():
             self.timer.add(name, seconds)
         return ChunkResult(k, counts)
 
-    def process_chunk(self, k: int, progress=None, timer: StageTimer | None = None) -> tuple[list[dict], dict]:
-        """Chunk k's rows and counts, written nowhere; the seconds of each step go to `timer`."""
+    def process_chunk(self, k: int, progress=None, timer: StageTimer | None = None) -> tuple[list[dict], dict, dict]:
+        """Chunk k's rows, counts and what `bonito review` shows of it (`rows_from`), written
+        nowhere; the seconds of each step go to `timer`."""
         timer = timer or StageTimer(since_process_start=False)
         with timer.stage("split"):
             passages, counts = self.chunk_passages(k)
@@ -124,8 +125,8 @@ class GenerationRun:
             generations = self.engine.generate(prompts, self.config.sampling, progress=progress,
                                                seed=derive_seed(self.config.sampling.seed, k)) if prompts else []
         with timer.stage("filter"):
-            rows, generated = self.rows_from(items, generations)
-        return rows, {**counts, **generated}
+            rows, generated, review = self.rows_from(items, generations)
+        return rows, {**counts, **generated}, review
 
     def assign(self, passages: list[DocumentPassage]) -> list[tuple[DocumentPassage, str]]:
         """(passage, task type) for each prompt: every type of the run for each passage, or with
@@ -192,17 +193,30 @@ class GenerationRun:
     def prompts(self, items: list[tuple[DocumentPassage, str]]) -> list[str]:
         return [generator_input(task_type, p.text) for p, task_type in items]
 
-    def rows_from(self, items: list[tuple[DocumentPassage, str]], generations: list[list[str]]) -> tuple[list[dict], dict]:
+    def rows_from(self, items: list[tuple[DocumentPassage, str]],
+                  generations: list[list[str]]) -> tuple[list[dict], dict, dict | None]:
         """The kept rows of each prompt's generations, and the counts of generations, kept and
-        dropped (by reason); with several task types, the generations and kept rows of each."""
+        dropped (by reason); with several task types, the generations and kept rows of each. With
+        `keep_for_review`, also {"dropped": a row a generation dropped, with its reason and raw
+        text; "passages": each prompted passage's text}, for `bonito review`; else None."""
         config, heldout = self.config, self.folder.heldout
         rows, dropped, n_generations = [], Counter(), 0
+        review = {"dropped": [], "passages": {}} if config.keep_for_review else None
         by_type = {t: {"generations": 0, "kept": 0} for t in config.types}
         held = {"documents": set(), "passages": set(), "generations": 0, "kept": 0}
         for (passage, task_type), texts in zip(items, generations):
             n_generations += len(texts)
-            kept, why = filter_generations(texts, passage.text, task_type, config.filters)
+            drops = [] if review is not None else None
+            kept, why = filter_generations(texts, passage.text, task_type, config.filters, drops=drops)
             dropped.update(why)
+            where = {"task_type": tasks.full_name(task_type), "doc_id": passage.doc_id, "doc_index": passage.doc_index,
+                     "passage_index": passage.index, "passage_start": passage.start, "passage_end": passage.end}
+            if review is not None:
+                review["passages"][(passage.doc_index, passage.index)] = {
+                    key: where[key] for key in ("doc_id", "doc_index", "passage_index", "passage_start",
+                                                "passage_end")} | {"passage": passage.text}
+                review["dropped"] += [{**where, "sample": d.sample, "reason": d.reason, "generation": d.generation,
+                                       "input": d.input, "output": d.output} for d in drops]
             if passage.doc_index in heldout:  # an evaluation task: counted apart, never a training row
                 held["documents"].add(passage.doc_index)
                 held["passages"].add((passage.doc_index, passage.index))
@@ -230,4 +244,6 @@ class GenerationRun:
                                  "generations": held["generations"], "kept": held["kept"]}
         if len(config.types) > 1:
             counts["by_type"] = by_type
-        return rows, counts
+        if review is not None:
+            review["passages"] = list(review["passages"].values())
+        return rows, counts, review
