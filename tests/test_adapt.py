@@ -252,3 +252,25 @@ def test_the_paper_row_gives_way_to_options_given_on_the_command_line(tmp_path, 
     assert main(["adapt", "--paper", "pubmedqa", "--plan", "--output", str(tmp_path / "r")]) == 0
     printed = capsys.readouterr().out
     assert "writes ynqa tasks" in printed and "held out: none" in printed and "preset paper" in printed
+
+
+@pytest.mark.slow
+def test_adapt_trains_on_the_reviewed_rows(config, tmp_path):
+    """A review of the generated set changes the rows the student trains on: the steps that read
+    them are refused until redone, and redone they read the reviewed rows."""
+    from dataclasses import replace
+
+    from bonito_hub.generate import review
+
+    config = replace(config, push=None, dry_run=False, base_model=None)
+    out = tmp_path / "run"
+    Adaptation(config, out, progress=False).run()
+    trained = json.loads((out / "student" / "training_record.json").read_text())["data"]["rows"]
+    generated = out / "generated"
+    kept = [t for t in review.tasks_of(generated)["tasks"] if t["status"] == "kept"]
+    review.Decisions(generated).add([{"id": kept[0]["id"], "decision": "reject"}])
+    with pytest.raises(OutputError, match="its overlap step was made with .*review.*pass `redo` overlap"):
+        Adaptation(config, out, progress=False).run()
+    Adaptation(replace(config, redo="overlap"), out, progress=False).run()
+    assert json.loads((out / "student" / "training_record.json").read_text())["data"]["rows"] == trained - 1
+    assert json.loads((generated / "funnel.json").read_text())["dropped"]["rejected_by_review"] == 1

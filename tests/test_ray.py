@@ -44,7 +44,7 @@ def reference(tiny_bonito, corpus, tmp_path_factory):
     """The same run in one process: its rows and funnel."""
     out = tmp_path_factory.mktemp("single") / "out"
     funnel = GenerationRun(make_engine(tiny_bonito, "transformers"), corpus, out, CONFIG).run(progress=False)
-    return rows_of(out), funnel
+    return rows_of(out), funnel, out
 
 
 def rows_of(out) -> list[dict]:
@@ -64,7 +64,9 @@ def ray_run(tiny_bonito, corpus, out, on_chunk=None):
 
 
 def test_ray_writes_the_rows_and_funnel_of_a_single_process_run(local_ray, tiny_bonito, corpus, reference, tmp_path):
-    rows, funnel = reference
+    from bonito_hub.generate import review
+
+    rows, funnel, single = reference
     out = tmp_path / "ray"
     assert ray_run(tiny_bonito, corpus, out) == funnel
     assert funnel["chunks"] == 18 and funnel["kept"] > 0
@@ -72,6 +74,8 @@ def test_ray_writes_the_rows_and_funnel_of_a_single_process_run(local_ray, tiny_
     assert rows_of(out) == rows
     assert json.loads((out / "funnel.json").read_text()) == funnel
     assert len(finished_chunks(out)) == 18 and (out / "README.md").is_file()
+    shown = review.tasks_of(out)["tasks"]  # the dropped generations and passages kept for review, alike
+    assert shown == review.tasks_of(single)["tasks"] and {t["status"] for t in shown} == {"kept", "dropped"}
 
 
 def _workers() -> list:
@@ -85,7 +89,7 @@ def _workers() -> list:
 
 
 def test_a_killed_worker_loses_and_duplicates_nothing(local_ray, tiny_bonito, corpus, reference, tmp_path):
-    rows, funnel = reference
+    rows, funnel, _ = reference
     killed = []
 
     def kill_one(result):
@@ -105,7 +109,7 @@ def test_a_killed_worker_loses_and_duplicates_nothing(local_ray, tiny_bonito, co
 
 def test_an_interrupted_ray_run_resumes_without_ray_and_the_other_way(local_ray, tiny_bonito, corpus, reference,
                                                                          tmp_path):
-    rows, funnel = reference
+    rows, funnel, _ = reference
     seen = []
 
     def interrupt(result):
@@ -149,7 +153,7 @@ def test_an_unreachable_ray_address_is_one_error_in_seconds(tiny_bonito, docs_js
 def test_the_python_api_runs_on_ray_too(local_ray, tiny_bonito, corpus, reference, tmp_path, spy):
     from bonito_hub.generate import Bonito
 
-    rows, funnel = reference
+    rows, funnel, _ = reference
     bonito = Bonito(tiny_bonito, backend="transformers", ray=True)
     assert bonito.engine is None
     synthetic = bonito.generate_tasks(corpus, context_col="text", task_type="exqa", sampling_params=CONFIG.sampling,

@@ -231,6 +231,16 @@ def _recipe_digest(recipe: str) -> str:
     return hashlib.sha256(Path(training.recipe_path(recipe)).read_bytes()).hexdigest()[:16]
 
 
+def _reviewed(run: "Adaptation") -> dict:
+    """{"review": the decisions' hash} where `bonito review` changed the generated rows (applied
+    first), else {}: a step that read the rows before a review is made again, or refused."""
+    from bonito_hub.generate import review
+
+    generated = run.folder("generate")
+    found = review.digest(generated) if (generated / records.FUNNEL).is_file() else None
+    return {"review": found} if found else {}
+
+
 def _evaluation_inputs(run: "Adaptation", step: str) -> dict:
     c = run.config
     style = "auto" if step == "before" and run.evaluation_style("before") == "auto" else run.training_args[0].prompt_style
@@ -244,13 +254,14 @@ def steps() -> list[Step]:
     return [
         Step("generate", "generated", records.FUNNEL, generate_tasks, generation_inputs),
         Step("overlap", "overlap", records.OVERLAP, check_contamination,
-             lambda run: {"target": run.config.target, "target_data": run.config.target_data}, evaluated),
+             lambda run: {"target": run.config.target, "target_data": run.config.target_data, **_reviewed(run)},
+             evaluated),
         Step("before", "before", records.EVALUATIONS, evaluate_before, lambda run: _evaluation_inputs(run, "before"),
              evaluated),
         Step("train", "student", records.TRAINING, train_student,
              lambda run: {"student": run.config.student, "recipe": run.config.recipe,
                           "recipe_sha256": _recipe_digest(run.config.recipe), "recipe_args": run.config.recipe_args,
-                          **({"step_rule": "paper"} if run.config.paper else {})}),
+                          **({"step_rule": "paper"} if run.config.paper else {}), **_reviewed(run)}),
         Step("after", "after", records.EVALUATIONS, evaluate_after, lambda run: _evaluation_inputs(run, "after"),
              evaluated),
         Step("push", "push", records.PUSH, push_results,

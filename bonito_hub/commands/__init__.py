@@ -10,11 +10,12 @@ from bonito_hub.commands.demo import Demo
 from bonito_hub.commands.evaluate import Evaluate
 from bonito_hub.commands.generate import Generate
 from bonito_hub.commands.overlap import CheckOverlap
+from bonito_hub.commands.review import Review
 from bonito_hub.commands.push import Push
 from bonito_hub.commands.tasks import Tasks
 from bonito_hub.commands.train import Train
 
-COMMANDS: list[type[Command]] = [Ctga, Generate, Train, Evaluate, CheckOverlap, Adapt, Demo, Push, Tasks]
+COMMANDS: list[type[Command]] = [Ctga, Generate, Review, Train, Evaluate, CheckOverlap, Adapt, Demo, Push, Tasks]
 
 __all__ = ["COMMANDS", "Command", "build_parser", "command_of"]
 

@@ -43,6 +43,9 @@ class Generate(Command):
             print(f"  files skipped, {reason}: {n}")
         for reason, n in f.dropped.items():
             print(f"  dropped {reason}: {n}")
+        if f.review:
+            print(f"  reviewed (bonito review): {f.review['reject']} rejected, {f.review['edit']} edited, "
+                  f"{f.review['accept']} accepted")
         if f.overlapping_passages is not None:
             print(f"  passages left out (they share an n-gram with {config.exclude_overlap}): "
                   f"{f.overlapping_passages}")

@@ -1,7 +1,8 @@
 """Task generation: passages in, synthetic instruction-tuning data out.
 
 `generate(GenerateConfig(...))` is the entry point every caller uses (the `bonito generate`
-command, `bonito adapt`, and `Bonito.generate_tasks`, the released bonito-llm package's API).
+command, `bonito adapt`, and `Bonito.generate_tasks`, the released bonito-llm package's API);
+`review` is what `bonito review` shows of a run and how a person's decisions change its rows.
 """
 
 from bonito_hub.generate.api import Bonito
@@ -17,8 +18,9 @@ from bonito_hub.generate.heldout import EVALUABLE, check_fraction, check_holdout
 from bonito_hub.generate.presets import presets as generation_presets
 from bonito_hub.generate.publish import push_dataset
 from bonito_hub.generate.run import GenerationRun
+from bonito_hub.generate import review  # `bonito review`: the page, the decisions and their application
 
 __all__ = ["BACKENDS", "Bonito", "CHUNK_TOKENS", "DEFAULT_HOLDOUT", "EVALUABLE", "Engine", "FILTERS", "FORMATS", "FORMAT_ALIASES", "Funnel", "GENERATION_BACKENDS",
            "GenerateArgs", "GenerateConfig", "GenerationOptions", "InputOptions",
            "GenerateResult", "GenerationRun", "RunConfig", "SamplingConfig", "check_fraction", "check_holdout", "generate", "generation_presets",
-           "make_engine", "push_dataset"]
+           "make_engine", "push_dataset", "review"]

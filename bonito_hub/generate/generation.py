@@ -169,7 +169,10 @@ def _generate(config: GenerateConfig, engine, cluster, timer: StageTimer, on_chu
         check_text_column(texts, d.text_column)
         model_name = engine.model_name if engine is not None else config.model
         # the documents' languages against the generator's: one line before any model loads
-        card_of = None if config.backend == "openai" and engine is None else model_name  # a server's name has no card
+        # a local model's card, or that of a Hub id checked reachable above (not a server's model name, nor
+        # the name of an engine given already loaded, which may be anything)
+        card_of = model_name if hub.is_local(str(model_name)) and Path(str(model_name)).is_dir() else \
+            config.model if engine is None and config.backend != "openai" else None
         generator, source = language.generator_languages(card_of, d.generator_language)
         language.survey(texts, d.text_column, generator, source, settings.language_filter)
     loading = None

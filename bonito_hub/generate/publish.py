@@ -52,6 +52,10 @@ def push_dataset(folder, repo_id: str, *, public: bool = False, dry_run: bool = 
     """
     if language:
         check_languages(language)
+    from bonito_hub.generate.review import apply_if_decided
+
+    if not dry_run:  # the reviewed rows are the ones pushed (a dry run writes nothing in the folder)
+        apply_if_decided(folder)
     return upload("dataset", folder, repo_id,
                   lambda source, dest: prepare_upload(source, dest, include_examples, generator, language, repo_id),
                   repo_type="dataset", public=public, dry_run=dry_run, keep=keep)
