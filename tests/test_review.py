@@ -98,7 +98,7 @@ def test_every_task_is_shown_with_its_passage_and_decisions_change_exactly_the_r
     assert "999/0/exqa/0" in path.read_text()
 
 
-def test_a_rerun_keeps_the_decisions_and_push_and_static_pages_use_them(tmp_path, capsys):
+def test_a_rerun_keeps_the_decisions_and_push_and_static_pages_use_them(tmp_path, capsys, monkeypatch):
     from bonito_hub.generate import push_dataset
 
     out = make_run(tmp_path)
@@ -125,8 +125,17 @@ def test_a_rerun_keeps_the_decisions_and_push_and_static_pages_use_them(tmp_path
     printed = capsys.readouterr().out
     assert "3 rows rejected" in printed and "1 decisions name tasks that are not training rows" in printed
     assert len(rows(out)) == len(reviewed) - 2
-    card = push_dataset(out, "me/tasks", dry_run=True).card
-    assert "| dropped: rejected_by_review | 3 |" in str(card)
+    upload = push_dataset(out, "me/tasks", dry_run=True)
+    assert "| dropped: rejected_by_review | 3 |" in str(upload.card)
+    assert upload.files and not [f for f in upload.files if f.startswith(("dropped/", "passages/", "review/"))]
+    monkeypatch.setenv("HF_TOKEN", "Ferry 3 leaves Ellmere at 3 past nine")  # a token the data happens to hold
+    shared = review.static_page(out, tmp_path / "other.html").read_text()
+    assert "Ferry 3 leaves Ellmere at 3 past nine" not in shared and "<token>" in shared
+    monkeypatch.delenv("HF_TOKEN")
+    (tmp_path / "mine.html").write_text("<html>my page</html>")
+    with pytest.raises(Exception, match="is not a page bonito review wrote"):
+        review.static_page(out, tmp_path / "mine.html")
+    assert (tmp_path / "mine.html").read_text() == "<html>my page</html>"
     assert main(["review", str(tmp_path), "--apply"]) == 2
     assert "is not a `bonito generate` folder" in capsys.readouterr().err
 

@@ -315,7 +315,7 @@ def import_decisions(folder: str | Path, source: str | Path) -> dict:
 def page(folder: str | Path, static: bool = False) -> str:
     """The review page with the run's tasks in it: served (decisions go to the server) or static
     (decisions stay in the browser and are exported as a file; every path of this machine in the
-    data made public, bonito_hub.privacy)."""
+    data made public and every token replaced, bonito_hub.privacy)."""
     data = tasks_of(folder)
     data["decisions"] = {} if static else Decisions(folder).read()
     data["static"] = static
@@ -328,9 +328,9 @@ def page(folder: str | Path, static: bool = False) -> str:
 
 
 def static_page(folder: str | Path, path: str | Path) -> Path:
-    """One self-contained HTML file to share: no server, no network, no path of this machine; a
-    page that would hold a token of this machine is not written. An existing file is replaced only
-    if it is such a page."""
+    """One self-contained HTML file to share: no server, no network, no path of this machine, its
+    tokens replaced by `<token>` (`page`); a page that would still hold one is not written. An
+    existing file is replaced only if it is such a page."""
     import os
 
     from bonito_hub import privacy
