@@ -14,7 +14,7 @@ from pathlib import Path
 
 project = tomllib.loads((Path(__file__).resolve().parents[1] / "pyproject.toml").read_text())["project"]
 # The extras the dev extra installs and the suite tests (vllm needs a GPU: only its resolution is checked).
-TESTED_EXTRAS = ("openai", "documents")
+TESTED_EXTRAS = ("openai", "documents", "ocr")
 lines = list(project["dependencies"])
 for extra in TESTED_EXTRAS:
     lines += project["optional-dependencies"][extra]

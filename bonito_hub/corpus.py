@@ -126,10 +126,12 @@ def _is_document(path: Path) -> bool:
 
 
 def _documents_folder(folder: Path, encoding: str, files: list[Path], unreadable: dict[Path, str],
-                      skip_bad_files: bool = False, limits: documents.Limits = documents.Limits()):
+                      skip_bad_files: bool = False, limits: documents.Limits = documents.Limits(), clean: bool = True,
+                      ocr: bool = False):
     """One row a document file (id: its path relative to `folder`), read one at a time; `unreadable`:
     the documents that may not be read (links out, non-regular files), refused or, with
-    `skip_bad_files`, rows without text that say why."""
+    `skip_bad_files`, rows without text that say why. Where documents are, the column `cleaned`
+    holds what their clean-up removed and joined (documents.read_document_report), as JSON."""
     import datasets
 
     if unreadable and not skip_bad_files:
@@ -149,7 +151,10 @@ def _documents_folder(folder: Path, encoding: str, files: list[Path], unreadable
         if p.stat().st_size and documents.kind_of(p) is None:  # an empty document is counted as empty, not refused
             check_decoding(p, encoding)
 
-    def gen(paths, content, encoding, skip_bad_files, with_skipped, unreadable=None, limits=documents.Limits()):
+    def gen(paths, content, encoding, skip_bad_files, with_skipped, unreadable=None, limits=documents.Limits(),
+            clean=True, ocr=False, repeated=frozenset()):
+        import json
+
         for p in paths:
             row = {"id": p.relative_to(folder).as_posix()}
             if p in (unreadable or {}):
@@ -158,19 +163,24 @@ def _documents_folder(folder: Path, encoding: str, files: list[Path], unreadable
                 row["text"] = p.read_text(encoding=encoding)
             else:
                 try:
-                    row["text"] = documents.read_document(p, limits) if p.stat().st_size else ""
+                    row["text"], report = documents.read_document_report(p, limits, clean, ocr, repeated) if p.stat().st_size \
+                        else ("", {})
+                    if any(report.values()):
+                        row["cleaned"] = json.dumps(report)
                 except BadDocument as bad:
                     if not skip_bad_files:
                         raise InputError(f"{bad}; `skip_bad_files` skips such files and counts them")
                     row["text"], row["skipped"] = None, bad.reason
             if with_skipped:
                 row.setdefault("skipped", None)
+                row.setdefault("cleaned", None)
             yield row
 
     columns = {"id": datasets.Value("string"), "text": datasets.Value("string")}
     with_skipped = bool(kinds or unreadable)
     if with_skipped:  # only where documents are: a folder of text files keeps its columns (and its fingerprint)
         columns["skipped"] = datasets.Value("string")
+        columns["cleaned"] = datasets.Value("string")
     # from_generator writes Arrow to the cache, so documents are never all held in memory at once.
     # Its cache is keyed on gen_kwargs: the files' content digest makes an edited folder a new key,
     # whatever its sizes and times say.
@@ -178,9 +188,14 @@ def _documents_folder(folder: Path, encoding: str, files: list[Path], unreadable
                      [(p.relative_to(folder).as_posix(), reason) for p, reason in sorted(unreadable.items())])
     extra = {"unreadable": {p: unreadable[p] for p in sorted(unreadable)}} if unreadable else {}
     paths = sorted([*files, *unreadable])
+    # an HTML folder's own boilerplate: the blocks on half of its pages or more, found in a first pass
+    # (here, not in `gen`: datasets hands `gen` its list of paths in shards)
+    repeated = documents.repeated_blocks([p for p in files if documents.kind_of(p) == "html"], limits) \
+        if clean else frozenset()
     ds = datasets.Dataset.from_generator(gen, gen_kwargs={"paths": paths, "content": content, "encoding": encoding,
                                                             "skip_bad_files": skip_bad_files,
                                                             "with_skipped": with_skipped, "limits": limits,
+                                                            "clean": clean, "ocr": ocr, "repeated": repeated,
                                                             **extra},
                                            features=datasets.Features(columns))
     return with_content(ds, content)
@@ -220,7 +235,7 @@ DATA_SET_SUFFIXES = (".parquet", ".arrow", ".jsonl", ".json", ".csv")
 
 def load_texts(source, split: str = "train", encoding: str = "utf-8", exclude=(), skip_bad_files: bool = False,
                follow_links: bool = False, run_folder: str = "refuse", limits: documents.Limits = documents.Limits(),
-               config: str | None = None):
+               config: str | None = None, clean: bool = True, ocr: bool = False):
     """The corpus as a `datasets.Dataset`.
 
     Args:
@@ -238,6 +253,9 @@ def load_texts(source, split: str = "train", encoding: str = "utf-8", exclude=()
         follow_links: read files that links in the folder point to outside it.
         limits: what one document may take (size, pages: bonito_hub.documents.Limits); a text file
             or document over them is refused, or with `skip_bad_files` skipped as "too large".
+        clean: remove PDF page furniture and HTML navigation, join hyphenated words
+            (bonito_hub.documents.read_document_report; counted in the column `cleaned`).
+        ocr: read a PDF page without a text layer by OCR (the `ocr` extra; counted there too).
         run_folder: what a folder bonito generate wrote (run.json and a manifest) is: "refuse" (an
             InputError: it is no corpus) or "rows" (its generated rows, instruction and response as
             one text, doc_id as id: what check-overlap compares with a target).
@@ -265,7 +283,7 @@ def load_texts(source, split: str = "train", encoding: str = "utf-8", exclude=()
         if path.exists() and not path.is_dir() and unsafe(path, None) is not None:
             raise refusal(source, unsafe(path, None))
         if path.is_file() and documents.kind_of(path) is not None:
-            return _documents_folder(path.parent, encoding, [path], {}, skip_bad_files, limits)
+            return _documents_folder(path.parent, encoding, [path], {}, skip_bad_files, limits, clean, ocr)
         if path.is_file():
             builder = FILE_BUILDERS.get(path.suffix.lower())
             if builder is None:
@@ -299,7 +317,7 @@ def load_texts(source, split: str = "train", encoding: str = "utf-8", exclude=()
                 raise InputError(f"`input_config` {config} names a configuration of a data set with several; `input` "
                                  f"{source} is a folder of documents, not such a data set", field="input_config")
             if config is None and not saved and (docs or bad_docs):
-                return _documents_folder(path, encoding, docs, bad_docs, skip_bad_files, limits)
+                return _documents_folder(path, encoding, docs, bad_docs, skip_bad_files, limits, clean, ocr)
             bad = {p: r for p, r in skipped.items() if not _inside(p, exclude)}
             if bad:  # a data set folder's files are all read by datasets: none may be skipped
                 first = min(bad)

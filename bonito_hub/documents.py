@@ -15,7 +15,9 @@ file) is a `BadDocument` naming the file and the reason.
 
 from __future__ import annotations
 
+import functools
 import re
+from collections import Counter
 from pathlib import Path
 
 from dataclasses import dataclass
@@ -59,9 +61,20 @@ class Limits:
         return int(self.max_mb * 1_000_000)
 
 
-def read_document(path: str | Path, limits: Limits = Limits()) -> str:
+def read_document(path: str | Path, limits: Limits = Limits(), clean: bool = True, ocr: bool = False) -> str:
     """The text of a PDF, HTML or Word file, sections joined by FORM_FEED; a file over `limits`, or
-    whose content is not what its name says, is a BadDocument naming the file."""
+    whose content is not what its name says, is a BadDocument naming the file. `clean`: page
+    furniture and navigation removed, hyphenated line breaks joined (`read_document_report`).
+    `ocr`: a PDF page with no text layer is read from its images by OCR (the `ocr` extra)."""
+    return read_document_report(path, limits, clean, ocr)[0]
+
+
+def read_document_report(path: str | Path, limits: Limits = Limits(), clean: bool = True,
+                         ocr: bool = False, repeated: frozenset = frozenset()) -> tuple[str, dict]:
+    """`read_document`, and what the clean-up did: {"removed": {"running header": 3, "contents
+    page": 1, ...}, "joined": {"hyphenated word": 23, ...}} (empty without `clean`), and with
+    `ocr` the pages read by OCR ({"ocr_pages": 2}). `repeated`: for an HTML page, the digests of
+    the blocks that repeat across its folder (`repeated_blocks`), left out."""
     path = Path(path)
     kind = kind_of(path)
     if kind is None:
@@ -74,8 +87,11 @@ def read_document(path: str | Path, limits: Limits = Limits()) -> str:
         raise BadDocument(path, "too large", f"{size / 1e6:.0f} MB, over `max_document_mb` {limits.max_mb:g}")
     _check_content(path, kind, limits)
     reader = {"pdf": _read_pdf, "html": _read_html, "docx": _read_docx}[kind]
+    report = {"removed": Counter(), "joined": Counter()}
+    ocr_pages: list[int] = []
     try:
-        sections = reader(path, limits)
+        extra = {"ocr_pages": ocr_pages} if ocr and kind == "pdf" else {"repeated": repeated} if kind == "html" else {}
+        sections = reader(path, limits, report if clean else None, **extra)
     except BadDocument:
         raise
     except Exception as exc:
@@ -83,9 +99,43 @@ def read_document(path: str | Path, limits: Limits = Limits()) -> str:
     sections = [s for s in (_tidy(section) for section in sections) if s]
     if not sections:
         if kind == "pdf":
-            raise BadDocument(path, "no text layer", "a scanned PDF needs OCR first (for example ocrmypdf)")
+            raise BadDocument(path, "no text layer", "a scanned PDF needs OCR: pip install 'bonito-hub[ocr]' reads it "
+                              "(--ocr auto), or run ocrmypdf on it first" if not ocr else
+                              "and no image on its pages that OCR could read text from")
         raise BadDocument(path, "no text")
-    return FORM_FEED.join(sections)
+    out = {key: dict(sorted(counts.items())) for key, counts in report.items()}
+    if ocr_pages:
+        out["ocr_pages"] = len(ocr_pages)
+    return FORM_FEED.join(sections), out
+
+
+def ocr_available() -> bool:
+    """Whether the `ocr` extra is installed (rapidocr and onnxruntime)."""
+    import importlib.util
+
+    return all(importlib.util.find_spec(name) is not None for name in ("rapidocr", "onnxruntime"))
+
+
+@functools.lru_cache(maxsize=1)
+def _ocr_engine():
+    """RapidOCR on onnxruntime, with the models its wheel ships (nothing is downloaded), quiet."""
+    import logging
+
+    logging.getLogger("RapidOCR").setLevel(logging.WARNING)
+    from rapidocr import RapidOCR
+
+    engine = RapidOCR()
+    logging.getLogger("RapidOCR").setLevel(logging.WARNING)
+    return engine
+
+
+def ocr_page(page) -> str:
+    """The text of a PDF page's images, read by OCR: each image's lines, top to bottom."""
+    lines = []
+    for image in page.images:
+        result = _ocr_engine()(image.data)
+        lines += [t for t in (result.txts or ()) if t.strip()]
+    return "\n".join(lines)
 
 
 def _check_content(path: Path, kind: str, limits: Limits) -> None:
@@ -140,7 +190,7 @@ def _tidy(text: str) -> str:
     return "\n".join(out)
 
 
-def _read_pdf(path: Path, limits: Limits) -> list[str]:
+def _read_pdf(path: Path, limits: Limits, report: dict | None = None, ocr_pages: list | None = None) -> list[str]:
     import logging
 
     from pypdf import PdfReader
@@ -157,12 +207,92 @@ def _read_pdf(path: Path, limits: Limits) -> list[str]:
     if len(reader.pages) > limits.max_pages:
         raise BadDocument(path, "too large", f"{len(reader.pages)} pages, over `max_document_pages` {limits.max_pages}")
     pages, chars = [], 0
-    for page in reader.pages:
+    for number, page in enumerate(reader.pages):
         pages.append(page.extract_text() or "")
+        if ocr_pages is not None and not pages[-1].strip() and page.images:  # a scanned page: read by OCR
+            pages[-1] = ocr_page(page)
+            ocr_pages.append(number)
         chars += len(pages[-1])
         if chars > limits.max_bytes:
             raise BadDocument(path, "too large", f"more than {limits.max_mb:g} MB of text (`max_document_mb`)")
-    return pages
+    return clean_pages(pages, report) if report is not None else pages
+
+
+# A line that is a page number alone: 12, xii, Page 3, 3 of 17, 3/17, - 3 -
+_PAGE_NUMBER = re.compile(r"(?:page\s+)?(?:\d{1,4}|[ivxlcdm]{1,7})(?:\s*(?:/|of)\s*\d{1,4})?|[-\u2013\u2014]\s*\d{1,4}\s*[-\u2013\u2014]",
+                          re.IGNORECASE)
+# A contents line: dot leaders, or a title and a page number after a run of spaces or dots
+_LEADER = re.compile(r"(?:\.\s?){4,}\s*\d{0,4}\s*$|\S\s{3,}\d{1,4}$")
+_DIGITS = re.compile(r"\d+")
+_HYPHENATED = re.compile(r"(\w+)-\n(\w+)")
+_SENTENCE_END = re.compile(r"[.!?:;\"')\]\u201d]\s*$")
+EDGE_LINES = 2  # the lines at a page's top and bottom where its furniture is looked for
+MIN_REPEATS = 3  # a line at a page's edge on this many pages (digits aside) is a running header or footer
+
+
+def _edge_key(line: str) -> str:
+    return _DIGITS.sub("#", line.casefold()).strip()
+
+
+def clean_pages(pages: list[str], report: dict) -> list[str]:
+    """A PDF's pages without their furniture, counted by kind in report["removed"]: contents pages (most
+    lines dot leaders or ending in a page number), running headers and footers (a line among the
+    first or last EDGE_LINES of MIN_REPEATS or more pages, whatever the numbers in it), and page
+    numbers alone at a page's top or bottom. Then the text joined as it was written: a word
+    hyphenated across a line break joined (kept hyphenated where the document writes it so
+    elsewhere), the other line breaks inside a page made spaces where the line does not end a
+    sentence, and a page that ends mid-sentence continued on the next when that starts in lower
+    case (the two are one section, so a passage may cover both); counted in report["joined"]."""
+    removed, joined_counts = report["removed"], report["joined"]
+    lines_of = [[line.strip() for line in page.split("\n")] for page in pages]
+    for i, lines in enumerate(lines_of):
+        text = [line for line in lines if line]
+        if len(text) >= 4 and sum(bool(_LEADER.search(line)) for line in text) >= 0.5 * len(text):
+            removed["contents page"] += 1
+            lines_of[i] = []
+    seen: Counter = Counter()
+    for lines in lines_of:
+        text = [line for line in lines if line]
+        seen.update({_edge_key(line) for line in text[:EDGE_LINES] + text[-EDGE_LINES:]
+                     if not _PAGE_NUMBER.fullmatch(line)})
+    repeated = {key for key, n in seen.items() if n >= MIN_REPEATS and len(key) > 1}
+    out = []
+    for lines in lines_of:
+        at = [j for j, line in enumerate(lines) if line]
+        edges = set(at[:EDGE_LINES]) | set(at[-EDGE_LINES:])
+        kept = []
+        for j, line in enumerate(lines):
+            if j in edges and _PAGE_NUMBER.fullmatch(line):
+                removed["page number"] += 1
+                continue
+            if j in edges and _edge_key(line) in repeated:
+                removed["running header" if at and j <= at[min(EDGE_LINES, len(at)) - 1] else "running footer"] += 1
+                continue
+            kept.append(line)
+        out.append(kept)
+    words = Counter(w.casefold() for lines in out for line in lines for w in re.findall(r"\w+(?:-\w+)*", line))
+    joined = []
+    for lines in out:
+        text = "\n".join(lines).strip()
+
+        def join(m: re.Match) -> str:
+            first, second = m.group(1), m.group(2)
+            if not second[:1].islower():  # "Smith-\nJones", "COVID-\n19": a hyphen of the word itself
+                return f"{first}-{second}"
+            joined_counts["hyphenated word"] += 1
+            return f"{first}-{second}" if words[f"{first}-{second}".casefold()] else first + second
+
+        text = _HYPHENATED.sub(join, text)
+        text = re.sub(r"(?<![.!?:;\n])\n(?!\n)", " ", text)  # a line break inside a sentence: a space
+        joined.append(text)
+    pages_out: list[str] = []
+    for text in joined:
+        if pages_out and pages_out[-1] and text[:1].islower() and not _SENTENCE_END.search(pages_out[-1]):
+            pages_out[-1] += " " + text  # a sentence cut by the page break
+            joined_counts["sentence across a page break"] += 1
+            continue
+        pages_out.append(text)
+    return pages_out
 
 
 _HEADINGS = {"h1", "h2", "h3", "h4", "h5", "h6"}
@@ -170,6 +300,19 @@ _BLOCKS = _HEADINGS | {"p", "li", "pre", "blockquote", "td", "th", "dt", "dd", "
 _NOT_TEXT = {"script", "style", "noscript", "template", "nav", "header", "footer", "aside", "form", "svg", "head"}
 _MAIN = {"main", "article"}
 _VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track", "wbr"}
+# Navigation that documentation generators mark by class or role, not by <nav>: texinfo's header and
+# nav-panel, Sphinx's related bar and sidebar, MkDocs' header, tabs and sidebars, Javadoc's bars,
+# breadcrumbs; ARIA's navigation, banner and contentinfo roles
+_NAV_CLASSES = {"header", "footer", "nav-panel", "navigation", "navbar", "related", "sphinxsidebar", "breadcrumb",
+                "breadcrumbs", "topnav", "bottomnav", "subnav", "navlist", "md-header", "md-footer", "md-tabs",
+                "md-sidebar", "wy-nav-side", "rst-footer-buttons", "toc-sidebar"}
+_NAV_ROLES = {"navigation", "banner", "contentinfo"}
+
+
+def _is_navigation(attrs) -> bool:
+    found = dict(attrs)
+    classes = {c.casefold() for c in (found.get("class") or "").split()}
+    return bool(classes & _NAV_CLASSES) or (found.get("role") or "").casefold() in _NAV_ROLES
 
 
 class _Blocks(HTMLParser):
@@ -177,26 +320,39 @@ class _Blocks(HTMLParser):
     open (a paragraph, a list item, a cell, a heading); a block inside another adds to it; a
     heading starts a new section and ends at its end tag or at the next block, so an unclosed
     heading never swallows what follows. Text in navigation, scripts and styles is dropped; when
-    the page has a <main> or <article>, only its text is kept."""
+    the page has a <main> or <article>, only its text is kept. A block's text keeps the page's own
+    spacing around inline tags (`<code>f</code>.` is "f."). With `report`, an element that
+    documentation generators use for navigation (`_is_navigation`) is dropped too, and counted."""
 
-    def __init__(self):
+    def __init__(self, report: dict | None = None):
         super().__init__(convert_charrefs=True)
+        self.report = report
+        self.navigation: list[list] = []  # [tag, depth] of each navigation element being dropped
         self.skip = 0  # depth inside tags whose text is not the page's
         self.main = 0  # depth inside <main>/<article>
         self.depth = 0  # blocks open
         self.heading = False
         self.words: list[str] = []
         self.out: list[tuple[bool, bool, str]] = []  # (in main, is heading, text) a block
-        self.loose: list[str] = []  # text outside any block
 
     def flush(self) -> None:
-        text = " ".join(self.words)
+        text = " ".join("".join(self.words).split())
         if text:
             self.out.append((self.main > 0, self.heading, text))
         self.words = []
 
     def handle_starttag(self, tag, attrs):
+        if tag == "br" and self.depth:
+            self.words.append(" ")
         if tag in _VOID:
+            return
+        for entry in self.navigation:
+            if entry[0] == tag:
+                entry[1] += 1
+        if self.report is not None and not self.skip and _is_navigation(attrs):
+            self.navigation.append([tag, 1])
+            self.skip += 1
+            self.report["removed"]["navigation"] += 1
             return
         if tag in _NOT_TEXT:
             self.skip += 1
@@ -206,10 +362,18 @@ class _Blocks(HTMLParser):
             if tag in _HEADINGS or self.heading or self.depth == 0:
                 self.flush()
                 self.depth = 0
+            elif self.depth:
+                self.words.append(" ")  # a block inside another: its text after a space
             self.heading = tag in _HEADINGS
             self.depth += 1
 
     def handle_endtag(self, tag):
+        if self.navigation and self.navigation[-1][0] == tag:
+            self.navigation[-1][1] -= 1
+            if self.navigation[-1][1] == 0:
+                self.navigation.pop()
+                self.skip = max(self.skip - 1, 0)
+                return
         if tag in _NOT_TEXT:
             self.skip = max(self.skip - 1, 0)
         elif tag in _MAIN:
@@ -223,18 +387,32 @@ class _Blocks(HTMLParser):
     def handle_data(self, data):
         if self.skip:
             return
+        if self.depth:
+            self.words.append(data)  # as written: spacing is collapsed when the block ends
+            return
         words = data.strip()
         if words:
-            (self.words if self.depth else self.loose).append(words)
-            if not self.depth:
-                self.out.append((self.main > 0, False, words))
-                self.loose.clear()
+            self.out.append((self.main > 0, False, words))
 
-    def sections(self) -> list[str]:
+    def blocks(self) -> list[tuple[bool, bool, str]]:
+        """(in main, is heading, text) of each block the page's text is made of."""
         self.flush()
         blocks = self.out
         if any(in_main for in_main, _, _ in blocks):
             blocks = [b for b in blocks if b[0]]
+        return blocks
+
+    def sections(self, repeated: frozenset = frozenset()) -> list[str]:
+        """The page's sections; without the blocks whose digest is in `repeated` (blocks that repeat
+        across the pages of a folder), counted, unless that would leave the page under
+        MIN_PAGE_WORDS words, when it is kept whole."""
+        blocks = self.blocks()
+        if repeated:
+            kept = [b for b in blocks if block_digest(b[2]) not in repeated]
+            if len(" ".join(b[2] for b in kept).split()) >= MIN_PAGE_WORDS:
+                if self.report is not None and len(kept) < len(blocks):
+                    self.report["removed"]["repeated block"] += len(blocks) - len(kept)
+                blocks = kept
         sections: list[list[str]] = [[]]
         for _, heading, text in blocks:
             if heading and sections[-1]:
@@ -264,14 +442,45 @@ def _decode_html(data: bytes) -> str:
         return data.decode("cp1252", errors="replace")
 
 
-def _read_html(path: Path, limits: Limits) -> list[str]:
-    parser = _Blocks()
+def _read_html(path: Path, limits: Limits, report: dict | None = None, repeated: frozenset = frozenset()) -> list[str]:
+    parser = _Blocks(report)
     parser.feed(_decode_html(path.read_bytes()))
     parser.close()
-    return parser.sections()
+    return parser.sections(repeated if report is not None else frozenset())
 
 
-def _read_docx(path: Path, limits: Limits) -> list[str]:
+MIN_PAGE_WORDS = 20  # a page left with fewer words without its repeated blocks is kept whole
+REPEATED_SHARE = 0.5  # a block on at least this share of a folder's HTML pages (and 3 of them) repeats
+
+
+def block_digest(text: str) -> str:
+    import hashlib
+
+    return hashlib.sha1(" ".join(text.casefold().split()).encode()).hexdigest()[:16]
+
+
+def repeated_blocks(paths: list[Path], limits: Limits = Limits()) -> frozenset:
+    """The digests of the blocks that appear on at least half of these HTML pages (and on three
+    or more): a site's or a manual's own boilerplate (a footer in a plain <div>, a copyright line,
+    a sidebar), found by repeating, whatever its tags. One pass over the pages, digests only."""
+    if len(paths) < 3:
+        return frozenset()
+    seen: Counter = Counter()
+    for path in paths:
+        try:
+            if path.stat().st_size > limits.max_bytes:
+                continue
+            parser = _Blocks({"removed": Counter(), "joined": Counter()})
+            parser.feed(_decode_html(path.read_bytes()))
+            parser.close()
+        except Exception:  # a page that cannot be read is said when it is read
+            continue
+        seen.update({block_digest(text) for _, _, text in parser.blocks()})
+    least = max(3, REPEATED_SHARE * len(paths))
+    return frozenset(digest for digest, n in seen.items() if n >= least)
+
+
+def _read_docx(path: Path, limits: Limits, report: dict | None = None) -> list[str]:
     import docx
 
     document = docx.Document(str(path))

@@ -342,13 +342,14 @@ class OverlapArgs:
 def check_overlap(corpus, target: str, data: str | None = None, text_column: str = "text", split: str = "train",
                   encoding: str = "utf-8", n: int = NGRAM, progress: bool = True, exclude=(),
                   skip_bad_files: bool = False, follow_links: bool = False, limits=None,
-                  config: str | None = None) -> dict:
+                  config: str | None = None, clean: bool = True, ocr: bool = False) -> dict:
     """`bonito check-overlap`: the share of `target`'s rows (a built-in target, from the Hub or
     `data`, or a JSON Lines file) sharing an n-gram of `n` words with a document of `corpus`
     (anything `bonito generate --input` reads), with the worst offenders and the documents named
     by their `id` column (or "row N"). `exclude`: folders inside a corpus folder that are not
     part of it (a run's output). A folder bonito generate wrote is read as its generated rows.
-    `skip_bad_files`, `follow_links`, `limits` (documents.Limits): as `bonito generate` takes them."""
+    `skip_bad_files`, `follow_links`, `limits` (documents.Limits), `clean` (documents' clean-up), `ocr`
+    (scanned PDF pages): as `bonito generate` takes them, so the text compared is the text prompted."""
     from bonito_hub.console import progress_bar
     from bonito_hub.corpus import check_text_column, load_texts
     from bonito_hub.errors import ConfigError
@@ -358,7 +359,7 @@ def check_overlap(corpus, target: str, data: str | None = None, text_column: str
     name, rows = target_rows(target, data)
     index = NgramIndex.from_rows(rows, n, name=name)
     texts = load_texts(corpus, split=split, encoding=encoding, exclude=exclude, skip_bad_files=skip_bad_files,
-                       follow_links=follow_links, run_folder="rows", config=config,
+                       follow_links=follow_links, run_folder="rows", config=config, clean=clean, ocr=ocr,
                        **({"limits": limits} if limits else {}))
     check_text_column(texts, text_column)
     with progress_bar(total=len(texts), unit="text", desc="bonito check-overlap", enabled=progress) as bar:

@@ -100,6 +100,7 @@ def check_contamination(run: "Adaptation") -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
+    from bonito_hub.documents import ocr_available
     from bonito_hub.evaluation import load_target
     from bonito_hub.overlap import NGRAM, NgramIndex, check_overlap, describe, overlap_report
 
@@ -110,7 +111,8 @@ def check_contamination(run: "Adaptation") -> None:
         report["corpus"] = check_overlap(c.corpus, c.target, c.target_data, d.text_column, split=d.split,
                                          progress=run.progress, exclude=(run.output,),
                                          skip_bad_files=d.skip_bad_files, follow_links=d.follow_links,
-                                         encoding=d.encoding, config=d.input_config)
+                                         encoding=d.encoding, config=d.input_config, clean=not d.keep_page_furniture,
+                                         ocr=d.ocr == "auto" and ocr_available())
         log.info("adapt: overlap: %s", describe(report["corpus"]))
     generated = run.folder("generate")
     files = [generated / f for f in data_files(generated)]

@@ -31,6 +31,12 @@ class Generate(Command):
         f, out = result.funnel, config.output
         print(f"funnel ({result.engine} engine): documents {f.documents} (empty {f.empty_documents}) -> "
               f"passages {f.passages} -> generations {f.generations} -> kept {f.kept}")
+        for kind, n in (f.removed or {}).items():
+            print(f"  passages too short to prompt: {n}" if kind == "too_short" else f"  removed from the documents, {kind}: {n}")
+        if f.ocr_pages:
+            print(f"  scanned PDF pages read by OCR: {f.ocr_pages}")
+        for kind, n in (f.joined or {}).items():
+            print(f"  joined in the documents, {kind}: {n}")
         if f.languages:
             print("  languages: " + ", ".join(f"{code} {by['documents']} documents ({by['passages']} passages)"
                                              for code, by in f.languages.items()))

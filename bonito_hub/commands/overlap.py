@@ -19,7 +19,7 @@ class CheckOverlap(Command):
         import json
         from pathlib import Path
 
-        from bonito_hub.documents import Limits
+        from bonito_hub.documents import Limits, ocr_available
         from bonito_hub.errors import OutputError
         from bonito_hub.folders import write_atomic
         from bonito_hub.generate import InputOptions
@@ -36,7 +36,8 @@ class CheckOverlap(Command):
                                split=read.split, encoding=read.encoding, n=args.ngram, progress=not args.no_progress,
                                skip_bad_files=read.skip_bad_files, follow_links=read.follow_links,
                                limits=Limits(read.max_document_mb, read.max_document_pages),
-                               config=read.input_config)
+                               config=read.input_config, clean=not read.keep_page_furniture,
+                               ocr=read.ocr == "auto" and ocr_available())
         print(describe(report))
         print(f"checked {report['corpus_texts']} texts in {report['seconds']} s")
         if args.output:

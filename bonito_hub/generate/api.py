@@ -44,14 +44,17 @@ class Bonito:
                        chunk_docs: int | None = None, chunk_tokens: int = CHUNK_TOKENS,
                        max_passage_tokens: int | None = None, shard: tuple[int, int] = (0, 1),
                        overwrite: bool = False, progress: bool = True, ray_address: str | None = None,
-                       workers: int | None = None, gpus_per_worker: float | None = None):
+                       workers: int | None = None, gpus_per_worker: float | None = None,
+                       min_passage_words: int = 0):
         """Generate tasks of `task_type` from the `context_col` of `text_dataset` (a Dataset, or
         anything `bonito generate --input` accepts). Returns a `datasets.Dataset` with `input`,
         `output` and provenance columns; `.funnel` on this object holds the counts.
 
         With `output_dir` the run is written there chunk by chunk and resumes when called again.
         A `Bonito(..., ray=True)` runs the chunks on Ray (a local one, or the cluster at
-        `ray_address`) with `workers` workers of `gpus_per_worker` GPUs: the same rows."""
+        `ray_address`) with `workers` workers of `gpus_per_worker` GPUs: the same rows.
+        `min_passage_words`: 0 (every context is prompted, as bonito-llm did); `bonito generate`
+        leaves out passages under 8 words."""
         import datasets
 
         from bonito_hub.generate.generation import generate
@@ -67,7 +70,8 @@ class Bonito:
                 **{f.name: getattr(sampling, f.name) for f in fields(sampling)}, filters=tuple(filters), format=format,
                 chunk_docs=chunk_docs, chunk_tokens=chunk_tokens, max_passage_tokens=max_passage_tokens, shard=shard,
                 backend=self.backend, overwrite=overwrite, progress=progress, ray=self.ray, ray_address=ray_address,
-                workers=workers, gpus_per_worker=gpus_per_worker, **(self.engine_kwargs if self.ray else {}))
+                workers=workers, gpus_per_worker=gpus_per_worker, **(self.engine_kwargs if self.ray else {}),
+                min_passage_words=min_passage_words)
             result = generate(config, engine=self.engine)
             self.funnel = result.funnel
             if not result.data_files:  # every generation was dropped: an empty set with the run's columns

@@ -47,6 +47,12 @@ FORMATS = ("standard", "conversational")
 FORMAT_ALIASES = {"prompt-completion": "standard", "messages": "conversational"}  # until 0.2
 
 
+def _ocr_available() -> bool:
+    from bonito_hub.documents import ocr_available
+
+    return ocr_available()
+
+
 def _require(ok: bool, name: str, allowed: str, value) -> None:
     if not ok:
         raise ConfigError(f"`{name}` must be {allowed}, got {value}", field=name)
@@ -121,6 +127,12 @@ class RunConfig:
             sharing one with it is dropped before generation and counted.
         language_filter: language codes ("en,de" or a sequence; bonito_hub.language): only the
             documents detected in one of them are prompted; the others are counted. None: all are.
+        min_passage_words: a passage of fewer words is merged with the next of its document where
+            both fit the budget, else left out and counted (`too_short`); 0 keeps every passage.
+        keep_page_furniture: read documents without their clean-up (bonito_hub.documents): it
+            changes their text, so it is part of the run's identity (absent when off).
+        ocr: scanned PDF pages read by OCR (InputOptions.ocr resolved: "auto" with the extra
+            installed); part of the run's identity, absent when off.
         keep_for_review: write each chunk's dropped generations (dropped/) and prompted passages
             (passages/) for `bonito review`. They decide no row, so they are not part of the run's
             identity.
@@ -139,6 +151,9 @@ class RunConfig:
     exclude_overlap: Any = None
     near_duplicate_threshold: float = 0.8
     language_filter: tuple[str, ...] | None = None
+    min_passage_words: int = 8
+    keep_page_furniture: bool = False
+    ocr: bool = False
     keep_for_review: bool = True
 
     def __post_init__(self):
@@ -165,6 +180,7 @@ class RunConfig:
         _require(self.chunk_tokens >= 1, "chunk_tokens", "at least 1", self.chunk_tokens)
         if self.max_passage_tokens is not None:
             _require(self.max_passage_tokens >= 8, "max_passage_tokens", "at least 8", self.max_passage_tokens)
+        _require(self.min_passage_words >= 0, "min_passage_words", "0 or more", self.min_passage_words)
 
     @property
     def types(self) -> tuple[str, ...]:
@@ -227,6 +243,12 @@ class InputOptions:
                                     "file's parts unpacked, its text; larger ones are refused, or skipped with "
                                     "--skip-bad-files")
     max_document_pages: int = option(Limits.max_pages, metavar="N", help="the most pages a PDF may have")
+    ocr: str = option("auto", choices=("auto", "off"), help="a PDF page without a text layer (a scan) is read by "
+                      "OCR: auto where the ocr extra is installed (pip install 'bonito-hub[ocr]'), else the file is "
+                      "refused naming it; off never")
+    keep_page_furniture: bool = option(False, help="keep PDF running headers and footers, page numbers and contents "
+                                       "pages, documentation generators' navigation in HTML, and hyphenated line "
+                                       "breaks as they are (by default they are removed or joined, and counted)")
     language_filter: str | None = option(None, metavar="LANG[,LANG...]", help="prompt only the documents detected "
                                          "in these languages (ISO 639-1, e.g. en or en,de; und: those too short or "
                                          "mixed to tell); the rest are counted, per language, and left out")
@@ -269,6 +291,9 @@ class TaskOptions:
                                     help="also close a chunk at this many documents")
     max_passage_tokens: int | None = option(None, help="split documents into passages of at most this many tokens "
                                             "(default: the model's context minus --max-tokens)")
+    min_passage_words: int = option(8, metavar="WORDS", help="a passage of fewer words (a name, a heading alone, a "
+                                    "fragment) is merged with the next one of its document where both fit, else left "
+                                    "out and counted as too_short; 0 keeps every passage")
     keep_for_review: bool = option(True, flag="--no-keep-for-review", help="do not keep the dropped generations "
                                    "and the prompted passages (OUTPUT/dropped, OUTPUT/passages: about the corpus's "
                                    "size again) that bonito review shows; for very large runs")
@@ -430,7 +455,10 @@ class GenerateConfig:
                              format=t.format, chunk_docs=t.chunk_docs, chunk_tokens=t.chunk_tokens,
                              max_passage_tokens=t.max_passage_tokens, holdout=t.holdout,
                              near_duplicate_threshold=t.near_duplicate_threshold,
-                             language_filter=o.documents.language_filter, keep_for_review=t.keep_for_review)
+                             language_filter=o.documents.language_filter, keep_for_review=t.keep_for_review,
+                             min_passage_words=t.min_passage_words,
+                             keep_page_furniture=o.documents.keep_page_furniture,
+                             ocr=o.documents.ocr == "auto" and _ocr_available())
         t.format, t.task_type, t.task_mix = self.run.format, self.run.task_type, self.run.task_mix
         if o.ray.ray and self.shard != (0, 1):
             raise ConfigError("`ray` schedules every chunk itself; leave `shard` out", field="shard")

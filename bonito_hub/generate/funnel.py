@@ -52,7 +52,10 @@ class Funnel(Mapping):
     `languages`: {code: {"documents", "passages"}} for the documents with text, most documents first
     (bonito_hub.language; None for a run whose chunks were not all detected, as those of 0.1);
     `language_filtered`: {"documents", "passages"} the language filter left out, which `passages`
-    does not count. `review`: {"accept", "reject", "edit"}: the decisions of `bonito review` applied
+    does not count. `removed`: what the documents' clean-up took out, by kind ("running header",
+    "contents page", "navigation", ...), and `too_short`: passages under the minimum left out;
+    `joined`: what it joined ("hyphenated word", "sentence across a page break"); `ocr_pages`: the
+    scanned PDF pages read by OCR. `review`: {"accept", "reject", "edit"}: the decisions of `bonito review` applied
     (the rejected rows are also `dropped` as `rejected_by_review`)."""
 
     documents: int = 0
@@ -63,6 +66,9 @@ class Funnel(Mapping):
     dropped: dict[str, int] = field(default_factory=dict)
     overlapping_passages: int | None = None
     languages: dict[str, dict] | None = None
+    removed: dict[str, int] | None = None
+    joined: dict[str, int] | None = None
+    ocr_pages: int | None = None
     language_filtered: dict[str, int] | None = None
     skipped_files: dict[str, int] | None = None
     by_type: dict[str, dict] | None = None
@@ -90,6 +96,11 @@ class Funnel(Mapping):
                     languages.setdefault(code, Counter()).update(by)
             else:  # a chunk written before languages were detected: the run's languages are not known
                 languages = None
+            if "ocr_pages" in counts:  # scanned PDF pages read by OCR
+                funnel.ocr_pages = (funnel.ocr_pages or 0) + counts["ocr_pages"]
+            for key in ("removed", "joined"):  # what the documents' clean-up and the passages' minimum did
+                if key in counts:
+                    setattr(funnel, key, dict(sorted((Counter(getattr(funnel, key) or {}) + Counter(counts[key])).items())))
             if "language_filtered" in counts:  # a run with `language_filter`
                 before = funnel.language_filtered or {"documents": 0, "passages": 0}
                 funnel.language_filtered = {key: n + counts["language_filtered"][key] for key, n in before.items()}
@@ -117,7 +128,9 @@ class Funnel(Mapping):
         """As funnel.json holds it: the optional parts only where the run has them."""
         out: dict = {key: getattr(self, key) for key in COUNTS}
         out["dropped"] = dict(self.dropped)
-        for key in ("overlapping_passages", "languages", "language_filtered", "skipped_files", "by_type", "review"):
+        for key in ("overlapping_passages", "languages", "removed", "joined", "ocr_pages", "language_filtered",
+                    "skipped_files",
+                    "by_type", "review"):
             if getattr(self, key) is not None:
                 out[key] = getattr(self, key)
         if self.heldout is not None:

@@ -165,7 +165,8 @@ def _generate(config: GenerateConfig, engine, cluster, timer: StageTimer, on_chu
         d = config.options.documents
         texts = load_texts(config.input, split=d.split, encoding=d.encoding, exclude=[config.output, *config.exclude],
                            skip_bad_files=d.skip_bad_files, follow_links=d.follow_links,
-                           limits=Limits(d.max_document_mb, d.max_document_pages), config=d.input_config)
+                           limits=Limits(d.max_document_mb, d.max_document_pages), config=d.input_config,
+                           clean=not d.keep_page_furniture, ocr=settings.ocr)
         check_text_column(texts, d.text_column)
         model_name = engine.model_name if engine is not None else config.model
         # the documents' languages against the generator's: one line before any model loads

@@ -38,33 +38,41 @@ def _spans(text: str, start: int, end: int, pattern: re.Pattern) -> list[tuple[i
 
 
 class PassageSplitter:
-    """Cuts text into passages of at most `max_tokens` tokens of `tokenizer`."""
+    """Cuts text into passages of at most `max_tokens` tokens of `tokenizer`. A passage of fewer
+    than `min_words` words (a name, a heading alone, a fragment) is merged with the next passage of
+    its document when the two fit the budget together, else left out and counted."""
 
-    def __init__(self, tokenizer, max_tokens: int):
+    def __init__(self, tokenizer, max_tokens: int, min_words: int = 0):
         if max_tokens < 8:
             raise ConfigError(f"passages would hold at most {max_tokens} tokens: the model's context is too short "
                              "for the requested max_tokens")
         self.tokenizer = tokenizer
         self.max_tokens = max_tokens
+        self.min_words = min_words
 
     def split(self, text: str) -> list[Passage]:
         return self.split_many([text])[0]
 
-    def split_many(self, texts: list[str]) -> list[list[Passage]]:
+    def split_many(self, texts: list[str], too_short: list[int] | None = None) -> list[list[Passage]]:
         """`split` for each text, with one tokenizer call for all of them (a fast tokenizer spreads
-        a batch over the CPU's cores)."""
+        a batch over the CPU's cores). `too_short`, when given, gets each text's count of passages
+        left out for having fewer than `min_words` words."""
         kept = [i for i, text in enumerate(texts) if text.strip()]
         found: list[list[Passage]] = [[] for _ in texts]
+        short = [0] * len(texts)
         if kept:
             enc = self.tokenizer([texts[i] for i in kept], add_special_tokens=False, return_offsets_mapping=True,
                                  verbose=False)
             for i, offsets in zip(kept, enc["offset_mapping"]):
-                found[i] = self._split(texts[i], offsets)
+                found[i], short[i] = self._split(texts[i], offsets)
+        if too_short is not None:
+            too_short[:] = short
         return found
 
-    def _split(self, text: str, offsets) -> list[Passage]:
-        """The passages of `text` given its tokens' character offsets: its sections (between form
-        feeds, a page or a heading of a document) each on their own."""
+    def _split(self, text: str, offsets) -> tuple[list[Passage], int]:
+        """The passages of `text` given its tokens' character offsets, and how many were too short:
+        its sections (between form feeds, a page or a heading of a document) each on their own,
+        then the short ones merged with the next where they fit."""
         import bisect
 
         starts = [s for s, e in offsets if e > s]
@@ -76,7 +84,22 @@ class PassageSplitter:
         for lo, hi in _spans(text, 0, len(text), _SECTION_RE):
             if text[lo:hi].strip():
                 passages += self._split_section(text, lo, hi, starts, count)
-        return passages
+        return self._merge_short(text, passages, count)
+
+    def _merge_short(self, text: str, passages: list[Passage], count) -> tuple[list[Passage], int]:
+        if not self.min_words:
+            return passages, 0
+        out, short, i = [], 0, 0
+        while i < len(passages):
+            p = passages[i]
+            if len(text[p.start:p.end].split()) >= self.min_words:
+                out.append(p)
+            elif i + 1 < len(passages) and count(p.start, passages[i + 1].end) <= self.max_tokens:
+                passages[i + 1] = Passage(p.start, passages[i + 1].end)  # the span covers both, and what is between
+            else:
+                short += 1
+            i += 1
+        return out, short
 
     def _split_section(self, text: str, lo: int, hi: int, starts: list[int], count) -> list[Passage]:
         import bisect

@@ -15,6 +15,7 @@ The folder's layout, the chunks' bounds and records, and the funnel are folder.p
 
 from __future__ import annotations
 
+import json
 import time
 from collections import Counter
 from dataclasses import dataclass
@@ -64,7 +65,7 @@ class GenerationRun:
         if budget is None:
             overhead = max(len(engine.tokenizer(generator_input(t, "x"))["input_ids"]) for t in config.types)
             budget = engine.max_context - config.sampling.max_tokens - overhead
-        self.splitter = PassageSplitter(engine.tokenizer, budget)
+        self.splitter = PassageSplitter(engine.tokenizer, budget, config.min_passage_words)
         log.debug("passages of at most %d tokens; %d documents in %d chunks", budget, self.folder.n_docs,
                   self.folder.n_chunks)
 
@@ -150,13 +151,16 @@ class GenerationRun:
         texts = table[column].to_pylist()
         ids = table[id_column].to_pylist() if id_column else None
         skipped = table["skipped"].to_pylist() if "skipped" in table.column_names else [None] * len(texts)
+        cleaned = table["cleaned"].to_pylist() if "cleaned" in table.column_names else [None] * len(texts)
         counts = empty_counts()
         counts["documents"] = end - start
         passages = []
         for j, text in enumerate(texts):
             if text is not None and not isinstance(text, str):
                 raise InputError(f"row {start + j}: text column {column!r} holds {type(text).__name__}, not a string")
-        split = self.splitter.split_many([text or "" for text in texts])
+        too_short: list[int] = []
+        split = self.splitter.split_many([text or "" for text in texts], too_short)
+        removed, joined, ocr_pages = Counter(), Counter(), 0
         languages: dict[str, dict] = {}
         wanted = self.config.language_filter
         left_out = {"documents": 0, "passages": 0}
@@ -168,6 +172,12 @@ class GenerationRun:
             if text is None or not text.strip():
                 counts["empty_documents"] += 1
                 continue
+            if cleaned[j]:  # what the documents' clean-up removed and joined (bonito_hub.documents)
+                report = json.loads(cleaned[j])
+                removed.update(report.get("removed", {}))
+                joined.update(report.get("joined", {}))
+                ocr_pages += report.get("ocr_pages", 0)
+            removed["too_short"] += too_short[j]
             code = language.detect(text)
             by = languages.setdefault(code, {"documents": 0, "passages": 0})
             by["documents"] += 1
@@ -180,6 +190,12 @@ class GenerationRun:
             for index, p in enumerate(pieces):
                 passages.append(DocumentPassage(start + j, doc_id, index, p.start, p.end, text[p.start:p.end]))
         counts["languages"] = dict(sorted(languages.items()))
+        if +removed:
+            counts["removed"] = dict(sorted((+removed).items()))
+        if joined:
+            counts["joined"] = dict(sorted(joined.items()))
+        if ocr_pages:
+            counts["ocr_pages"] = ocr_pages
         if wanted is not None:
             counts["language_filtered"] = left_out
         counts["passages"] = len(passages)
