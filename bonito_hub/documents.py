@@ -176,8 +176,15 @@ def _binary_share(data: bytes) -> float:
 
 
 def _tidy(text: str) -> str:
-    """Runs of spaces as one, at most one blank line between paragraphs, no form feed inside."""
-    lines = [_SPACES.sub(" ", line).strip() for line in text.replace(FORM_FEED, "\n").split("\n")]
+    """Runs of spaces as one (a line's indentation aside: a `<pre>` block's code keeps it), at most
+    one blank line between paragraphs, no form feed inside."""
+
+    def line_of(raw: str) -> str:
+        body = _SPACES.sub(" ", raw).strip()
+        indent = raw[:len(raw) - len(raw.lstrip(" \t"))].replace("\t", "    ")
+        return indent + body if body else ""
+
+    lines = [line_of(line) for line in text.replace(FORM_FEED, "\n").split("\n")]
     out, blank = [], False
     for line in lines:
         if not line:
@@ -332,11 +339,15 @@ class _Blocks(HTMLParser):
         self.main = 0  # depth inside <main>/<article>
         self.depth = 0  # blocks open
         self.heading = False
+        self.pre = False  # the open block is (or holds) a <pre>: its lines and indentation are kept
         self.words: list[str] = []
         self.out: list[tuple[bool, bool, str]] = []  # (in main, is heading, text) a block
 
     def flush(self) -> None:
-        text = " ".join("".join(self.words).split())
+        raw = "".join(self.words)
+        text = "\n".join(line.rstrip() for line in raw.strip("\n").split("\n")) if self.pre and raw.strip() \
+            else " ".join(raw.split())
+        self.pre = False
         if text:
             self.out.append((self.main > 0, self.heading, text))
         self.words = []
@@ -365,6 +376,7 @@ class _Blocks(HTMLParser):
             elif self.depth:
                 self.words.append(" ")  # a block inside another: its text after a space
             self.heading = tag in _HEADINGS
+            self.pre = self.pre or tag == "pre"
             self.depth += 1
 
     def handle_endtag(self, tag):

@@ -219,3 +219,13 @@ def test_blocks_repeated_across_a_folder_of_pages_are_dropped_unless_a_page_woul
         assert json.loads(texts[f"page-{i}.html"]["cleaned"])["removed"] == {"repeated block": 2}
     assert "Copyright" in texts["index.html"]["text"]  # nothing of its own would be left: kept whole
     assert "Copyright" in load_texts(str(site), clean=False)[0]["text"]
+
+
+def test_pre_blocks_keep_their_lines_and_indentation(tmp_path):
+    page = tmp_path / "code.html"
+    page.write_text("<html><body><h2>Example</h2><p>Call it\n   like this:</p><pre>def area(r):\n    if r &lt; 0:\n"
+                    "        raise ValueError(r)\n\n    return 3.14 * r * r\n</pre><p>Then <code>area</code>.</p>"
+                    "</body></html>")
+    text = read_document(page)
+    assert "def area(r):\n    if r < 0:\n        raise ValueError(r)\n\n    return 3.14 * r * r" in text
+    assert "Call it like this:" in text and "Then area." in text  # prose is still one line, spaced as written
