@@ -184,8 +184,11 @@ def _documents_folder(folder: Path, encoding: str, files: list[Path], unreadable
     # from_generator writes Arrow to the cache, so documents are never all held in memory at once.
     # Its cache is keyed on gen_kwargs: the files' content digest makes an edited folder a new key,
     # whatever its sizes and times say.
+    # what the text was made from: the files' content, and how documents were read where that changes
+    # it (a PDF's scanned pages by OCR or not, the clean-up or not), so a run resumes only on the same text
+    reading = [("read with", {"clean": clean, "ocr": bool(ocr and "pdf" in kinds)})] if kinds else []
     content = digest([(p.relative_to(folder).as_posix(), sha256(p)) for p in files] +
-                     [(p.relative_to(folder).as_posix(), reason) for p, reason in sorted(unreadable.items())])
+                     [(p.relative_to(folder).as_posix(), reason) for p, reason in sorted(unreadable.items())] + reading)
     extra = {"unreadable": {p: unreadable[p] for p in sorted(unreadable)}} if unreadable else {}
     paths = sorted([*files, *unreadable])
     # an HTML folder's own boilerplate: the blocks on half of its pages or more, found in a first pass

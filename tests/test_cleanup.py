@@ -229,3 +229,14 @@ def test_pre_blocks_keep_their_lines_and_indentation(tmp_path):
     text = read_document(page)
     assert "def area(r):\n    if r < 0:\n        raise ValueError(r)\n\n    return 3.14 * r * r" in text
     assert "Call it like this:" in text and "Then area." in text  # prose is still one line, spaced as written
+
+
+def test_words_are_counted_in_scripts_written_without_spaces():
+    from bonito_hub.generate.passages import count_words
+
+    assert count_words("year your name.") == 3 and count_words("Table 3: 12.5, 14.0") == 6
+    assert count_words("委员会批准了预算。") == 8 and count_words("NULL-terminated array") == 3
+    chinese = "埃尔米尔港镇坐落在一条缓慢的棕色河流的入海口。"
+    splitter = PassageSplitter(make_tokenizer(), 200, min_words=8)
+    short: list[int] = []
+    assert splitter.split_many([chinese], short)[0] and short == [0]  # a Chinese sentence is no fragment

@@ -47,12 +47,6 @@ FORMATS = ("standard", "conversational")
 FORMAT_ALIASES = {"prompt-completion": "standard", "messages": "conversational"}  # until 0.2
 
 
-def _ocr_available() -> bool:
-    from bonito_hub.documents import ocr_available
-
-    return ocr_available()
-
-
 def _require(ok: bool, name: str, allowed: str, value) -> None:
     if not ok:
         raise ConfigError(f"`{name}` must be {allowed}, got {value}", field=name)
@@ -131,8 +125,6 @@ class RunConfig:
             both fit the budget, else left out and counted (`too_short`); 0 keeps every passage.
         keep_page_furniture: read documents without their clean-up (bonito_hub.documents): it
             changes their text, so it is part of the run's identity (absent when off).
-        ocr: scanned PDF pages read by OCR (InputOptions.ocr resolved: "auto" with the extra
-            installed); part of the run's identity, absent when off.
         keep_for_review: write each chunk's dropped generations (dropped/) and prompted passages
             (passages/) for `bonito review`. They decide no row, so they are not part of the run's
             identity.
@@ -153,7 +145,6 @@ class RunConfig:
     language_filter: tuple[str, ...] | None = None
     min_passage_words: int = 8
     keep_page_furniture: bool = False
-    ocr: bool = False
     keep_for_review: bool = True
 
     def __post_init__(self):
@@ -292,8 +283,9 @@ class TaskOptions:
     max_passage_tokens: int | None = option(None, help="split documents into passages of at most this many tokens "
                                             "(default: the model's context minus --max-tokens)")
     min_passage_words: int = option(8, metavar="WORDS", help="a passage of fewer words (a name, a heading alone, a "
-                                    "fragment) is merged with the next one of its document where both fit, else left "
-                                    "out and counted as too_short; 0 keeps every passage")
+                                    "fragment; a Chinese or Japanese character counts as a word) is merged with the "
+                                    "next one of its document where both fit, else left out and counted as too_short; "
+                                    "0 keeps every passage")
     keep_for_review: bool = option(True, flag="--no-keep-for-review", help="do not keep the dropped generations "
                                    "and the prompted passages (OUTPUT/dropped, OUTPUT/passages: about the corpus's "
                                    "size again) that bonito review shows; for very large runs")
@@ -457,8 +449,7 @@ class GenerateConfig:
                              near_duplicate_threshold=t.near_duplicate_threshold,
                              language_filter=o.documents.language_filter, keep_for_review=t.keep_for_review,
                              min_passage_words=t.min_passage_words,
-                             keep_page_furniture=o.documents.keep_page_furniture,
-                             ocr=o.documents.ocr == "auto" and _ocr_available())
+                             keep_page_furniture=o.documents.keep_page_furniture)
         t.format, t.task_type, t.task_mix = self.run.format, self.run.task_type, self.run.task_mix
         if o.ray.ray and self.shard != (0, 1):
             raise ConfigError("`ray` schedules every chunk itself; leave `shard` out", field="shard")

@@ -115,7 +115,7 @@ def run_record(config: RunConfig, model_name: str, texts, engine_name: str | Non
         if options.get(name) is None:
             options.pop(name, None)
     options.pop("keep_for_review")  # what is kept for review decides no row: not part of the run's identity
-    for name in ("keep_page_furniture", "ocr"):  # what changes documents' text, recorded when on
+    for name in ("keep_page_furniture",):  # what changes documents' text, recorded when on
         if not options.get(name):
             options.pop(name, None)
     return make_record(options, packages=PACKAGES, model=str(model_name), model_fingerprint=model_fingerprint,

@@ -18,7 +18,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from bonito_hub import hub, language, resources
+from bonito_hub import documents, hub, language, resources
 from bonito_hub.console import get_logger
 from bonito_hub.corpus import check_text_column, load_texts
 from bonito_hub.documents import Limits
@@ -166,7 +166,7 @@ def _generate(config: GenerateConfig, engine, cluster, timer: StageTimer, on_chu
         texts = load_texts(config.input, split=d.split, encoding=d.encoding, exclude=[config.output, *config.exclude],
                            skip_bad_files=d.skip_bad_files, follow_links=d.follow_links,
                            limits=Limits(d.max_document_mb, d.max_document_pages), config=d.input_config,
-                           clean=not d.keep_page_furniture, ocr=settings.ocr)
+                           clean=not d.keep_page_furniture, ocr=d.ocr == "auto" and documents.ocr_available())
         check_text_column(texts, d.text_column)
         model_name = engine.model_name if engine is not None else config.model
         # the documents' languages against the generator's: one line before any model loads

@@ -20,6 +20,18 @@ _SECTION_RE = re.compile(r"\f")  # a page or a heading of a PDF, HTML or Word fi
 _SENTENCE_RE = re.compile(r"(?<=[.!?])[\"')\]]*\s+")
 
 
+# A word: a run of letters or digits, or one character of a script written without spaces (Chinese,
+# Japanese kana, Korean syllables, Thai), where each character is counted as a word.
+_WORD_RE = re.compile(r"[\u0e00-\u0e7f\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff]|"
+                      r"[^\W\u0e00-\u0e7f\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff]+")
+
+
+def count_words(text: str) -> int:
+    """Words in `text`, for the minimum passage size: runs of letters or digits, each character of
+    a script written without spaces counted as one."""
+    return len(_WORD_RE.findall(text))
+
+
 @dataclass(frozen=True)
 class Passage:
     start: int
@@ -92,7 +104,7 @@ class PassageSplitter:
         out, short, i = [], 0, 0
         while i < len(passages):
             p = passages[i]
-            if len(text[p.start:p.end].split()) >= self.min_words:
+            if count_words(text[p.start:p.end]) >= self.min_words:
                 out.append(p)
             elif i + 1 < len(passages) and count(p.start, passages[i + 1].end) <= self.max_tokens:
                 passages[i + 1] = Passage(p.start, passages[i + 1].end)  # the span covers both, and what is between
