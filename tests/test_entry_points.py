@@ -72,9 +72,9 @@ def test_the_old_spellings_still_work_with_a_warning(tiny_bonito, docs_jsonl, tm
 
     out = tmp_path / "out"
     assert main(["generate", "--model", tiny_bonito, "--input", docs_jsonl, "--task-type", "exqa", "--output",
-                 str(out), "--max-tokens", "16", "--format", "messages", "--no-progress"]) == 0
+                 str(out), "--max-tokens", "16", "--format", "prompt-completion", "--no-progress"]) == 0
     err = capsys.readouterr().err
-    assert "bonito: warning: deprecated: --format 'messages' is now called 'conversational'" in err
-    assert json.loads((out / "run.json").read_text())["options"]["format"] == "conversational"
-    assert "messages" in datasets.load_dataset(str(out), split="train").column_names
+    assert "bonito: warning: deprecated: --format 'prompt-completion' is now called 'standard'" in err
+    assert json.loads((out / "run.json").read_text())["options"]["format"] == "standard"
+    assert "completion" in datasets.load_dataset(str(out), split="train").column_names
     assert EvaluationConfig(target="t.jsonl", model="m", prompt_format="plain").prompt_style == "plain"

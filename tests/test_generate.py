@@ -40,7 +40,7 @@ def test_cli_end_to_end(tiny_bonito, docs_jsonl, tmp_path, capsys):
     rows = rows_of(out)
     assert len(rows) == funnel["kept"] > 0
     for row in rows:
-        assert row["prompt"] == row["input"] and row["completion"] == row["output"]
+        assert row["prompt"] == row["input"] + "\n\n" and row["completion"] == row["output"]  # TRL joins them as they are
         assert "{{context}}" not in row["input"] + row["output"]
         assert row["task_type"] == "extractive question answering"
         doc = json.loads(Path(docs_jsonl).read_text().splitlines()[row["doc_index"]])
@@ -158,6 +158,24 @@ def test_messages_format(tiny_bonito, docs_jsonl, tmp_path):
     row = rows_of(out)[0]
     assert row["messages"] == [{"role": "user", "content": row["input"]}, {"role": "assistant", "content": row["output"]}]
     assert "prompt" not in row
+
+
+def test_a_run_of_the_messages_layout_recorded_as_conversational_resumes_as_messages(tiny_bonito, docs_jsonl,
+                                                                                   tmp_path, capsys):
+    """Before `messages` was a format of its own, a run recorded `conversational` for that layout;
+    its data files say which layout it is, so it resumes as messages and is never mixed with the
+    prompt-completion layout that conversational now writes."""
+    out = tmp_path / "out"
+    assert main(gen_args(tiny_bonito, docs_jsonl, out, "--format", "messages")) == 0
+    record = json.loads((out / "run.json").read_text())
+    record["options"]["format"] = "conversational"
+    (out / "run.json").write_text(json.dumps(record))
+    before = rows_of(out)
+    capsys.readouterr()
+    assert main(gen_args(tiny_bonito, docs_jsonl, out, "--format", "messages")) == 0
+    assert rows_of(out) == before
+    assert main(gen_args(tiny_bonito, docs_jsonl, out, "--format", "conversational")) == 2
+    assert "holds a different generation run" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(

@@ -218,10 +218,10 @@ def test_a_config_file_may_name_an_option_by_any_of_its_names(tmp_path, captured
 
 
 def test_a_config_never_changes_the_options_it_was_made_from():
-    options = GenerationOptions().replace(task_type="extractive question answering", format="messages")
+    options = GenerationOptions().replace(task_type="extractive question answering", format="prompt-completion")
     config = GenerateConfig(model="m", input="i", output="o", options=options)
-    assert config.run.task_type == "exqa" and config.options.tasks.format == "conversational"
-    assert options.tasks.task_type == "extractive question answering" and options.tasks.format == "messages"
+    assert config.run.task_type == "exqa" and config.options.tasks.format == "standard"
+    assert options.tasks.task_type == "extractive question answering" and options.tasks.format == "prompt-completion"
     adapt = AdaptConfig(corpus="c", generator="g", student="s", generation=options.replace(holdout=0))
     assert adapt.generation.tasks.holdout is None and options.tasks.holdout is None
     assert AdaptConfig(corpus="c", generator="g", student="s", generation=options).generation is not options

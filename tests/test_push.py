@@ -12,6 +12,7 @@ from huggingface_hub import DatasetCard, ModelCard
 
 from bonito_hub.cli import main
 
+from card_rules import card_errors  # noqa: E402  (the Hub's card metadata rules, offline)
 from conftest import TOKEN  # noqa: E402  (the token the Hub stand-in's fixture sets)
 
 
@@ -59,6 +60,12 @@ def test_dry_run_shows_the_folder_and_a_card_the_hub_reads(generated, capsys, do
     assert "/tiny-bonito" not in card.content
     assert card.data.configs[0]["data_files"][0]["path"] == [f for f in files if f.startswith("data/")]
     assert not any(doc.strip() and doc[:40] in card.text for doc in docs)  # no sample of the user's text
+    assert card_errors(card.content, "dataset") == []
+    data = card.data.to_dict()
+    assert data["annotations_creators"] == ["machine-generated"] and data["language_creators"] == ["found"]
+    assert data["source_datasets"] == ["original"] and data["license"] == "unknown"  # private, no licence chosen
+    assert data["task_categories"] == ["question-answering", "text-generation"] and data["task_ids"] == ["extractive-qa"]
+    assert data["pretty_name"] == "Bonito tasks: extractive question answering"
     folder, _ = _dry_run(capsys, "dataset", str(generated), "--repo-id", "me/x", "--include-examples",
                          "--generator", "BatsResearch/bonito-v1", "--language", "en")
     card = DatasetCard.load(folder / "README.md")
@@ -87,8 +94,48 @@ def test_push_creates_a_private_repo_with_exactly_those_files(generated, hub_ser
     assert all(b'"key": "file"' not in r["body"] for r in second)
 
 
+def test_the_licence_is_the_users_to_choose_and_a_public_set_needs_one(generated, capsys):
+    for args, message in [
+        (["--public"], "a public data set needs a licence: pass --license"),
+        (["--license", "cc-by-5.0"], "--license 'cc-by-5.0' is not a licence id the Hub knows (close: cc, cc0-1.0"),
+        (["--license", "other"], "--license other needs --license-name"),
+        (["--license", "other", "--license-name", "acme-1.0"], "and --license-link (its URL"),
+        (["--license", "mit", "--license-name", "x"], "--license-name and --license-link go with --license other only"),
+    ]:
+        assert main(["push", "dataset", str(generated), "--repo-id", "me/x", "--dry-run", *args]) == 2
+        err = capsys.readouterr().err
+        assert len(err.strip().splitlines()) == 1 and message in err, (args, err)
+    for args, expected in [(["--license", "cc-by-4.0", "--public"], {"license": "cc-by-4.0"}),
+                           (["--license", "other", "--license-name", "acme-1.0", "--license-link",
+                             "https://example.com/licence"],
+                            {"license": "other", "license_name": "acme-1.0",
+                             "license_link": "https://example.com/licence"})]:
+        folder, _ = _dry_run(capsys, "dataset", str(generated), "--repo-id", "me/x", *args)
+        text = (folder / "README.md").read_text()
+        data = DatasetCard(text).data.to_dict()
+        assert {k: data.get(k) for k in expected} == expected and card_errors(text, "dataset") == []
+
+
+def test_task_categories_are_those_of_the_kept_types_and_a_hub_input_is_the_source(generated, tmp_path):
+    from bonito_hub.generate.card import write_generation_card
+
+    record = json.loads((generated / "run.json").read_text())
+    record["options"]["task_type"] = "exqa,ynqa,sentiment"
+    record["source_dataset"] = "someone/papers"
+    funnel = json.loads((generated / "funnel.json").read_text())
+    funnel["by_type"] = {"exqa": {"generations": 4, "kept": 3}, "ynqa": {"generations": 4, "kept": 0},
+                         "sentiment": {"generations": 4, "kept": 2}}
+    text = write_generation_card(tmp_path, record, funnel, ["data/exqa/chunk-000000-0123456789ab.parquet"]).read_text()
+    assert card_errors(text, "dataset") == []
+    data = DatasetCard(text).data.to_dict()
+    assert data["task_categories"] == ["question-answering", "text-classification", "text-generation"]
+    assert data["task_ids"] == ["extractive-qa", "sentiment-classification"]  # nothing of ynqa: it kept no row
+    assert "No row of ynqa was kept: the card's task categories leave it out." in text
+    assert data["source_datasets"] == ["extended|someone/papers"] and "[`someone/papers`]" in text
+
+
 def test_public_only_when_asked_and_never_into_a_public_repo_by_default(generated, hub_server, capsys):
-    assert main(["push", "dataset", str(generated), "--repo-id", "me/open", "--public"]) == 0
+    assert main(["push", "dataset", str(generated), "--repo-id", "me/open", "--public", "--license", "mit"]) == 0
     assert hub_server.repos[("dataset", "me/open")]["private"] is False
     capsys.readouterr()
     assert main(["push", "dataset", str(generated), "--repo-id", "me/open"]) == 2
@@ -121,18 +168,26 @@ def test_an_unfinished_run_and_a_bad_repo_id_are_refused(generated, tmp_path, ca
 
 @pytest.fixture(scope="module")
 def adapter(tiny_llama, tmp_path_factory):
-    """A LoRA adapter on the tiny Llama (a local folder, as a base model trained here would be)."""
+    """A LoRA adapter on the tiny Llama (a local folder, as a base model trained here would be,
+    whose card states its licence)."""
+    import shutil
+
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM
 
     from bonito_hub.records import make_record
 
-    out = tmp_path_factory.mktemp("adapter") / "adapter"
-    model = get_peft_model(AutoModelForCausalLM.from_pretrained(tiny_llama), LoraConfig(r=4, target_modules="all-linear"))
+    root = tmp_path_factory.mktemp("adapter")
+    base = root / "base"
+    shutil.copytree(tiny_llama, base)
+    (base / "README.md").write_text("---\nlicense: apache-2.0\n---\n# A base model\n")
+    out = root / "adapter"
+    model = get_peft_model(AutoModelForCausalLM.from_pretrained(base), LoraConfig(r=4, target_modules="all-linear"))
     model.save_pretrained(str(out))
-    record = make_record({"script_args": {"dataset_name": "me/synthetic"}, "training_args": {"learning_rate": 1e-4}},
+    record = make_record({"script_args": {"dataset_name": "me/synthetic"}, "training_args": {"learning_rate": 1e-4},
+                          "model_args": {"lora_target_modules": "all-linear"}},
                          objective="student", recipe="recipes/student/mistral-7b-qlora.yaml", effective_batch_size=16,
-                         processes=1, data={"rows": 10}, metrics={"train_loss": 1.25})
+                         processes=1, data={"rows": 10}, metrics={"train_loss": 3.1977960765361786})
     (out / "training_record.json").write_text(json.dumps(record))
     return out
 
@@ -144,7 +199,10 @@ def test_adapter_card_names_peft_and_its_base_model(adapter, capsys):
     card = ModelCard.load(folder / "README.md")
     assert card.data.library_name == "peft" and card.data.base_model == "Org/Base-7B"
     assert card.data.datasets == ["me/synthetic"] and "student" in card.data.tags
-    assert "final training loss | 1.25" in card.text
+    assert card_errors(card.content, "model") == []
+    data = card.data.to_dict()
+    assert data["base_model_relation"] == "adapter" and data["license"] == "apache-2.0"  # the base model's
+    assert "final training loss | 3.198 |" in card.text and "targets all-linear |" in card.text
     assert json.loads((folder / "adapter_config.json").read_text())["base_model_name_or_path"] == "Org/Base-7B"
     assert (folder / "adapter_model.safetensors").exists()
 
@@ -153,10 +211,17 @@ def test_ctga_push_dry_run(ctga_fixture_build, capsys):
     out, record = ctga_fixture_build
     folder, _ = _dry_run(capsys, "ctga", str(out), "--repo-id", "me/ctga")
     files = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
-    assert files == sorted(["README.md", "ctga_build.json"] + [p for ps in record["files"].values()
+    assert files == sorted(["README.md", "LICENSE.md", "ctga_build.json"] + [p for ps in record["files"].values()
                                                                for paths in ps.values() for p in paths])
-    configs = [c["config_name"] for c in DatasetCard.load(folder / "README.md").data.configs]
+    card = DatasetCard.load(folder / "README.md")
+    configs = [c["config_name"] for c in card.data.configs]
     assert configs == ["all"] + list(record["rows_per_task_type"])
+    assert card_errors(card.content, "dataset") == []
+    data = card.data.to_dict()
+    assert data["license"] == "other" and data["license_link"] == "LICENSE.md"
+    assert data["size_categories"] == ["n<1K"] and "extended|rajpurkar/squad" in data["source_datasets"]
+    licences = (folder / "LICENSE.md").read_text()
+    assert all(f"| {name} |" in licences for name in record["sources"])
 
 
 def test_generate_pushes_when_the_run_is_complete(tiny_bonito, docs_jsonl, hub_server, tmp_path, capsys):

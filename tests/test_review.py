@@ -71,7 +71,7 @@ def test_every_task_is_shown_with_its_passage_and_decisions_change_exactly_the_r
     assert {review.task_id(r) for r in after} == {review.task_id(r) for r in before} - set(reject)
     edited = [r for r in after if r["edited"]]
     assert [(review.task_id(r), r["input"], r["output"], r["prompt"], r["completion"]) for r in edited] == \
-        [(edit, "Which boat is it?", "boat 7", "Which boat is it?", "boat 7")]
+        [(edit, "Which boat is it?", "boat 7", "Which boat is it?\n\n", "boat 7")]
     untouched = {review.task_id(r): r for r in before}
     assert all({k: v for k, v in r.items() if k != "edited"} == untouched[review.task_id(r)]
                for r in after if not r["edited"])

@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
+from bonito_hub.cards import LicenseOptions
 from bonito_hub.errors import ConfigError
 from bonito_hub.generate import DEFAULT_HOLDOUT, GenerationOptions, check_fraction
 from bonito_hub.options import default_of, option, own_values
@@ -31,7 +32,7 @@ class AdaptOutput:
 
 
 @dataclass(kw_only=True)
-class AdaptArgs:
+class _AdaptArgs:
     """What `bonito adapt` takes besides the generation options."""
 
     corpus: str | None = option(None, help="your unannotated text (any input bonito generate reads); required "
@@ -67,6 +68,12 @@ class AdaptArgs:
     redo: str | None = option(None, choices=STEP_NAMES, metavar="STEP",
                               help="make this step (" + ", ".join(STEP_NAMES) + ") and every step after it again; a "
                                    "finished step whose options changed is otherwise refused")
+
+
+@dataclass(kw_only=True)
+class AdaptArgs(LicenseOptions, _AdaptArgs):
+    """What `bonito adapt` takes besides the generation options, then the licence of the generated
+    set `push` publishes."""
 
 
 def paper_experiment() -> dict:
@@ -139,6 +146,7 @@ class AdaptConfig(AdaptArgs):
 
     def __post_init__(self):
         from bonito_hub import hub, tasks
+        from bonito_hub.cards import license_fields
         from bonito_hub.push import check_repo_id
 
         for name in ("corpus", "generator", "student"):
@@ -156,6 +164,7 @@ class AdaptConfig(AdaptArgs):
             tasks.parse_types(t.task_type or "")
         if self.push:
             check_repo_id(self.push, field="push")
+            license_fields(self.license, self.license_name, self.license_link, public=self.public)
             if self.base_model:
                 check_repo_id(self.base_model, field="base_model", owner_optional=True)
             elif hub.is_local(self.student):

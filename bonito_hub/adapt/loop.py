@@ -218,7 +218,8 @@ def push_results(run: "Adaptation") -> None:
         "adapter": push_adapter(run.folder("train"), c.push, public=c.public, dry_run=c.dry_run,
                                 keep=keep["adapter"], base_model=c.base_model, datasets=[f"{c.push}-tasks"]),
         "dataset": push_dataset(run.folder("generate"), f"{c.push}-tasks", public=c.public, dry_run=c.dry_run,
-                                keep=keep["dataset"]),
+                                keep=keep["dataset"], license=c.license, license_name=c.license_name,
+                                license_link=c.license_link),
     }
     result = {}
     for kind, upload in uploads.items():

@@ -63,6 +63,18 @@ class OptionsParser(TrlParser):
         _add_field(parser, field)
 
 
+def add_options(parser, cls) -> None:
+    """The options of the dataclass `cls` on a plain argparse parser (a command with subcommands
+    of its own), as OptionsParser adds them."""
+    import typing
+
+    hints = typing.get_type_hints(cls)
+    for f in dataclasses.fields(cls):
+        resolved = copy.copy(f)
+        resolved.type = hints[f.name]
+        _add_field(parser, resolved)
+
+
 def _add_field(parser, field: dataclasses.Field) -> None:
     meta = dict(field.metadata)
     if not meta.pop("cli", True) or "help" not in meta:  # a field of the Python API, or a base class's

@@ -3,7 +3,9 @@ wrote it (bonito_hub.generate.push_dataset, bonito_hub.training.push_adapter, bo
 
 from __future__ import annotations
 
+from bonito_hub.cards import LicenseOptions
 from bonito_hub.commands.base import Command
+from bonito_hub.commands.parser import add_options
 from bonito_hub.commands.generate import say_pushed
 
 
@@ -29,6 +31,7 @@ class Push(Command):
                            help="with --dry-run: also write the exact folder that would be uploaded to DIR (a new "
                                 "folder)")
             if kind == "dataset":
+                add_options(k, LicenseOptions)
                 k.add_argument("--include-examples", action="store_true",
                                help="quote three generated rows in the card (by default the card quotes no text)")
                 k.add_argument("--generator", metavar="HUB_ID",
@@ -56,7 +59,8 @@ class Push(Command):
 
         push = {"dataset": push_dataset, "adapter": push_adapter, "ctga": push_ctga}[args.push_kind]
         options = {name: getattr(args, name) for name in ("base_model", "include_examples", "generator", "language",
-                                                           "scores", "baseline_scores", "index_limited") if hasattr(args, name)}
+                                                           "scores", "baseline_scores", "index_limited",
+                                                           "license", "license_name", "license_link") if hasattr(args, name)}
         upload = push(args.folder, args.repo_id, public=args.public, dry_run=args.dry_run, keep=args.keep, **options)
         if args.dry_run:
             kept = f"; the folder is in {args.keep}" if args.keep else ""

@@ -78,14 +78,46 @@ def configs(files: dict[str, dict[str, list[str]]], build_id: str) -> list[dict]
         [{"config_name": s, "data_files": split_files([s])} for s in present]
 
 
+LICENSE_FILE = "LICENSE.md"
+
+
+def source_repos(record: dict) -> dict[str, str]:
+    """Each source of a build -> its Hub repo: the one read, or, for a local copy (`sources_dir`),
+    the one the registry names for it."""
+    from bonito_hub.ctga.sources import load_registry
+
+    registry = None
+    repos = {}
+    for name, info in record["sources"].items():
+        repo = info.get("repo")
+        if not repo:
+            path = record["options"].get("registry")
+            registry = registry or load_registry(path if path and Path(path).is_file() else None)
+            repo = registry[name].repo if name in registry else None
+        if repo:
+            repos[name] = repo
+    return repos
+
+
 def write_card(folder: Path, record: dict, where: str | None = None) -> Path:
-    """README.md from the card template and the build record; `where` is what its snippet loads
-    (a Hub repo id once pushed; the folder's name by default)."""
+    """README.md from the card template and the build record, and LICENSE.md, the licence of each
+    source (the card's `license_link`); `where` is what its snippet loads (a Hub repo id once
+    pushed; the folder's name by default)."""
+    from bonito_hub.cards import size_category, task_metadata
+
+    repos = source_repos(record)
+    types = [s for s in tasks.short_names() if s in record["files"]]
     data = DatasetCardData(
-        language="en",
+        language=["en"],
         license="other",
+        license_name="ctga-per-source",
+        license_link=LICENSE_FILE,
+        annotations_creators=["expert-generated"],  # the source data sets' labels, through promptsource's templates
+        language_creators=["found", "expert-generated"],
+        source_datasets=[f"extended|{repo}" for repo in dict.fromkeys(repos.values())] or ["original"],
+        **task_metadata(types),
+        size_categories=[size_category(record["rows"])],
         pretty_name="CTGA (built by bonito-hub)",
-        task_categories=["text-generation"],
         tags=["bonito", "synthetic-instruction-tuning", "ctga"],
         configs=record["configs"],
     )
@@ -93,7 +125,23 @@ def write_card(folder: Path, record: dict, where: str | None = None) -> Path:
                                      where=where or Path(folder).name, **record)
     path = Path(folder) / "README.md"
     card.save(path)
+    (Path(folder) / LICENSE_FILE).write_text(license_text(record, repos), encoding="utf-8")
     return path
+
+
+def license_text(record: dict, repos: dict[str, str]) -> str:
+    """LICENSE.md of a CTGA build: no licence of its own; each source's rows stay under the
+    source's licence, one line a source."""
+    lines = ["# Licences of CTGA's sources", "",
+             "This build has no licence of its own: its rows are P3 prompts rendered from the source data sets "
+             "below, and each row stays under the licence of the data set it came from (the `dataset` column "
+             "names it). Check each source's own card before use; where the registry records a licence, it is "
+             "given here.", "", "| source | Hub repo | licence |", "|---|---|---|"]
+    for name, info in sorted(record["sources"].items()):
+        repo = repos.get(name)
+        link = f"[`{repo}`](https://huggingface.co/datasets/{repo})" if repo else "local copy"
+        lines.append(f"| {name} | {link} | {info.get('license') or 'see the source card'} |")
+    return "\n".join(lines) + "\n"
 
 
 def prepare_upload(source: Path, dest: Path, repo_id: str | None = None) -> None:

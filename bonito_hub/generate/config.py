@@ -22,8 +22,11 @@ A value out of range is a ConfigError whose `field` names the option in these cl
 (`chunk_docs must be at least 1, got 0`); the command line says its own flag instead.
 
 Vocabulary, as TRL's dataset formats: the `format` of the written rows is `standard` (columns
-`prompt` and `completion`, strings: TRL's standard prompt-completion type) or `conversational`
-(a `messages` column of user and assistant turns: TRL's conversational language-modeling type);
+`prompt` and `completion`, strings: TRL's standard prompt-completion type), `conversational`
+(`prompt`, the user's turn, and `completion`, the assistant's, each a list of messages: TRL's
+conversational prompt-completion type, whose loss is on the completion alone as the standard
+one's is) or `messages` (one `messages` column of both turns: TRL's conversational
+language-modeling type, trained on every token unless the trainer masks the user's turn);
 `input` and `output` are always there too.
 """
 
@@ -33,6 +36,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar, Mapping
 
 from bonito_hub import tasks
+from bonito_hub.cards import LicenseOptions
 from bonito_hub.console import deprecated
 from bonito_hub.documents import Limits
 from bonito_hub.errors import ConfigError
@@ -43,8 +47,8 @@ from bonito_hub.options import option, own_values
 # About a megabyte of text a chunk: a thousand passages of a thousand characters, minutes of work
 # on one GPU, and enough prompts for the engines to keep their batches full.
 CHUNK_TOKENS = 2**18
-FORMATS = ("standard", "conversational")
-FORMAT_ALIASES = {"prompt-completion": "standard", "messages": "conversational"}  # until 0.2
+FORMATS = ("standard", "conversational", "messages")
+FORMAT_ALIASES = {"prompt-completion": "standard"}  # until 0.2
 
 
 def _require(ok: bool, name: str, allowed: str, value) -> None:
@@ -85,8 +89,8 @@ class SamplingConfig:
 
 
 def canonical_format(value: str) -> str:
-    """`standard` or `conversational`; the spellings of 0.1 (prompt-completion, messages) with a
-    deprecation warning."""
+    """`standard`, `conversational` or `messages`; 0.1's spelling of standard (prompt-completion)
+    with a deprecation warning."""
     if value in FORMAT_ALIASES:
         deprecated(f"`format` {value!r} is now called {FORMAT_ALIASES[value]!r}; the old name goes in 0.2")
         return FORMAT_ALIASES[value]
@@ -108,7 +112,8 @@ class RunConfig:
         text_column: the column of the input holding the documents.
         sampling: n, temperature, top_p, max_tokens and seed.
         filters: names of the filters applied (bonito_hub.generate.filters.FILTERS).
-        format: "standard" or "conversational": the columns written for TRL besides input/output.
+        format: "standard", "conversational" or "messages": the columns written for TRL besides
+            input/output (bonito_hub.generate.folder.trl_columns).
         chunk_docs: close a chunk at this many documents as well (None: by tokens only).
         chunk_tokens: passage tokens a chunk holds, about 4 characters each.
         max_passage_tokens: cut documents into passages of at most this many tokens (None: what
@@ -269,8 +274,11 @@ class TaskOptions:
                                    "0.1): their tasks become evaluation sets in OUTPUT/heldout/TYPE.jsonl (for bonito "
                                    "evaluate --target), never training rows")
     format: str = option("standard", choices=(*FORMATS, *FORMAT_ALIASES), help="TRL dataset format of the columns "
-                         "besides input/output: standard (prompt, completion) or conversational (messages); "
-                         "prompt-completion and messages: the deprecated names")
+                         "besides input/output: standard (prompt, completion: strings), conversational (prompt, "
+                         "completion: the user's and the assistant's turns as messages; TRL trains on the "
+                         "completion only, as with standard) or messages (one messages column of both turns: TRL "
+                         "trains on every token unless told to mask the user's); prompt-completion: the "
+                         "deprecated name of standard")
     no_filter: list[str] = option(repeat=True, factory=list, choices=lambda: list(FILTERS), metavar="NAME",
                                   help=lambda: f"switch a filter off (repeatable): {', '.join(FILTERS)}")
     filters: tuple[str, ...] | None = option(None, cli=False, help="the filters on (None: the preset's)")
@@ -383,7 +391,7 @@ class GenerationOptions:
 
 
 @dataclass(kw_only=True)
-class GenerateArgs:
+class _GenerateArgs:
     """What `bonito generate` takes besides the generation options."""
 
     model: str | None = option(help="task generator: a local folder or a Hub id")
@@ -398,6 +406,12 @@ class GenerateArgs:
     push_to_hub: str | None = option(None, metavar="ORG/NAME", help="when the run is complete, push it with its card "
                                      "(as `bonito push dataset`; private)")
     public: bool = option(False, help="with --push-to-hub: create the repo public")
+
+
+@dataclass(kw_only=True)
+class GenerateArgs(LicenseOptions, _GenerateArgs):
+    """What `bonito generate` takes besides the generation options, then the licence of the set
+    `push_to_hub` publishes."""
 
 
 class GenerateConfig:

@@ -66,22 +66,54 @@ class Interrupted(KeyboardInterrupt):
 
 
 def schema(fmt: str, heldout: bool = False):
-    """The columns of the written rows for a format (standard or conversational); a held-out
-    row's file also holds its passage."""
+    """The columns of the written rows for a format (trl_columns); a held-out row's file also
+    holds its passage."""
     import pyarrow as pa
 
     fields = [("input", pa.string()), ("output", pa.string())]
+    message = pa.list_(pa.struct([("role", pa.string()), ("content", pa.string())]))
     if fmt == "standard":
         fields += [("prompt", pa.string()), ("completion", pa.string())]
+    elif fmt == "conversational":
+        fields += [("prompt", message), ("completion", message)]
     else:
-        message = pa.struct([("role", pa.string()), ("content", pa.string())])
-        fields += [("messages", pa.list_(message))]
+        fields += [("messages", message)]
     fields += [("task_type", pa.string()), ("doc_id", pa.string()), ("doc_index", pa.int64()),
                ("passage_index", pa.int32()), ("passage_start", pa.int64()), ("passage_end", pa.int64()),
                ("sample", pa.int32())]
     if heldout:
         fields.append(("passage", pa.string()))
     return pa.schema(fields)
+
+
+def trl_columns(fmt: str, instruction: str, response: str) -> dict:
+    """A task's columns in one of TRL's dataset formats: `standard` (prompt-completion strings),
+    `conversational` (prompt-completion, each a list of messages) or `messages` (conversational
+    language modeling: both turns in one list). TRL joins a standard prompt and its completion as
+    they are, so the prompt ends as the plain prompt style does (the instruction, a blank line):
+    the student trained on it is prompted as `bonito train --prompt-style plain` prompts it, and the
+    instruction's last word never runs into the response's first."""
+    from bonito_hub.format import styled
+
+    user, assistant = {"role": "user", "content": instruction}, {"role": "assistant", "content": response}
+    if fmt == "standard":
+        return {"prompt": styled(instruction, "plain"), "completion": response}
+    if fmt == "conversational":
+        return {"prompt": [user], "completion": [assistant]}
+    return {"messages": [user, assistant]}
+
+
+def written_format(record: dict, output: Path) -> str:
+    """The format a run's rows were written in. Before `messages` was a format of its own, a run
+    recorded `conversational` for the `messages` layout; its data files say which it was."""
+    fmt = record["options"].get("format", "standard")
+    if fmt == "conversational":
+        import pyarrow.parquet as pq
+
+        for name in data_files(finished_chunks(output))[:1]:
+            if "messages" in pq.read_schema(Path(output) / name).names:
+                return "messages"
+    return fmt
 
 
 def _dropped_schema():
@@ -106,10 +138,14 @@ REVIEW_SCHEMAS = {"dropped": _dropped_schema, "passages": _passages_schema}
 
 
 def run_record(config: RunConfig, model_name: str, texts, engine_name: str | None = None,
-               server: dict | None = None, model_fingerprint: str | None = None) -> dict:
+               server: dict | None = None, model_fingerprint: str | None = None,
+               source_dataset: str | None = None) -> dict:
     """run.json: the options, model and input that identify the run, and what ran it (with a
-    server: its host and the model's name there, never a key)."""
+    server: its host and the model's name there, never a key; an input read from the Hub: its
+    repo id, which the card names as the source data set)."""
     extra = {"server": server} if server else {}
+    if source_dataset:
+        extra["source_dataset"] = source_dataset
     options = plain({f.name: getattr(config, f.name) for f in fields(config)})  # an n-gram index: its to_dict()
     for name in ("task_mix", "holdout", "exclude_overlap", "language_filter"):  # options a run of 0.1 did not have: absent when unset
         if options.get(name) is None:
@@ -142,6 +178,8 @@ def decide(output: str | Path, existing: dict | None, record: dict, overwrite: b
     """`check_output` for a folder already claimed (`existing`: what `claim` returned)."""
     if existing is None:
         return "new"
+    if existing.get("options", {}).get("format") == "conversational":  # a run of the layout now called messages?
+        existing = {**existing, "options": {**existing["options"], "format": written_format(existing, Path(output))}}
     if all(existing.get(k) == record[k] for k in IDENTITY):
         return "resume"
     if not overwrite:
@@ -241,6 +279,7 @@ class RunFolder:
         self.model_name, self.engine_name = str(model_name), engine_name
         self.model_fingerprint = model_fingerprint(self.model_name)
         self.server: dict | None = None  # an OpenAI-compatible server's host and model name
+        self.source_dataset: str | None = None  # the input's Hub repo id, when it was read from the Hub
         self.n_docs = len(texts)
         self.bounds = chunk_bounds(texts, config.text_column, config.chunk_tokens, config.chunk_docs)
         self.n_chunks = len(self.bounds) - 1
@@ -256,7 +295,7 @@ class RunFolder:
 
     def record(self) -> dict:
         return run_record(self.config, self.model_name, self.texts, self.engine_name, self.server,
-                          self.model_fingerprint)
+                          self.model_fingerprint, self.source_dataset)
 
     def check(self, existing: dict | None, overwrite: bool = False) -> str:
         """What this run does in its folder ("new", "resume" or "replace"), before anything loads;

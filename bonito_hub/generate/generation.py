@@ -130,6 +130,7 @@ def generate(config: GenerateConfig, engine=None, *, on_chunk=None, timer: Stage
         ...                                  task_type="exqa", output="out"))
         >>> result.funnel["kept"]
     """
+    from bonito_hub.cards import license_fields
     from bonito_hub.push import check_repo_id
 
     timer = timer or StageTimer(since_process_start=False)
@@ -140,6 +141,7 @@ def generate(config: GenerateConfig, engine=None, *, on_chunk=None, timer: Stage
         cluster.check_address(config.ray_address)  # an unreachable cluster is said in seconds
     if config.push_to_hub:  # offline, unreachable, no token: said now, not after the generation
         check_repo_id(config.push_to_hub, field="push_to_hub")
+        license_fields(config.license, config.license_name, config.license_link, public=config.public)
         hub.check_can_push(f"`push_to_hub` {config.push_to_hub}")
     if engine is None and config.model and config.backend != "openai" and not hub.is_local(config.model):
         hub.check_reachable(f"`model` {config.model}")  # its card is read before its weights load
@@ -183,6 +185,8 @@ def _generate(config: GenerateConfig, engine, cluster, timer: StageTimer, on_chu
     with timer.stage("read"):
         engine_name = engine.name if engine is not None else config.backend
         folder = RunFolder(texts, config.output, settings, model_name, engine_name)
+        if isinstance(config.input, (str, Path)) and not hub.is_local(config.input):
+            folder.source_dataset = str(config.input).split(":")[0]  # REPO or REPO:CONFIG
         folder.check(existing, config.overwrite)
 
     if cluster is not None:
@@ -205,7 +209,9 @@ def _generate(config: GenerateConfig, engine, cluster, timer: StageTimer, on_chu
         if result.complete and funnel.kept:
             from bonito_hub.generate.publish import push_dataset
 
-            result.pushed = push_dataset(config.output, config.push_to_hub, public=config.public)
+            result.pushed = push_dataset(config.output, config.push_to_hub, public=config.public,
+                                         license=config.license, license_name=config.license_name,
+                                         license_link=config.license_link)
         else:
             result.not_pushed = "the run kept no rows" if result.complete else \
                 "the run is not complete; the command that finishes its last chunk pushes it"

@@ -180,7 +180,7 @@ def _apply(folder: Path) -> dict:
     import pyarrow.parquet as pq
 
     from bonito_hub.folders import Manifest, write_atomic
-    from bonito_hub.generate.folder import RunFolder, schema
+    from bonito_hub.generate.folder import RunFolder, schema, trl_columns, written_format
     from bonito_hub.generate.funnel import Funnel
 
     record, done = _run(folder)
@@ -191,7 +191,7 @@ def _apply(folder: Path) -> dict:
     decisions = Decisions(folder).read()
     if not decisions and not any("review" in r for r in done.values()):
         return {"applied": 0, "rejected": 0, "edited": 0, "accepted": 0, "missing": []}
-    fmt = record["options"]["format"]
+    fmt = written_format(record, folder)
     columns = schema(fmt)
     columns = columns.append(pa.field("edited", pa.bool_()))
     seen, totals, manifest, rejected_rows = set(), Counter(), Manifest(folder), []
@@ -226,11 +226,7 @@ def _apply(folder: Path) -> dict:
                 r = dict(r, edited=bool(d and d["decision"] == "edit"))
                 if r["edited"]:
                     r["input"], r["output"] = d["instruction"], d["response"]
-                    if fmt == "standard":
-                        r["prompt"], r["completion"] = r["input"], r["output"]
-                    else:
-                        r["messages"] = [{"role": "user", "content": r["input"]},
-                                         {"role": "assistant", "content": r["output"]}]
+                    r.update(trl_columns(fmt, r["input"], r["output"]))
                 out.append(r)
             gone = len(rows) - len(out)
             name = None

@@ -27,7 +27,7 @@ from bonito_hub.format import generator_input
 from bonito_hub.generate.config import RunConfig
 from bonito_hub.generate.engines import Engine, derive_seed
 from bonito_hub.generate.filters import filter_generations
-from bonito_hub.generate.folder import ChunkResult, RunFolder
+from bonito_hub.generate.folder import ChunkResult, RunFolder, trl_columns
 from bonito_hub.generate.funnel import empty_counts
 from bonito_hub.generate.passages import PassageSplitter
 from bonito_hub.timing import StageTimer
@@ -245,11 +245,7 @@ class GenerationRun:
                 row = {"input": task.input, "output": task.output, "task_type": tasks.full_name(task_type),
                        "doc_id": passage.doc_id, "doc_index": passage.doc_index, "passage_index": passage.index,
                        "passage_start": passage.start, "passage_end": passage.end, "sample": task.sample}
-                if config.format == "standard":
-                    row["prompt"], row["completion"] = task.input, task.output
-                else:
-                    row["messages"] = [{"role": "user", "content": task.input},
-                                       {"role": "assistant", "content": task.output}]
+                row.update(trl_columns(config.format, task.input, task.output))
                 if passage.doc_index in heldout:
                     row["passage"] = passage.text
                 rows.append(row)

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 from bonito_hub import hub, records
-from bonito_hub.cards import write_adapter_card
+from bonito_hub.cards import model_license, write_adapter_card
 from bonito_hub.errors import PushError
 from bonito_hub.models import same_model
 from bonito_hub.push import Upload, check_repo_id, link_or_copy, upload
@@ -40,9 +40,27 @@ def prepare_upload(source: Path, dest: Path, base_model: str | None = None, repo
     evaluation = evaluation or read_record(source / records.EVALUATION)
     if evaluation:  # what the card reports travels with the adapter
         (dest / records.EVALUATION).write_text(json.dumps(evaluation, indent=2, ensure_ascii=False) + "\n")
-    write_adapter_card(dest, base_model, config, read_record(source / records.TRAINING), evaluation,
+    record = read_record(source / records.TRAINING)
+    write_adapter_card(dest, base_model, config, record, evaluation,
                        name=(repo_id or source.name).split("/")[-1], repo_id=repo_id, datasets=datasets,
-                       index_limited=index_limited)
+                       index_limited=index_limited, base_license=model_license(trained_on, base_model),
+                       language=data_languages(record))
+
+
+def data_languages(record: dict | None) -> list[str] | None:
+    """The languages of the data an adapter was trained on, when it was a `bonito generate` folder
+    still on this machine (its funnel's)."""
+    from bonito_hub.generate.funnel import Funnel
+    from bonito_hub.language import of_funnel
+
+    name = ((record or {}).get("options", {}).get("script_args", {}) or {}).get("dataset_name")
+    if not name or not hub.is_local(name) or not Path(name).is_dir():
+        return None
+    funnel = Funnel.read(Path(name))
+    if funnel is None:
+        return None
+    funnel = funnel.to_dict() if hasattr(funnel, "to_dict") else funnel
+    return of_funnel(funnel.get("languages"), None) or None
 
 
 def load_scores(path: str) -> dict:
