@@ -9,7 +9,7 @@ from pathlib import Path
 
 from bonito_hub.cards import LicenseOptions
 from bonito_hub.errors import ConfigError
-from bonito_hub.generate import DEFAULT_HOLDOUT, GenerationOptions, check_fraction
+from bonito_hub.generate import DEFAULT_HOLDOUT, EstimateOptions, GenerationOptions, check_fraction
 from bonito_hub.options import default_of, option, own_values
 
 DEFAULT_RECIPE = "student/mistral-7b-qlora"
@@ -62,7 +62,9 @@ class _AdaptArgs:
                               "ORG/NAME-tasks, with cards (private unless --public)")
     public: bool = option(False, help="with --push: create the repos public")
     dry_run: bool = option(False, help="with --push: write the folders and cards, send nothing; without --push: "
-                                       "--plan")
+                                       "--plan, then what the generation step will make, as bonito generate "
+                                       "--dry-run says it (the corpus read and cut with the generator's tokenizer "
+                                       "only; no weights load, nothing is written)")
     base_model: str | None = option(None, metavar="HUB_ID", help="with --push: the student's Hub id when --student "
                                     "is a folder")
     redo: str | None = option(None, choices=STEP_NAMES, metavar="STEP",
@@ -71,9 +73,9 @@ class _AdaptArgs:
 
 
 @dataclass(kw_only=True)
-class AdaptArgs(LicenseOptions, _AdaptArgs):
-    """What `bonito adapt` takes besides the generation options, then the licence of the generated
-    set `push` publishes."""
+class AdaptArgs(LicenseOptions, EstimateOptions, _AdaptArgs):
+    """What `bonito adapt` takes besides the generation options, then what the generation step's
+    estimate and budget take, and the licence of the generated set `push` publishes."""
 
 
 def paper_experiment() -> dict:
@@ -170,6 +172,7 @@ class AdaptConfig(AdaptArgs):
             elif hub.is_local(self.student):
                 raise ConfigError(f"`push`: the student {Path(self.student).name!r} is a local folder; name its Hub "
                                   "id with `base_model` so that others can load the adapter", field="base_model")
+        self.check_estimate_options()
         if self.eval_limit is not None and self.eval_limit < 1:
             raise ConfigError(f"`eval_limit` must be at least 1 row, got {self.eval_limit}", field="eval_limit")
         if self.redo is not None and self.redo not in STEP_NAMES:

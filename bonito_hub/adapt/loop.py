@@ -58,20 +58,39 @@ class EvaluationSet:
         return f"held-out {self.name.removeprefix('heldout-')}" if self.generated else Path(self.target).name
 
 
-def generate_tasks(run: "Adaptation") -> None:
-    """Generate the instruction-tuning set from the corpus (bonito_hub.generate.generate), with every
-    generation option the run was given."""
-    from bonito_hub.generate import GenerateConfig, generate
+def generation_config(c, output: Path, progress: bool = True):  # output: the adaptation's folder
+    """The GenerateConfig of the generation step: every generation option the run was given, the
+    overlap with the target left out when asked, and the run's token budget."""
+    from bonito_hub.generate import GenerateConfig
 
-    c = run.config
     exclude = None
     if c.exclude_overlap:
         from bonito_hub.overlap import target_index
 
         exclude = target_index(c.target, c.target_data)
-    result = generate(GenerateConfig(model=c.generator, input=c.corpus, output=run.folder("generate"),
-                                     options=c.generation, exclude_overlap=exclude, overwrite=True,
-                                     exclude=(run.output,), progress=run.progress))
+    folder = Path(output) / next(s.folder for s in steps() if s.name == "generate")
+    return GenerateConfig(model=c.generator, input=c.corpus, output=str(folder),
+                          options=c.generation, exclude_overlap=exclude, overwrite=True, exclude=(str(output),),
+                          progress=progress, max_tokens_budget=c.max_tokens_budget)
+
+
+def estimate_generation(c, output) -> list[str]:
+    """What `bonito adapt --dry-run` prints of the generation step: bonito_hub.generate.estimate's
+    lines, and a refusal (ConfigError) when the run is over its token budget."""
+    from bonito_hub.generate import check_budget, estimate
+
+    found = estimate(generation_config(c, output, progress=False), c)
+    check_budget(found, c.max_tokens_budget)
+    return ["generation step, estimated (the corpus read and cut with the generator's tokenizer; nothing was "
+            "generated or written):", *("  " + line for line in found.lines())]
+
+
+def generate_tasks(run: "Adaptation") -> None:
+    """Generate the instruction-tuning set from the corpus (bonito_hub.generate.generate), with every
+    generation option the run was given."""
+    from bonito_hub.generate import generate
+
+    result = generate(generation_config(run.config, run.output, run.progress))
     if not result.funnel.kept:
         raise OutputError(f"generation kept no example (funnel in {run.folder('generate')}/funnel.json); "
                           "nothing to train the student on")

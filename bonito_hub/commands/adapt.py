@@ -38,6 +38,10 @@ class Adapt(Command):
         config = AdaptConfig(**values_from(args, AdaptArgs), generation=generation)
         if config.plan or (config.dry_run and not config.push):
             print("\n".join(plan(config, args.output)))
+            if config.dry_run and not config.plan:
+                from bonito_hub.adapt import estimate_generation
+
+                print("\n".join(estimate_generation(config, args.output)))
             return 0
         record = adapt(config, args.output, progress=not args.no_progress)
         print(summary_table(record))

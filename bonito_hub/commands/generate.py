@@ -26,6 +26,15 @@ class Generate(Command):
 
         options = GenerationOptions(**dict(zip(GenerationOptions.PARTS, parts_from(args, *GenerationOptions.parts()))))
         config = GenerateConfig(**values_from(args, GenerateArgs), options=options, progress=not args.no_progress)
+        if config.dry_run:
+            from bonito_hub.generate import check_budget, estimate
+
+            found = estimate(config, config)
+            print(f"dry run of {config.run.task_type}: nothing was generated or written")
+            for line in found.lines():
+                print(line)
+            check_budget(found, config.max_tokens_budget)
+            return 0
 
         result = generate(config, timer=StageTimer())  # stages counted from the process's start
         f, out = result.funnel, config.output

@@ -41,6 +41,7 @@ from bonito_hub.console import deprecated
 from bonito_hub.documents import Limits
 from bonito_hub.errors import ConfigError
 from bonito_hub.generate.engine_options import EngineOptions
+from bonito_hub.generate.estimate import EstimateOptions
 from bonito_hub.generate.filters import DEFAULT_FILTERS, FILTERS, check_names
 from bonito_hub.options import option, own_values
 
@@ -406,12 +407,16 @@ class _GenerateArgs:
     push_to_hub: str | None = option(None, metavar="ORG/NAME", help="when the run is complete, push it with its card "
                                      "(as `bonito push dataset`; private)")
     public: bool = option(False, help="with --push-to-hub: create the repo public")
+    dry_run: bool = option(False, help="read and cut the input with the generator's tokenizer only (no weights "
+                                       "load, nothing is written) and print the documents, passages, prompts per "
+                                       "task type, prompt tokens, the most tokens the run can generate, and its "
+                                       "time and cost where a rate and prices are known; then stop")
 
 
 @dataclass(kw_only=True)
-class GenerateArgs(LicenseOptions, _GenerateArgs):
-    """What `bonito generate` takes besides the generation options, then the licence of the set
-    `push_to_hub` publishes."""
+class GenerateArgs(LicenseOptions, EstimateOptions, _GenerateArgs):
+    """What `bonito generate` takes besides the generation options, then what its estimate and
+    budget take, and the licence of the set `push_to_hub` publishes."""
 
 
 class GenerateConfig:
@@ -450,6 +455,7 @@ class GenerateConfig:
 
         o = self.options
         self.shard = parse_shard(self.shard)
+        EstimateOptions.check_estimate_options(self)
         sampling, preset_filters = resolve(o.sampling.preset, {"n": o.sampling.n, "temperature": o.sampling.temperature,
                                                                "top_p": o.sampling.top_p,
                                                                "max_tokens": o.sampling.max_tokens},

@@ -153,31 +153,52 @@ def generate(config: GenerateConfig, engine=None, *, on_chunk=None, timer: Stage
         return _generate(config, engine, cluster, timer, on_chunk)
 
 
-def _generate(config: GenerateConfig, engine, cluster, timer: StageTimer, on_chunk) -> GenerateResult:
-    """generate() once the output folder is held by this process."""
-    existing = claim(config.output, clean=config.shard[1] == 1)  # a folder of the user's, said before anything is read or loaded
-    settings = config.run  # what decides the rows; with the overlap index, a copy (the config stays as it was made)
-    if config.exclude_overlap is not None:  # a target that cannot be read is said before the model loads
+def run_settings(config: GenerateConfig):
+    """What decides the run's rows (config.run); with `exclude_overlap`, a copy holding the
+    evaluation set's n-gram index (the config stays as it was made)."""
+    settings = config.run
+    if config.exclude_overlap is not None:
         from bonito_hub.overlap import NgramIndex, target_index
 
         index = config.exclude_overlap
         settings = replace(settings, exclude_overlap=index if isinstance(index, NgramIndex)
                                        else target_index(str(index)))
-    with timer.stage("read"):
-        d = config.options.documents
-        texts = load_texts(config.input, split=d.split, encoding=d.encoding, exclude=[config.output, *config.exclude],
-                           skip_bad_files=d.skip_bad_files, follow_links=d.follow_links,
-                           limits=Limits(d.max_document_mb, d.max_document_pages), config=d.input_config,
-                           clean=not d.keep_page_furniture, ocr=d.ocr == "auto" and documents.ocr_available())
-        check_text_column(texts, d.text_column)
+    return settings
+
+
+def read_input(config: GenerateConfig, engine=None, survey: bool = True):
+    """The run's documents, read as the run reads them; with `survey`, their languages against the
+    generator's, one warning line, before any model loads."""
+    d = config.options.documents
+    texts = load_texts(config.input, split=d.split, encoding=d.encoding, exclude=[config.output, *config.exclude],
+                       skip_bad_files=d.skip_bad_files, follow_links=d.follow_links,
+                       limits=Limits(d.max_document_mb, d.max_document_pages), config=d.input_config,
+                       clean=not d.keep_page_furniture, ocr=d.ocr == "auto" and documents.ocr_available())
+    check_text_column(texts, d.text_column)
+    if survey:
         model_name = engine.model_name if engine is not None else config.model
-        # the documents' languages against the generator's: one line before any model loads
         # a local model's card, or that of a Hub id checked reachable above (not a server's model name, nor
         # the name of an engine given already loaded, which may be anything)
         card_of = model_name if hub.is_local(str(model_name)) and Path(str(model_name)).is_dir() else \
             config.model if engine is None and config.backend != "openai" else None
         generator, source = language.generator_languages(card_of, d.generator_language)
-        language.survey(texts, d.text_column, generator, source, settings.language_filter)
+        language.survey(texts, d.text_column, generator, source, config.run.language_filter)
+    return texts
+
+
+def _generate(config: GenerateConfig, engine, cluster, timer: StageTimer, on_chunk) -> GenerateResult:
+    """generate() once the output folder is held by this process."""
+    existing = claim(config.output, clean=config.shard[1] == 1)  # a folder of the user's, said before anything is read or loaded
+    settings = run_settings(config)  # a target that cannot be read is said before the model loads
+    with timer.stage("read"):
+        texts = read_input(config, engine)
+    if config.max_tokens_budget is not None:  # the run's upper bound, with the tokenizer alone, before any weights
+        from bonito_hub.generate.estimate import check_budget, estimate
+
+        with timer.stage("read"):
+            check_budget(estimate(config, config, texts=texts, settings=settings, engine=engine),
+                         config.max_tokens_budget)
+    model_name = engine.model_name if engine is not None else config.model
     loading = None
     if engine is None and cluster is None and (config.backend == "openai" or
                                                resolve_backend(config.backend) == "transformers"):
