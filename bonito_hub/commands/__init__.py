@@ -8,6 +8,7 @@ from bonito_hub.commands.base import Command
 from bonito_hub.commands.ctga import Ctga
 from bonito_hub.commands.demo import Demo
 from bonito_hub.commands.evaluate import Evaluate
+from bonito_hub.commands.export import Export
 from bonito_hub.commands.generate import Generate
 from bonito_hub.commands.overlap import CheckOverlap
 from bonito_hub.commands.review import Review
@@ -15,7 +16,7 @@ from bonito_hub.commands.push import Push
 from bonito_hub.commands.tasks import Tasks
 from bonito_hub.commands.train import Train
 
-COMMANDS: list[type[Command]] = [Ctga, Generate, Review, Train, Evaluate, CheckOverlap, Adapt, Demo, Push, Tasks]
+COMMANDS: list[type[Command]] = [Ctga, Generate, Review, Export, Train, Evaluate, CheckOverlap, Adapt, Demo, Push, Tasks]
 
 __all__ = ["COMMANDS", "Command", "build_parser", "command_of"]
 

@@ -11,6 +11,8 @@ from bonito_hub.generate.config import (CHUNK_TOKENS, FORMAT_ALIASES, FORMATS, G
 from bonito_hub.generate.backends import BACKENDS, GENERATION_BACKENDS, make_engine
 from bonito_hub.generate.engines import Engine
 from bonito_hub.generate.estimate import Estimate, EstimateOptions, check_budget, estimate
+from bonito_hub.generate.export import TARGETS as EXPORT_TARGETS
+from bonito_hub.generate.export import export
 from bonito_hub.generate.filters import FILTERS
 from bonito_hub.generate.funnel import Funnel
 from bonito_hub.generate.generation import GenerateResult, generate
@@ -21,7 +23,7 @@ from bonito_hub.generate.publish import push_dataset
 from bonito_hub.generate.run import GenerationRun
 from bonito_hub.generate import review  # `bonito review`: the page, the decisions and their application
 
-__all__ = ["BACKENDS", "Bonito", "CHUNK_TOKENS", "DEFAULT_HOLDOUT", "EVALUABLE", "Engine", "Estimate", "EstimateOptions", "FILTERS", "FORMATS", "FORMAT_ALIASES", "Funnel", "GENERATION_BACKENDS",
+__all__ = ["BACKENDS", "Bonito", "CHUNK_TOKENS", "DEFAULT_HOLDOUT", "EVALUABLE", "EXPORT_TARGETS", "Engine", "Estimate", "EstimateOptions", "FILTERS", "FORMATS", "FORMAT_ALIASES", "Funnel", "GENERATION_BACKENDS",
            "GenerateArgs", "GenerateConfig", "GenerationOptions", "InputOptions",
-           "GenerateResult", "GenerationRun", "RunConfig", "SamplingConfig", "check_budget", "check_fraction", "check_holdout", "estimate", "generate", "generation_presets",
+           "GenerateResult", "GenerationRun", "RunConfig", "SamplingConfig", "check_budget", "check_fraction", "check_holdout", "estimate", "export", "generate", "generation_presets",
            "make_engine", "push_dataset", "review"]
