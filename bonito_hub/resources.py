@@ -7,7 +7,9 @@ model_cards/, hold links to them, so they can be found and edited where the desi
   ctga/sources.yaml              CTGA's source registry
   ctga/task_types.yaml           our task-type table: every promptsource template of every source
   ctga/ctga_v1_task_types.csv    CTGA-v1's table as released with the paper
-  cards/ctga.md, cards/generated.md   the card templates
+  cards/ctga.md, cards/generated.md, cards/adapter.md, cards/export.md   the card templates
+  cards/hub_metadata.yaml        the Hub's licence ids, and each task type's task categories and ids
+  throughput.yaml                generation rates measured per device class, for a dry run's time
 """
 
 from __future__ import annotations

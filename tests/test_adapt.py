@@ -189,13 +189,13 @@ def test_no_gain_is_shown_on_a_held_out_set_sharing_text_with_training():
 
 
 def test_one_row_of_the_paper_is_one_command_and_its_plan_needs_nothing(tmp_path, capsys, monkeypatch):
-    """`bonito adapt --paper pubmedqa --dry-run` prints every step with its settings, offline, and
-    loads, reads and writes nothing."""
+    """`bonito adapt --paper pubmedqa --plan` prints every step with its settings, offline, and
+    loads, reads and writes nothing (`--dry-run` also reads and cuts the corpus: tests/test_estimate.py)."""
     from bonito_hub.cli import main
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     out = tmp_path / "runs" / "pubmedqa"
-    assert main(["adapt", "--paper", "pubmedqa", "--dry-run", "--output", str(out)]) == 0
+    assert main(["adapt", "--paper", "pubmedqa", "--plan", "--output", str(out)]) == 0
     printed = capsys.readouterr().out
     assert "BatsResearch/bonito-experiment:unannotated_pubmed_qa" in printed and "BatsResearch/bonito-v1" in printed
     assert "mistralai/Mistral-7B-v0.1" in printed and "temperature 0.95, top_p 0.5" in printed

@@ -78,7 +78,7 @@ def test_the_prompt_tokens_are_the_prompts_tokens(tiny_bonito, corpus, tmp_path)
 
     from bonito_hub.format import generator_input
     from bonito_hub.generate import GenerateConfig, GenerationRun, estimate
-    from bonito_hub.generate.estimate import TokenizerOnly
+    from bonito_hub.generate.forecast import TokenizerOnly
 
     config = GenerateConfig(model=tiny_bonito, input=corpus, output=str(tmp_path / "o"), task_type="exqa,nli",
                             max_tokens=16)
@@ -122,7 +122,7 @@ def test_without_a_measured_rate_the_time_is_not_guessed(tmp_path, corpus, capsy
     from bonito_hub.testing import make_tiny_llama
 
     model = make_tiny_llama(tmp_path / "wide", hidden_size=256, layers=12, intermediate_size=2048)  # about 22M parameters
-    from bonito_hub.generate.estimate import measured_rate, parameters
+    from bonito_hub.generate.forecast import measured_rate, parameters
 
     n = parameters(str(model))
     assert n == sum(p.numel() for p in __import__("transformers").AutoModelForCausalLM.from_pretrained(model).parameters())

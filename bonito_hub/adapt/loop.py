@@ -69,13 +69,13 @@ def generation_config(c, output: Path, progress: bool = True):  # output: the ad
 
         exclude = target_index(c.target, c.target_data)
     folder = Path(output) / next(s.folder for s in steps() if s.name == "generate")
-    return GenerateConfig(model=c.generator, input=c.corpus, output=str(folder),
-                          options=c.generation, exclude_overlap=exclude, overwrite=True, exclude=(str(output),),
+    return GenerateConfig(model=c.generator, input=c.corpus, output=folder,
+                          options=c.generation, exclude_overlap=exclude, overwrite=True, exclude=(Path(output),),
                           progress=progress, max_tokens_budget=c.max_tokens_budget)
 
 
 def estimate_generation(c, output) -> list[str]:
-    """What `bonito adapt --dry-run` prints of the generation step: bonito_hub.generate.estimate's
+    """What `bonito adapt --dry-run` prints of the generation step: bonito_hub.generate.forecast's
     lines, and a refusal (ConfigError) when the run is over its token budget."""
     from bonito_hub.generate import check_budget, estimate
 

@@ -3,9 +3,7 @@ wrote it (bonito_hub.generate.push_dataset, bonito_hub.training.push_adapter, bo
 
 from __future__ import annotations
 
-from bonito_hub.cards import LicenseOptions
 from bonito_hub.commands.base import Command
-from bonito_hub.commands.parser import add_options
 from bonito_hub.commands.generate import say_pushed
 
 
@@ -31,6 +29,9 @@ class Push(Command):
                            help="with --dry-run: also write the exact folder that would be uploaded to DIR (a new "
                                 "folder)")
             if kind == "dataset":
+                from bonito_hub.cards import LicenseOptions
+                from bonito_hub.commands.parser import add_options
+
                 add_options(k, LicenseOptions)
                 k.add_argument("--include-examples", action="store_true",
                                help="quote three generated rows in the card (by default the card quotes no text)")

@@ -10,9 +10,10 @@ from bonito_hub.generate.config import (CHUNK_TOKENS, FORMAT_ALIASES, FORMATS, G
                                        GenerationOptions, InputOptions, RunConfig, SamplingConfig)
 from bonito_hub.generate.backends import BACKENDS, GENERATION_BACKENDS, make_engine
 from bonito_hub.generate.engines import Engine
-from bonito_hub.generate.estimate import Estimate, EstimateOptions, check_budget, estimate
-from bonito_hub.generate.export import TARGETS as EXPORT_TARGETS
-from bonito_hub.generate.export import export
+from bonito_hub.generate.config import EstimateOptions
+from bonito_hub.generate.forecast import Estimate, check_budget, estimate
+from bonito_hub.generate.layouts import TARGETS as EXPORT_TARGETS
+from bonito_hub.generate.layouts import export
 from bonito_hub.generate.filters import FILTERS
 from bonito_hub.generate.funnel import Funnel
 from bonito_hub.generate.generation import GenerateResult, generate

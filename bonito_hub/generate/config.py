@@ -41,7 +41,6 @@ from bonito_hub.console import deprecated
 from bonito_hub.documents import Limits
 from bonito_hub.errors import ConfigError
 from bonito_hub.generate.engine_options import EngineOptions
-from bonito_hub.generate.estimate import EstimateOptions
 from bonito_hub.generate.filters import DEFAULT_FILTERS, FILTERS, check_names
 from bonito_hub.options import option, own_values
 
@@ -389,6 +388,43 @@ class GenerationOptions:
         if part is None:
             raise AttributeError(name)
         return getattr(getattr(self, part), name)
+
+
+@dataclass(kw_only=True)
+class EstimateOptions:
+    """How an estimate turns tokens into time and money, and the budget a run must fit."""
+
+    tokens_per_second: float | None = option(None, metavar="RATE", help="with --dry-run: your generator's "
+                                             "measured generated tokens per second, for the time estimate "
+                                             "(default: a rate measured on this device class for a model of "
+                                             "that size, when there is one)")
+    price_per_mtok: str | None = option(None, metavar="IN,OUT", help="with --dry-run: the endpoint's price per "
+                                        "million prompt and generated tokens (e.g. 0.2,0.6), for the cost estimate")
+    max_tokens_budget: int | None = option(None, metavar="TOKENS", help="refuse, before any model loads, a run whose "
+                                           "upper bound of tokens (prompt tokens plus max new tokens of every "
+                                           "generation) exceeds this")
+
+    def check_estimate_options(self) -> None:
+        if self.tokens_per_second is not None and self.tokens_per_second <= 0:
+            raise ConfigError(f"`tokens_per_second` must be more than 0, got {self.tokens_per_second}",
+                              field="tokens_per_second")
+        if self.price_per_mtok is not None:
+            prices(self.price_per_mtok)
+        if self.max_tokens_budget is not None and self.max_tokens_budget < 1:
+            raise ConfigError(f"`max_tokens_budget` must be at least 1, got {self.max_tokens_budget}",
+                              field="max_tokens_budget")
+
+
+def prices(value) -> tuple[float, float]:
+    """(input, output) dollars per million tokens from "IN,OUT" or a pair."""
+    try:
+        pair = tuple(float(x) for x in (value.split(",") if isinstance(value, str) else value))
+    except (TypeError, ValueError):
+        pair = ()
+    if len(pair) != 2 or min(pair) < 0:
+        raise ConfigError(f"`price_per_mtok` takes IN,OUT: dollars per million prompt and generated tokens, e.g. "
+                          f"0.2,0.6; got {value!r}", field="price_per_mtok")
+    return pair
 
 
 @dataclass(kw_only=True)

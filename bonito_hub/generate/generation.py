@@ -15,18 +15,17 @@ from __future__ import annotations
 
 import threading
 from concurrent.futures import Future
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from bonito_hub import documents, hub, language, resources
+from bonito_hub import hub, resources
 from bonito_hub.console import get_logger
-from bonito_hub.corpus import check_text_column, load_texts
-from bonito_hub.documents import Limits
 from bonito_hub.errors import ConfigError
 from bonito_hub.folders import lock
 from bonito_hub.generate.config import GenerateConfig
 from bonito_hub.generate.funnel import Funnel
 from bonito_hub.generate.folder import RunFolder, claim
+from bonito_hub.generate.inputs import read_input, run_settings
 from bonito_hub.models import resolve_backend
 from bonito_hub.timing import StageTimer
 
@@ -153,39 +152,6 @@ def generate(config: GenerateConfig, engine=None, *, on_chunk=None, timer: Stage
         return _generate(config, engine, cluster, timer, on_chunk)
 
 
-def run_settings(config: GenerateConfig):
-    """What decides the run's rows (config.run); with `exclude_overlap`, a copy holding the
-    evaluation set's n-gram index (the config stays as it was made)."""
-    settings = config.run
-    if config.exclude_overlap is not None:
-        from bonito_hub.overlap import NgramIndex, target_index
-
-        index = config.exclude_overlap
-        settings = replace(settings, exclude_overlap=index if isinstance(index, NgramIndex)
-                                       else target_index(str(index)))
-    return settings
-
-
-def read_input(config: GenerateConfig, engine=None, survey: bool = True):
-    """The run's documents, read as the run reads them; with `survey`, their languages against the
-    generator's, one warning line, before any model loads."""
-    d = config.options.documents
-    texts = load_texts(config.input, split=d.split, encoding=d.encoding, exclude=[config.output, *config.exclude],
-                       skip_bad_files=d.skip_bad_files, follow_links=d.follow_links,
-                       limits=Limits(d.max_document_mb, d.max_document_pages), config=d.input_config,
-                       clean=not d.keep_page_furniture, ocr=d.ocr == "auto" and documents.ocr_available())
-    check_text_column(texts, d.text_column)
-    if survey:
-        model_name = engine.model_name if engine is not None else config.model
-        # a local model's card, or that of a Hub id checked reachable above (not a server's model name, nor
-        # the name of an engine given already loaded, which may be anything)
-        card_of = model_name if hub.is_local(str(model_name)) and Path(str(model_name)).is_dir() else \
-            config.model if engine is None and config.backend != "openai" else None
-        generator, source = language.generator_languages(card_of, d.generator_language)
-        language.survey(texts, d.text_column, generator, source, config.run.language_filter)
-    return texts
-
-
 def _generate(config: GenerateConfig, engine, cluster, timer: StageTimer, on_chunk) -> GenerateResult:
     """generate() once the output folder is held by this process."""
     existing = claim(config.output, clean=config.shard[1] == 1)  # a folder of the user's, said before anything is read or loaded
@@ -193,7 +159,7 @@ def _generate(config: GenerateConfig, engine, cluster, timer: StageTimer, on_chu
     with timer.stage("read"):
         texts = read_input(config, engine)
     if config.max_tokens_budget is not None:  # the run's upper bound, with the tokenizer alone, before any weights
-        from bonito_hub.generate.estimate import check_budget, estimate
+        from bonito_hub.generate.forecast import check_budget, estimate
 
         with timer.stage("read"):
             check_budget(estimate(config, config, texts=texts, settings=settings, engine=engine),

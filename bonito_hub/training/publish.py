@@ -50,17 +50,13 @@ def prepare_upload(source: Path, dest: Path, base_model: str | None = None, repo
 def data_languages(record: dict | None) -> list[str] | None:
     """The languages of the data an adapter was trained on, when it was a `bonito generate` folder
     still on this machine (its funnel's)."""
-    from bonito_hub.generate.funnel import Funnel
     from bonito_hub.language import of_funnel
 
     name = ((record or {}).get("options", {}).get("script_args", {}) or {}).get("dataset_name")
     if not name or not hub.is_local(name) or not Path(name).is_dir():
         return None
-    funnel = Funnel.read(Path(name))
-    if funnel is None:
-        return None
-    funnel = funnel.to_dict() if hasattr(funnel, "to_dict") else funnel
-    return of_funnel(funnel.get("languages"), None) or None
+    funnel = read_record(Path(name) / records.FUNNEL)  # funnel.json, as the run wrote it
+    return of_funnel((funnel or {}).get("languages"), None) or None
 
 
 def load_scores(path: str) -> dict:
