@@ -55,6 +55,10 @@ class Limits:
     max_mb: float = 256
     max_pages: int = 10_000
     max_ratio: int = 100
+    # the most pixels a scanned page's images may hold for OCR: a 600 dpi A3 scan is 70 million, and
+    # Pillow warns of a decompression bomb from 89 million; checked on the sizes the PDF declares,
+    # before any image is decoded
+    max_ocr_pixels: int = 80_000_000
 
     @property
     def max_bytes(self) -> int:
@@ -127,6 +131,31 @@ def _ocr_engine():
     engine = RapidOCR()
     logging.getLogger("RapidOCR").setLevel(logging.WARNING)
     return engine
+
+
+def image_pixels(page) -> int:
+    """The pixels of a PDF page's images, as their dictionaries declare them (/Width x /Height, in
+    the page's resources and the forms it draws): known without decoding any image."""
+    total, seen = 0, set()
+
+    def visit(resources, depth: int) -> None:
+        nonlocal total
+        xobjects = (resources or {}).get("/XObject") if hasattr(resources, "get") else None
+        if not xobjects or depth > 8:
+            return
+        for ref in xobjects.get_object().values():
+            key = getattr(ref, "idnum", None)
+            if key is not None and key in seen:
+                continue
+            seen.add(key)
+            obj = ref.get_object()
+            if obj.get("/Subtype") == "/Image":
+                total += int(obj.get("/Width", 0)) * int(obj.get("/Height", 0))
+            elif obj.get("/Subtype") == "/Form":
+                visit(obj.get("/Resources"), depth + 1)
+
+    visit(page.get("/Resources"), 0)
+    return total
 
 
 def ocr_page(page) -> str:
@@ -217,6 +246,10 @@ def _read_pdf(path: Path, limits: Limits, report: dict | None = None, ocr_pages:
     for number, page in enumerate(reader.pages):
         pages.append(page.extract_text() or "")
         if ocr_pages is not None and not pages[-1].strip() and page.images:  # a scanned page: read by OCR
+            pixels = image_pixels(page)
+            if pixels > limits.max_ocr_pixels:
+                raise BadDocument(path, "too large", f"page {number + 1}'s images hold {pixels:,} pixels, more than "
+                                  f"the {limits.max_ocr_pixels:,} OCR reads from a page")
             pages[-1] = ocr_page(page)
             ocr_pages.append(number)
         chars += len(pages[-1])

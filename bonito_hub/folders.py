@@ -298,19 +298,24 @@ def beside(path: Path) -> Path:
 def write_atomic(path: str | os.PathLike, content: str | bytes | Callable[[Path], None]) -> Path:
     """Write `content` (text, bytes, or a function that writes the file at the path it is given)
     to `path` through a temporary file in the same folder, listed in the nearest manifest. A file
-    of ours that was edited by hand is kept: the fresh one goes beside it (`beside`), said in one
-    line. Returns the path written."""
+    of ours that was edited by hand, or one there that no manifest lists (the user's, put where we
+    write), is kept: the fresh one goes beside it (`beside`), said in one line. Returns the path
+    written."""
     from bonito_hub.console import get_logger
 
     path = Path(path)
     manifest = nearest_manifest(path)
     # a new file (a chunk's) needs no look at the manifest; a rewritten one (a card, a record) its entry
     entries = manifest.entries() if manifest is not None and path.is_file() else {}
-    if entries and manifest.edited(manifest.relative(path), entries):
-        get_logger(__name__).warning("%s was changed by hand since bonito-hub wrote it: kept it, and wrote the "
-                                     "fresh one beside it as %s", path, beside(path).name)
-        path = beside(path)
-        entries = manifest.entries() if path.is_file() else {}
+    if manifest is not None and path.is_file():
+        relative = manifest.relative(path)
+        why = "is not a file bonito-hub wrote" if relative not in entries else \
+            "was changed by hand since bonito-hub wrote it" if manifest.edited(relative, entries) else None
+        if why:  # the user's: kept as it is
+            get_logger(__name__).warning("%s %s: kept it, and wrote the fresh one beside it as %s", path, why,
+                                         beside(path).name)
+            path = beside(path)
+            entries = manifest.entries() if path.is_file() else {}
     tmp = path.parent / f".{path.name}.tmp-{uuid.uuid4().hex[:8]}"
     if manifest is not None:
         manifest.temp(tmp)

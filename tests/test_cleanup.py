@@ -197,6 +197,29 @@ def test_a_scanned_pdf_is_read_by_ocr_with_the_extra_and_named_without_it(tmp_pa
     assert err.count("\n") == 1 and "no text layer" in err and "pip install 'bonito-hub[ocr]'" in err
 
 
+def test_a_scanned_page_declaring_a_huge_image_is_refused_before_it_is_decoded(tmp_path, monkeypatch):
+    """A small file whose image says it is 20,000 x 20,000 pixels: refused from the sizes the PDF
+    declares, before any image is decoded or OCR runs."""
+    from pypdf import PdfReader, PdfWriter
+    from pypdf.generic import NameObject, NumberObject
+
+    from bonito_hub import documents
+    from bonito_hub.errors import BadDocument
+
+    write_scan(tmp_path / "scan.pdf", SCANNED[:1])
+    writer = PdfWriter(clone_from=PdfReader(str(tmp_path / "scan.pdf")))
+    for image in writer.pages[0]["/Resources"]["/XObject"].values():
+        image.get_object()[NameObject("/Width")] = NumberObject(20_000)
+        image.get_object()[NameObject("/Height")] = NumberObject(20_000)
+    with open(tmp_path / "bomb.pdf", "wb") as f:
+        writer.write(f)
+    assert (tmp_path / "bomb.pdf").stat().st_size < 100_000
+    monkeypatch.setattr(documents, "ocr_page", lambda page: pytest.fail("the image was decoded for OCR"))
+    with pytest.raises(BadDocument, match="page 1's images hold 400,000,000 pixels, more than the 80,000,000"):
+        read_document_report(tmp_path / "bomb.pdf", ocr=True)
+    assert documents.image_pixels(PdfReader(str(tmp_path / "scan.pdf")).pages[0]) == 1400 * 200
+
+
 def test_blocks_repeated_across_a_folder_of_pages_are_dropped_unless_a_page_would_be_left_empty(tmp_path):
     from bonito_hub.corpus import load_texts
 

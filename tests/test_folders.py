@@ -46,6 +46,19 @@ def test_a_file_edited_by_hand_is_kept_and_a_fresh_one_written_beside_it(tmp_pat
     assert remove_ours(tmp_path) == ["README.md"] and (tmp_path / "README.md").exists()
 
 
+def test_a_file_no_manifest_lists_is_never_written_over(tmp_path, caplog):
+    """A user's file where bonito-hub writes (inside a folder of ours) is kept as it is; the fresh
+    one goes beside it, said in one line."""
+    Manifest(tmp_path).create()
+    (tmp_path / "review").mkdir()
+    mine = tmp_path / "review" / "notes.md"
+    mine.write_text("my notes")
+    written = write_atomic(mine, "ours")
+    assert mine.read_text() == "my notes" and written.name == "notes.new.md" and written.read_text() == "ours"
+    assert "is not a file bonito-hub wrote: kept it" in caplog.text
+    assert foreign_files(tmp_path) == ["review/notes.md"]
+
+
 def test_a_manifest_line_cut_by_a_crash_lists_nothing(tmp_path):
     manifest = Manifest(tmp_path).create()
     write_atomic(tmp_path / "a.json", "{}")

@@ -12,6 +12,7 @@ from pathlib import Path
 import datasets
 import pytest
 
+from bonito_hub.errors import RunError
 from bonito_hub.generate import review
 from bonito_hub.cli import main
 from bonito_hub.testing.engines import ScriptedEngine
@@ -96,6 +97,20 @@ def test_every_task_is_shown_with_its_passage_and_decisions_change_exactly_the_r
     path.write_text(path.read_text() + json.dumps({"id": "999/0/exqa/0", "decision": "reject"}) + "\n")
     assert review.apply(out)["missing"] == ["999/0/exqa/0"]
     assert "999/0/exqa/0" in path.read_text()
+
+
+def test_a_decisions_file_put_in_by_hand_is_not_taken_for_ours(tmp_path):
+    out = make_run(tmp_path)
+    theirs = out / review.DECISIONS
+    theirs.parent.mkdir(exist_ok=True)
+    kept = [t for t in review.tasks_of(out)["tasks"] if t["status"] == "kept"]
+    theirs.write_text(json.dumps({"id": kept[0]["id"], "decision": "reject"}) + "\n")
+    with pytest.raises(RunError, match="is not a file bonito-hub wrote; move it out of the run folder"):
+        review.apply(out)
+    assert theirs.read_text().count("\n") == 1  # as they wrote it
+    exported = tmp_path / "theirs.jsonl"
+    theirs.rename(exported)
+    assert review.import_decisions(out, exported)["rejected"] == 1  # the way in for such decisions
 
 
 def test_a_rerun_keeps_the_decisions_and_push_and_static_pages_use_them(tmp_path, capsys, monkeypatch):

@@ -124,8 +124,16 @@ class Decisions:
         self.path = self.folder / DECISIONS
 
     def read(self) -> dict[str, dict]:
+        """The decisions bonito-hub saved; a file at that place that no manifest lists (put there by
+        hand) is not taken for them: a RunError says how to bring such decisions in."""
+        from bonito_hub.folders import nearest_manifest
+
         if not self.path.is_file():
             return {}
+        manifest = nearest_manifest(self.path)
+        if manifest is not None and manifest.relative(self.path) not in manifest.entries():
+            raise RunError(f"{DECISIONS} in {self.folder.name} is not a file bonito-hub wrote; move it out of the "
+                           "run folder, and bring decisions in with `bonito review --import FILE`", field="folder")
         latest: dict[str, dict] = {}
         for line in self.path.read_text(encoding="utf-8").splitlines():
             if line.strip():
