@@ -25,12 +25,13 @@ def kept_by_type(funnel: dict, types) -> dict[str, int]:
 
 def write_generation_card(folder: Path, record: dict, funnel, data_files: list[str],
                           examples: list[dict] | None = None, language: list[str] | None = None,
-                          where: str | None = None, license: dict | None = None) -> Path:
+                          where: str | None = None, license: dict | None = None, fmt: str | None = None) -> Path:
     """README.md of a run, from its record (run.json) and funnel. The corpus is not quoted, unless
     `examples` (rows to show, for `bonito push --include-examples`) are given. `language`: the
     card's `language:` (`bonito push --language`); None: the languages detected in the documents.
     `license`: the licence fields the user chose (bonito_hub.cards.license_fields; None: unknown).
-    The Hub's task categories are those of the types that kept rows."""
+    The Hub's task categories are those of the types that kept rows. `fmt`: the format the rows were
+    written in (bonito_hub.generate.folder.written_format; None: the one the run records)."""
     from bonito_hub.cards import size_category, task_metadata
     from bonito_hub.generate.funnel import Funnel
 
@@ -46,11 +47,7 @@ def write_generation_card(folder: Path, record: dict, funnel, data_files: list[s
             if mine:
                 configs.append({"config_name": short, "data_files": [{"split": "train", "path": mine}]})
     kept = kept_by_type(funnel, types)
-    fmt = run["format"]
-    if fmt == "conversational" and data_files and (Path(folder) / data_files[0]).is_file():
-        import pyarrow.parquet as pq  # a run recorded `conversational` before `messages` had its own name
-
-        fmt = "messages" if "messages" in pq.read_schema(Path(folder) / data_files[0]).names else fmt
+    fmt = fmt or run["format"]
     source = record.get("source_dataset")
     data = DatasetCardData(
         language=language,

@@ -103,15 +103,17 @@ def trl_columns(fmt: str, instruction: str, response: str) -> dict:
     return {"messages": [user, assistant]}
 
 
-def written_format(record: dict, output: Path) -> str:
+def written_format(record: dict, output: Path, files: list[str] | None = None) -> str:
     """The format a run's rows were written in. Before `messages` was a format of its own, a run
-    recorded `conversational` for the `messages` layout; its data files say which it was."""
+    recorded `conversational` for the `messages` layout; its data files say which it was (`files`,
+    relative to `output`: the finished chunks' data files unless given)."""
     fmt = record["options"].get("format", "standard")
     if fmt == "conversational":
         import pyarrow.parquet as pq
 
-        for name in data_files(finished_chunks(output))[:1]:
-            if "messages" in pq.read_schema(Path(output) / name).names:
+        files = data_files(finished_chunks(output)) if files is None else files
+        for name in files[:1]:
+            if (Path(output) / name).is_file() and "messages" in pq.read_schema(Path(output) / name).names:
                 return "messages"
     return fmt
 
@@ -392,7 +394,8 @@ class RunFolder:
 
         files = data_files(done)
         if files:
-            write_generation_card(self.output, record or read_record(self.output / RUN_FILE), funnel, files)
+            record = record or read_record(self.output / RUN_FILE)
+            write_generation_card(self.output, record, funnel, files, fmt=written_format(record, self.output, files))
 
     def heldout_rows(self, done: dict[int, dict]):
         """The kept rows of the held-out documents, chunk by chunk, with their type's short name."""

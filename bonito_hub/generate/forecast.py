@@ -103,13 +103,6 @@ class Estimate:
             return None
         return (self.prompt_tokens * self.samples * self.prices[0] + self.max_output_tokens * self.prices[1]) / 1e6
 
-    def to_dict(self) -> dict:
-        return {"funnel": self.funnel, "prompts": self.prompts, "heldout_prompts": self.heldout_prompts,
-                "prompt_tokens": self.prompt_tokens, "max_new_tokens": self.max_new_tokens, "samples": self.samples,
-                "generations": self.generations, "max_output_tokens": self.max_output_tokens,
-                "max_tokens": self.max_tokens, "chunks": self.chunks, "passage_budget": self.passage_budget,
-                "rate": self.rate, "rate_source": self.rate_source, "seconds": self.seconds, "cost": self.cost}
-
     def lines(self) -> list[str]:
         """What `--dry-run` prints."""
         f = self.funnel

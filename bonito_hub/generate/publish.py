@@ -9,7 +9,7 @@ from bonito_hub import hub
 from bonito_hub.cards import license_fields
 from bonito_hub.errors import PushError
 from bonito_hub.generate.card import write_generation_card
-from bonito_hub.generate.folder import FUNNEL_FILE, RUN_FILE, data_files, finished_chunks
+from bonito_hub.generate.folder import FUNNEL_FILE, RUN_FILE, data_files, finished_chunks, written_format
 from bonito_hub.generate.funnel import Funnel
 from bonito_hub.push import Upload, check_languages, link_or_copy, required_record, upload
 
@@ -36,7 +36,7 @@ def prepare_upload(source: Path, dest: Path, include_examples: bool = False, gen
     # more about the user's machine than they mean to publish.
     model = generator or (Path(record["model"]).name if hub.is_local(record["model"]) else record["model"])
     write_generation_card(dest, {**record, "model": model}, funnel, files, examples=examples, language=language,
-                          where=repo_id, license=license)
+                          where=repo_id, license=license, fmt=written_format(record, source, files))
 
 
 def push_dataset(folder, repo_id: str, *, public: bool = False, dry_run: bool = False, keep=None,
